@@ -1,1 +1,44 @@
-fn main() {}
+//! The `metalos` command.
+
+mod build;
+mod inputs;
+mod inspect;
+mod progress;
+
+use clap::{Parser, Subcommand};
+
+/// MetalOS: build, inspect and boot bare-metal Linux images.
+#[derive(Parser)]
+#[command(name = "metalos", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Print only errors (no progress lines).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build a GPT disk image (disk.img + manifest.json) from an image spec.
+    Build(build::BuildArgs),
+    /// Describe a disk image: partitions, gptprio, ESP files, /usr filesystem.
+    Inspect(inspect::InspectArgs),
+    /// Manage build inputs (kernel, systemd-stub, busybox, OVMF).
+    #[command(subcommand)]
+    Inputs(inputs::InputsCommand),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let progress = progress::Progress::new(cli.quiet);
+    let result = match cli.command {
+        Command::Build(args) => build::run(args, &progress),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Inputs(cmd) => inputs::run(cmd, &progress),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

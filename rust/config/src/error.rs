@@ -26,3 +26,30 @@ impl fmt::Display for FieldError {
         write!(f, "{}: {}", self.field, self.message)
     }
 }
+
+/// Deserialises TOML, reporting errors with the path of the offending
+/// field (e.g. `partitions[1].size: invalid value …`).
+pub fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, FieldError> {
+    let de = toml::Deserializer::parse(text)
+        .map_err(|e| FieldError::new(location(text, &e), e.message().to_string()))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let field = if path == "." {
+            location(text, &inner)
+        } else {
+            path
+        };
+        FieldError::new(field, inner.message().to_string())
+    })
+}
+
+fn location(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}")
+        }
+        None => "spec".into(),
+    }
+}

@@ -1,1 +1,9 @@
+//! MetalOS disk writers and readers: GPT with gptprio attributes, sparse
+//! image files, the FAT32 ESP and the squashfs `/usr` image.
 
+pub mod esp;
+pub mod gpt;
+pub mod gptprio;
+pub mod guid;
+pub mod sparse;
+pub mod usrfs;

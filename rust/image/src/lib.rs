@@ -1,1 +1,10 @@
+//! Image assembly: an image spec plus an inputs manifest become
+//! `disk.img` and `manifest.json`; and inspection of images and artifacts.
 
+pub mod build;
+pub mod inspect;
+pub mod layout;
+pub mod manifest;
+
+pub use build::{build, BuildError, BuildOptions};
+pub use manifest::BuildManifest;

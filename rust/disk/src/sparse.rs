@@ -1,0 +1,206 @@
+//! Sparse writing: all-zero blocks are never written (they are punched out
+//! instead), so an image file's allocated size tracks its content rather
+//! than its nominal size, and unwritten regions stay holes.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+
+const BLOCK: u64 = 4096;
+
+/// Writes `data` at `offset`, turning aligned all-zero 4 KiB blocks into
+/// holes instead of writing them.
+pub fn write_sparse(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
+    let mut pos = 0usize;
+    while pos < data.len() {
+        let abs = offset + pos as u64;
+        // Up to the next block boundary, or a whole block when aligned.
+        let step = ((BLOCK - abs % BLOCK) as usize).min(data.len() - pos);
+        let chunk = &data[pos..pos + step];
+        if step as u64 == BLOCK && chunk.iter().all(|b| *b == 0) {
+            // Extend a run of zero blocks, then punch it in one call.
+            let mut end = pos + step;
+            while end + BLOCK as usize <= data.len()
+                && data[end..end + BLOCK as usize].iter().all(|b| *b == 0)
+            {
+                end += BLOCK as usize;
+            }
+            punch_hole(file, abs, (end - pos) as u64)?;
+            pos = end;
+        } else {
+            file.write_all_at(chunk, abs)?;
+            pos += step;
+        }
+    }
+    Ok(())
+}
+
+/// Deallocates `[offset, offset+len)`; reads return zeros afterwards. Falls
+/// back to writing zeros where the filesystem cannot punch holes.
+pub fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    let size = file.metadata()?.len();
+    if offset >= size {
+        return Ok(());
+    }
+    let len = len.min(size - offset);
+    // SAFETY: plain syscall on an owned descriptor with integer arguments.
+    let rc = unsafe {
+        libc::fallocate(
+            file.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            offset as libc::off_t,
+            len as libc::off_t,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let zeros = vec![0u8; BLOCK as usize];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(BLOCK);
+        file.write_all_at(&zeros[..n as usize], offset + done)?;
+        done += n;
+    }
+    Ok(())
+}
+
+/// A window `[start, start+len)` of a file with `Read + Write + Seek`, whose
+/// writes go through [`write_sparse`]. Used to let filesystem writers
+/// format a partition in place.
+#[derive(Debug)]
+pub struct Region<'a> {
+    file: &'a File,
+    start: u64,
+    len: u64,
+    pos: u64,
+}
+
+impl<'a> Region<'a> {
+    /// A window of `len` bytes starting at `start`.
+    pub fn new(file: &'a File, start: u64, len: u64) -> Self {
+        Self {
+            file,
+            start,
+            len,
+            pos: 0,
+        }
+    }
+
+    /// Length of the window.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the window is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Moves the cursor back to the window's start.
+    pub fn rewind_to_start(&mut self) {
+        self.pos = 0;
+    }
+
+    fn clamp(&self, n: usize) -> usize {
+        (self.len.saturating_sub(self.pos)).min(n as u64) as usize
+    }
+}
+
+impl Read for Region<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.clamp(buf.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        self.file
+            .read_exact_at(&mut buf[..n], self.start + self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Write for Region<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.clamp(buf.len());
+        if n == 0 && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "write past the end of the partition",
+            ));
+        }
+        write_sparse(self.file, &buf[..n], self.start + self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for Region<'_> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let new = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+        };
+        match new {
+            Some(p) => {
+                self.pos = p;
+                Ok(p)
+            }
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "seek before the start of the partition",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn zero_blocks_stay_holes() {
+        let f = tempfile::tempfile().unwrap();
+        f.set_len(64 << 20).unwrap();
+        let mut data = vec![0u8; 8 << 20];
+        data[5] = 1;
+        data[(8 << 20) - 1] = 2;
+        write_sparse(&f, &data, 1 << 20).unwrap();
+        let allocated = f.metadata().unwrap().blocks() * 512;
+        assert!(allocated <= 64 * 1024, "allocated {allocated}");
+        let mut back = vec![0u8; data.len()];
+        f.read_exact_at(&mut back, 1 << 20).unwrap();
+        assert_eq!(back, data);
+    }
+
+    #[test]
+    fn zeros_overwrite_old_data() {
+        let f = tempfile::tempfile().unwrap();
+        f.set_len(1 << 20).unwrap();
+        write_sparse(&f, &[7u8; 16384], 0).unwrap();
+        write_sparse(&f, &[0u8; 16384], 0).unwrap();
+        let mut back = vec![1u8; 16384];
+        f.read_exact_at(&mut back, 0).unwrap();
+        assert!(back.iter().all(|b| *b == 0));
+    }
+
+    #[test]
+    fn region_bounds() {
+        let f = tempfile::tempfile().unwrap();
+        f.set_len(8192).unwrap();
+        let mut r = Region::new(&f, 4096, 10);
+        assert_eq!(r.write(&[1u8; 20]).unwrap(), 10);
+        assert!(r.write(&[1]).is_err());
+        r.seek(SeekFrom::Start(0)).unwrap();
+        let mut buf = vec![];
+        r.read_to_end(&mut buf).unwrap();
+        assert_eq!(buf, vec![1u8; 10]);
+    }
+}

@@ -1,0 +1,191 @@
+//! The read-only `/usr` image: squashfs with zstd, built deterministically
+//! (every timestamp the build epoch, uid/gid 0, entries inserted sorted).
+
+use crate::sparse::Region;
+use backhand::compression::{CompressionOptions, Compressor, Zstd};
+use backhand::{FilesystemCompressor, FilesystemWriter, NodeHeader};
+use metalos_config::Resolved;
+use std::io::Cursor;
+
+/// One node of the `/usr` tree. Paths are relative to the filesystem root.
+#[derive(Debug, Clone)]
+pub enum UsrNode {
+    /// A directory.
+    Dir {
+        /// Path, e.g. `lib/metalos`.
+        path: String,
+        /// Permission bits (e.g. 0o755).
+        mode: u16,
+    },
+    /// A regular file.
+    File {
+        /// Path, e.g. `bin/busybox`.
+        path: String,
+        /// Permission bits.
+        mode: u16,
+        /// Content.
+        content: Resolved,
+    },
+    /// A symbolic link.
+    Symlink {
+        /// Path of the link.
+        path: String,
+        /// Link target, stored verbatim.
+        target: String,
+    },
+}
+
+impl UsrNode {
+    /// Path of the node.
+    pub fn path(&self) -> &str {
+        match self {
+            UsrNode::Dir { path, .. }
+            | UsrNode::File { path, .. }
+            | UsrNode::Symlink { path, .. } => path,
+        }
+    }
+}
+
+/// Errors building the `/usr` image.
+#[derive(Debug, thiserror::Error)]
+pub enum UsrFsError {
+    /// The image is larger than the partition.
+    #[error("the /usr squashfs does not fit in its {capacity}-byte partition")]
+    TooLarge {
+        /// Partition size.
+        capacity: u64,
+    },
+    /// The squashfs writer rejected the tree or failed.
+    #[error("squashfs {path}: {message}")]
+    Squashfs {
+        /// Offending path, or `/`.
+        path: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Options for [`write_squashfs`].
+#[derive(Debug, Clone, Copy)]
+pub struct SquashfsOptions {
+    /// zstd level (1–22).
+    pub zstd_level: u32,
+    /// Timestamp of every inode and of the superblock.
+    pub mtime: u32,
+}
+
+/// What [`write_squashfs`] produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsrFsInfo {
+    /// Filesystem type name (`squashfs`).
+    pub kind: &'static str,
+    /// Bytes the filesystem occupies.
+    pub bytes_used: u64,
+    /// Compressor name.
+    pub compression: &'static str,
+}
+
+/// Builds a squashfs from `nodes` into `region`. Parents are created as
+/// 0755 directories when not listed.
+pub fn write_squashfs(
+    region: Region<'_>,
+    nodes: &[UsrNode],
+    options: SquashfsOptions,
+) -> Result<UsrFsInfo, UsrFsError> {
+    let capacity = region.len();
+    let sq_err = |path: &str, e: backhand::BackhandError| UsrFsError::Squashfs {
+        path: path.to_string(),
+        message: e.to_string(),
+    };
+    let mut fs = FilesystemWriter::default();
+    fs.set_time(options.mtime);
+    fs.set_root_mode(0o755);
+    fs.set_root_uid(0);
+    fs.set_root_gid(0);
+    let compressor = FilesystemCompressor::new(
+        Compressor::Zstd,
+        Some(CompressionOptions::Zstd(Zstd {
+            compression_level: options.zstd_level,
+        })),
+    )
+    .map_err(|e| sq_err("/", e))?;
+    fs.set_compressor(compressor);
+    let header = |mode: u16| NodeHeader::new(mode, 0, 0, options.mtime);
+
+    let mut sorted: Vec<&UsrNode> = nodes.iter().collect();
+    sorted.sort_by(|a, b| a.path().cmp(b.path()));
+    let listed: std::collections::BTreeSet<&str> = sorted.iter().map(|n| n.path()).collect();
+    let mut made = std::collections::BTreeSet::new();
+    for node in sorted {
+        let path = node.path();
+        // Missing parents first, in order.
+        let parts: Vec<&str> = path.split('/').collect();
+        for i in 1..parts.len() {
+            let parent = parts[..i].join("/");
+            if !listed.contains(parent.as_str()) && made.insert(parent.clone()) {
+                fs.push_dir(&parent, header(0o755))
+                    .map_err(|e| sq_err(&parent, e))?;
+            }
+        }
+        match node {
+            UsrNode::Dir { mode, .. } => fs.push_dir(path, header(*mode)),
+            UsrNode::Symlink { target, .. } => {
+                fs.push_symlink(target.as_str(), path, header(0o777))
+            }
+            UsrNode::File {
+                mode,
+                content: Resolved::Path(p),
+                ..
+            } => fs.push_file_from_path(p.clone(), path, header(*mode)),
+            UsrNode::File {
+                mode,
+                content: Resolved::Bytes(b),
+                ..
+            } => fs.push_file(Cursor::new(b.clone()), path, header(*mode)),
+        }
+        .map_err(|e| sq_err(path, e))?;
+    }
+    match fs.write(region) {
+        Ok((_, bytes_used)) => Ok(UsrFsInfo {
+            kind: "squashfs",
+            bytes_used,
+            compression: "zstd",
+        }),
+        Err(backhand::BackhandError::StdIo(e)) if e.kind() == std::io::ErrorKind::WriteZero => {
+            Err(UsrFsError::TooLarge { capacity })
+        }
+        Err(e) => Err(sq_err("/", e)),
+    }
+}
+
+/// Recognises a squashfs or erofs superblock at the start of `head`
+/// (at least 2 KiB of the partition).
+pub fn probe(head: &[u8]) -> Option<UsrFsInfo> {
+    if head.len() >= 96 && &head[0..4] == b"hsqs" {
+        let compression = match u16::from_le_bytes([head[20], head[21]]) {
+            1 => "gzip",
+            2 => "lzma",
+            3 => "lzo",
+            4 => "xz",
+            5 => "lz4",
+            6 => "zstd",
+            _ => "unknown",
+        };
+        let bytes_used = u64::from_le_bytes(head[40..48].try_into().ok()?);
+        return Some(UsrFsInfo {
+            kind: "squashfs",
+            bytes_used,
+            compression,
+        });
+    }
+    if head.len() >= 1024 + 48 && head[1024..1028] == 0xE0F5_E1E2u32.to_le_bytes() {
+        let blkszbits = head[1024 + 12];
+        let blocks = u32::from_le_bytes(head[1024 + 36..1024 + 40].try_into().ok()?);
+        return Some(UsrFsInfo {
+            kind: "erofs",
+            bytes_used: u64::from(blocks) << blkszbits,
+            compression: "unknown",
+        });
+    }
+    None
+}

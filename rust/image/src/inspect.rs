@@ -1,0 +1,254 @@
+//! `metalos inspect` for disk images: GPT (primary or, when damaged, the
+//! backup), partitions with gptprio decoded, ESP listing, `/usr` filesystem.
+//! Works on images MetalOS did not write.
+
+use metalos_config::spec::type_name;
+use metalos_disk::esp::list_esp;
+use metalos_disk::gpt::{Gpt, GptError};
+use metalos_disk::gptprio::GptPrio;
+use metalos_disk::sparse::Region;
+use metalos_disk::usrfs::probe;
+use serde::Serialize;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+/// Report on a disk image.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskReport {
+    /// Image size in bytes.
+    pub size: u64,
+    /// Detected logical sector size.
+    pub sector_size: u64,
+    /// Disk GUID.
+    pub disk_guid: String,
+    /// Why the primary GPT was rejected (the backup was read instead).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_gpt_error: Option<String>,
+    /// Why the backup GPT was rejected or differs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_gpt_error: Option<String>,
+    /// Partitions by slot.
+    pub partitions: Vec<PartitionReport>,
+}
+
+/// One partition.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionReport {
+    /// Slot number.
+    pub slot: u32,
+    /// Label.
+    pub label: String,
+    /// Known type name, if any.
+    pub type_name: Option<String>,
+    /// Type GUID.
+    pub type_guid: String,
+    /// Partition GUID.
+    pub guid: String,
+    /// First sector.
+    pub first_lba: u64,
+    /// Last sector.
+    pub last_lba: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Raw attribute word, hex.
+    pub attributes: String,
+    /// gptprio fields (for `/usr` slots).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gptprio: Option<GptPrioReport>,
+    /// Filesystem found, if recognised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filesystem: Option<FsReport>,
+}
+
+/// Decoded gptprio.
+#[derive(Debug, Clone, Serialize)]
+pub struct GptPrioReport {
+    /// Priority.
+    pub priority: u8,
+    /// Tries left.
+    pub tries: u8,
+    /// Successful flag.
+    pub successful: bool,
+}
+
+/// A recognised filesystem.
+#[derive(Debug, Clone, Serialize)]
+pub struct FsReport {
+    /// `vfat`, `squashfs`, `erofs`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Bytes used by the filesystem (squashfs/erofs) or volume size (FAT).
+    pub bytes_used: u64,
+    /// Compression, for squashfs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compression: Option<String>,
+    /// Files on a FAT volume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<FileReport>>,
+}
+
+/// A file or directory on the ESP.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    /// Path.
+    pub path: String,
+    /// Directory?
+    pub dir: bool,
+    /// Size.
+    pub size: u64,
+}
+
+/// Whether the file starts like a GPT disk (protective MBR + header).
+pub fn looks_like_disk(file: &File) -> bool {
+    let mut head = [0u8; 4096 + 8];
+    let n = file.read_at(&mut head, 0).unwrap_or(0);
+    (n >= 520 && &head[512..520] == b"EFI PART")
+        || (n >= 4104 && &head[4096..4104] == b"EFI PART")
+        || (n >= 512 && head[510] == 0x55 && head[511] == 0xaa && head[450] == 0xee)
+}
+
+/// Inspects a disk image.
+pub fn inspect_disk(file: &File) -> Result<DiskReport, GptError> {
+    let size = file.metadata()?.len();
+    let (gpt, health) = Gpt::read(file, size)?;
+    let ss = gpt.sector_size;
+    let partitions = gpt
+        .partitions
+        .iter()
+        .map(|p| {
+            let tname = type_name(&p.type_guid);
+            let prio = GptPrio::from_attributes(p.attributes);
+            let is_usr = tname == Some("usr-x86-64");
+            let bytes = p.sectors() * ss;
+            PartitionReport {
+                slot: p.number,
+                label: p.name.clone(),
+                type_name: tname.map(str::to_string),
+                type_guid: p.type_guid.to_string(),
+                guid: p.guid.to_string(),
+                first_lba: p.first_lba,
+                last_lba: p.last_lba,
+                size: bytes,
+                attributes: format!("{:#018x}", p.attributes),
+                gptprio: (is_usr || p.attributes >> 48 != 0).then_some(GptPrioReport {
+                    priority: prio.priority,
+                    tries: prio.tries,
+                    successful: prio.successful,
+                }),
+                filesystem: probe_partition(
+                    file,
+                    p.first_lba * ss,
+                    bytes.min(size.saturating_sub(p.first_lba * ss)),
+                ),
+            }
+        })
+        .collect();
+    Ok(DiskReport {
+        size,
+        sector_size: ss,
+        disk_guid: gpt.disk_guid.to_string(),
+        primary_gpt_error: health.primary_error,
+        backup_gpt_error: health.backup_error,
+        partitions,
+    })
+}
+
+fn probe_partition(file: &File, offset: u64, len: u64) -> Option<FsReport> {
+    let mut head = vec![0u8; 4096.min(len) as usize];
+    file.read_exact_at(&mut head, offset).ok()?;
+    if let Some(info) = probe(&head) {
+        return Some(FsReport {
+            kind: info.kind.into(),
+            bytes_used: info.bytes_used,
+            compression: Some(info.compression.into()),
+            files: None,
+        });
+    }
+    let is_fat = head.len() >= 512
+        && head[510] == 0x55
+        && head[511] == 0xaa
+        && (&head[82..87] == b"FAT32" || &head[54..57] == b"FAT");
+    if !is_fat {
+        return None;
+    }
+    let files = list_esp(Region::new(file, offset, len)).ok()?;
+    Some(FsReport {
+        kind: "vfat".into(),
+        bytes_used: len,
+        compression: None,
+        files: Some(
+            files
+                .into_iter()
+                .map(|e| FileReport {
+                    path: e.path,
+                    dir: e.is_dir,
+                    size: e.size,
+                })
+                .collect(),
+        ),
+    })
+}
+
+/// Human-readable rendering of a [`DiskReport`].
+pub fn render_disk(r: &DiskReport) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "GPT disk image: {} bytes, {}-byte sectors, disk GUID {}",
+        r.size, r.sector_size, r.disk_guid
+    );
+    if let Some(e) = &r.primary_gpt_error {
+        let _ = writeln!(
+            s,
+            "WARNING: primary GPT is damaged ({e}); read the backup GPT"
+        );
+    }
+    if let Some(e) = &r.backup_gpt_error {
+        let _ = writeln!(s, "WARNING: backup GPT: {e}");
+    }
+    for p in &r.partitions {
+        let tname = p.type_name.clone().unwrap_or_else(|| p.type_guid.clone());
+        let _ = writeln!(
+            s,
+            "\n{} {:<12} type {} ({})",
+            p.slot, p.label, tname, p.type_guid
+        );
+        let _ = writeln!(
+            s,
+            "  guid {}  sectors {}..={}  size {} MiB  attributes {}",
+            p.guid,
+            p.first_lba,
+            p.last_lba,
+            p.size >> 20,
+            p.attributes
+        );
+        if let Some(g) = &p.gptprio {
+            let _ = writeln!(
+                s,
+                "  gptprio: priority {} tries {} successful {}",
+                g.priority, g.tries, g.successful as u8
+            );
+        }
+        if let Some(fs) = &p.filesystem {
+            let comp = fs
+                .compression
+                .as_deref()
+                .map(|c| format!(", {c}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "  filesystem: {} ({} bytes{comp})",
+                fs.kind, fs.bytes_used
+            );
+            for f in fs.files.iter().flatten() {
+                if f.dir {
+                    let _ = writeln!(s, "    {}/", f.path);
+                } else {
+                    let _ = writeln!(s, "    {} ({} bytes)", f.path, f.size);
+                }
+            }
+        }
+    }
+    s
+}

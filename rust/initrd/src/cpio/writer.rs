@@ -1,0 +1,419 @@
+//! The newc writer; see the parent module for the conventions.
+
+use super::{CpioError, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG, TRAILER};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Mode of directories created implicitly as parents.
+pub const DEFAULT_DIR_MODE: u32 = 0o755;
+
+/// Character or block device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceKind {
+    /// Character device (`S_IFCHR`).
+    Char,
+    /// Block device (`S_IFBLK`).
+    Block,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Content {
+    Bytes(Vec<u8>),
+    Host(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Node {
+    Dir {
+        mode: u32,
+        explicit: bool,
+    },
+    File {
+        mode: u32,
+        content: Content,
+    },
+    Symlink {
+        target: String,
+    },
+    Device {
+        kind: DeviceKind,
+        major: u32,
+        minor: u32,
+        mode: u32,
+    },
+    Hardlink {
+        target: String,
+    },
+}
+
+/// An archive under construction. Adding an entry identical to an existing
+/// one is a no-op; adding a different entry at the same path is an error
+/// (except that an explicit directory replaces an implicitly created one).
+#[derive(Debug, Clone, Default)]
+pub struct Archive {
+    nodes: BTreeMap<String, Node>,
+}
+
+/// Normalizes an archive path: strips a leading `/`, empty and `.`
+/// components; rejects `..` and the root itself.
+pub fn normalize(path: &str) -> Result<String, CpioError> {
+    let invalid = |reason: &str| CpioError::InvalidPath {
+        path: path.to_string(),
+        reason: reason.to_string(),
+    };
+    let mut parts = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err(invalid("`..` is not allowed")),
+            c if c.contains('\0') => return Err(invalid("NUL byte")),
+            c => parts.push(c),
+        }
+    }
+    if parts.is_empty() {
+        return Err(invalid("names the root directory"));
+    }
+    Ok(parts.join("/"))
+}
+
+impl Archive {
+    /// An empty archive.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a directory.
+    pub fn dir(&mut self, path: &str, mode: u32) -> Result<(), CpioError> {
+        self.insert(
+            path,
+            mode,
+            Node::Dir {
+                mode,
+                explicit: true,
+            },
+        )
+    }
+
+    /// Adds a regular file with inline content.
+    pub fn file(
+        &mut self,
+        path: &str,
+        mode: u32,
+        data: impl Into<Vec<u8>>,
+    ) -> Result<(), CpioError> {
+        let content = Content::Bytes(data.into());
+        self.insert(path, mode, Node::File { mode, content })
+    }
+
+    /// Adds a regular file whose content is streamed from `host` when the
+    /// archive is written.
+    pub fn file_from_host(&mut self, path: &str, mode: u32, host: &Path) -> Result<(), CpioError> {
+        let content = Content::Host(host.to_path_buf());
+        self.insert(path, mode, Node::File { mode, content })
+    }
+
+    /// Adds a symlink (mode `0777`) pointing at `target`, stored verbatim.
+    pub fn symlink(&mut self, path: &str, target: &str) -> Result<(), CpioError> {
+        if target.is_empty() {
+            return Err(CpioError::InvalidPath {
+                path: path.into(),
+                reason: "empty symlink target".into(),
+            });
+        }
+        let target = target.to_string();
+        self.insert(path, 0o777, Node::Symlink { target })
+    }
+
+    /// Adds a device node.
+    pub fn device(
+        &mut self,
+        path: &str,
+        kind: DeviceKind,
+        major: u32,
+        minor: u32,
+        mode: u32,
+    ) -> Result<(), CpioError> {
+        let node = Node::Device {
+            kind,
+            major,
+            minor,
+            mode,
+        };
+        self.insert(path, mode, node)
+    }
+
+    /// Adds `path` as a hardlink to the regular file `target` added before.
+    pub fn hardlink(&mut self, path: &str, target: &str) -> Result<(), CpioError> {
+        let norm_target = normalize(target)?;
+        let root = match self.nodes.get(&norm_target) {
+            Some(Node::File { .. }) => norm_target,
+            Some(Node::Hardlink { target }) => target.clone(),
+            _ => {
+                return Err(CpioError::HardlinkTarget {
+                    path: path.into(),
+                    target: target.into(),
+                })
+            }
+        };
+        self.insert(path, 0, Node::Hardlink { target: root })
+    }
+
+    /// Whether `path` (normalized) is in the archive.
+    pub fn contains(&self, path: &str) -> bool {
+        normalize(path).is_ok_and(|p| self.nodes.contains_key(&p))
+    }
+
+    /// Number of entries (without the trailer).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the archive has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Entry paths in archive order.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.nodes.keys().map(String::as_str)
+    }
+
+    fn insert(&mut self, path: &str, mode: u32, node: Node) -> Result<(), CpioError> {
+        let path = normalize(path)?;
+        if mode & !0o7777 != 0 {
+            return Err(CpioError::InvalidMode { path, mode });
+        }
+        let mut parent = String::new();
+        for part in path.split('/').collect::<Vec<_>>().split_last().unwrap().1 {
+            if !parent.is_empty() {
+                parent.push('/');
+            }
+            parent.push_str(part);
+            match self.nodes.get(&parent) {
+                None => {
+                    let dir = Node::Dir {
+                        mode: DEFAULT_DIR_MODE,
+                        explicit: false,
+                    };
+                    self.nodes.insert(parent.clone(), dir);
+                }
+                Some(Node::Dir { .. }) => {}
+                Some(_) => return Err(CpioError::NotADirectory { path, parent }),
+            }
+        }
+        match (self.nodes.get(&path), &node) {
+            (None, _)
+            | (
+                Some(Node::Dir {
+                    explicit: false, ..
+                }),
+                Node::Dir { .. },
+            ) => {}
+            (Some(old), new) if old == new => return Ok(()),
+            _ => return Err(CpioError::Duplicate { path }),
+        }
+        self.nodes.insert(path, node);
+        Ok(())
+    }
+
+    /// Writes the archive with every mtime set to `mtime`; returns the
+    /// number of bytes written.
+    pub fn write_to(&self, out: &mut dyn Write, mtime: u64) -> Result<u64, CpioError> {
+        let mtime = fit("mtime", mtime)?;
+        // Inode numbers, link counts and the data-carrying (last) member.
+        let mut inode: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut members: BTreeMap<&str, u32> = BTreeMap::new();
+        let mut last: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut subdirs: BTreeMap<&str, u32> = BTreeMap::new();
+        for (path, node) in &self.nodes {
+            let key = match node {
+                Node::Hardlink { target } => target.as_str(),
+                _ => path.as_str(),
+            };
+            let next = inode.len() as u32 + 1;
+            inode.entry(key).or_insert(next);
+            *members.entry(key).or_default() += 1;
+            last.insert(key, path);
+            if let (Node::Dir { .. }, Some((parent, _))) = (node, path.rsplit_once('/')) {
+                *subdirs.entry(parent).or_default() += 1;
+            }
+        }
+        let mut w = Counter { out, n: 0 };
+        for (path, node) in &self.nodes {
+            let key = match node {
+                Node::Hardlink { target } => target.as_str(),
+                _ => path.as_str(),
+            };
+            let mut h = Header {
+                ino: inode[key],
+                nlink: members[key],
+                mtime,
+                ..Header::default()
+            };
+            let is_last = last[key] == path;
+            match node {
+                Node::Dir { mode, .. } => {
+                    h.mode = S_IFDIR | mode;
+                    h.nlink = 2 + subdirs.get(path.as_str()).copied().unwrap_or(0);
+                    h.write(&mut w, path)?;
+                }
+                Node::Symlink { target } => {
+                    h.mode = S_IFLNK | 0o777;
+                    h.size = fit(path, target.len() as u64)?;
+                    h.write(&mut w, path)?;
+                    w.data(target.as_bytes())?;
+                }
+                Node::Device {
+                    kind,
+                    major,
+                    minor,
+                    mode,
+                } => {
+                    let t = match kind {
+                        DeviceKind::Char => S_IFCHR,
+                        DeviceKind::Block => S_IFBLK,
+                    };
+                    h.mode = t | mode;
+                    (h.rdev_major, h.rdev_minor) = (*major, *minor);
+                    h.write(&mut w, path)?;
+                }
+                Node::File { .. } | Node::Hardlink { .. } => {
+                    let Some(Node::File { mode, content }) = self.nodes.get(key) else {
+                        unreachable!("hardlinks point at files")
+                    };
+                    h.mode = S_IFREG | mode;
+                    if !is_last {
+                        h.write(&mut w, path)?;
+                        continue;
+                    }
+                    match content {
+                        Content::Bytes(b) => {
+                            h.size = fit(path, b.len() as u64)?;
+                            h.write(&mut w, path)?;
+                            w.data(b)?;
+                        }
+                        Content::Host(host) => {
+                            write_host(&mut w, h, path, host)?;
+                        }
+                    }
+                }
+            }
+        }
+        let trailer = Header {
+            nlink: 1,
+            ..Header::default()
+        };
+        trailer.write(&mut w, TRAILER)?;
+        Ok(w.n)
+    }
+
+    /// Writes the archive into a new buffer (see [`Archive::write_to`]).
+    pub fn to_bytes(&self, mtime: u64) -> Result<Vec<u8>, CpioError> {
+        let mut v = Vec::new();
+        self.write_to(&mut v, mtime)?;
+        Ok(v)
+    }
+}
+
+fn write_host(w: &mut Counter, mut h: Header, path: &str, host: &Path) -> Result<(), CpioError> {
+    let io = |source| CpioError::Io {
+        path: host.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(host).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(CpioError::HostFile {
+            path: host.into(),
+            reason: "is not a regular file".into(),
+        });
+    }
+    h.size = fit(path, meta.len())?;
+    h.write(w, path)?;
+    let copied = std::io::copy(&mut file.take(meta.len()), w).map_err(io)?;
+    if copied != meta.len() {
+        return Err(CpioError::HostFile {
+            path: host.into(),
+            reason: "changed size while being archived".into(),
+        });
+    }
+    w.pad()
+}
+
+fn fit(what: &str, value: u64) -> Result<u32, CpioError> {
+    u32::try_from(value).map_err(|_| CpioError::TooLarge {
+        what: what.to_string(),
+        value,
+    })
+}
+
+#[derive(Default, Clone, Copy)]
+struct Header {
+    ino: u32,
+    mode: u32,
+    nlink: u32,
+    mtime: u32,
+    size: u32,
+    rdev_major: u32,
+    rdev_minor: u32,
+}
+
+impl Header {
+    fn write(&self, w: &mut Counter, name: &str) -> Result<(), CpioError> {
+        let f = [
+            self.ino,
+            self.mode,
+            0,
+            0,
+            self.nlink,
+            self.mtime,
+            self.size,
+            0,
+            0,
+            self.rdev_major,
+            self.rdev_minor,
+            name.len() as u32 + 1,
+            0,
+        ];
+        let mut s = String::with_capacity(110 + name.len() + 4);
+        s.push_str("070701");
+        for v in f {
+            s.push_str(&format!("{v:08X}"));
+        }
+        s.push_str(name);
+        s.push('\0');
+        w.data(s.as_bytes())
+    }
+}
+
+/// Counts bytes written so padding can be computed.
+struct Counter<'a> {
+    out: &'a mut dyn Write,
+    n: u64,
+}
+
+impl Write for Counter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let k = self.out.write(buf)?;
+        self.n += k as u64;
+        Ok(k)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+impl Counter<'_> {
+    /// Writes `b` and pads to a multiple of 4.
+    fn data(&mut self, b: &[u8]) -> Result<(), CpioError> {
+        self.write_all(b).map_err(CpioError::Write)?;
+        self.pad()
+    }
+
+    fn pad(&mut self) -> Result<(), CpioError> {
+        let pad = (4 - (self.n % 4) as usize) % 4;
+        self.write_all(&[0u8; 3][..pad]).map_err(CpioError::Write)
+    }
+}
