@@ -26,6 +26,7 @@
 //! each plain or zstd-compressed (gzip is not supported: `flate2` is not a
 //! dependency of the workspace).
 
+mod encode;
 mod reader;
 mod writer;
 

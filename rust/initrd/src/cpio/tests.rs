@@ -257,3 +257,25 @@ fn builder_errors() {
     );
     assert!(Archive::new().to_bytes(1 << 33).is_err());
 }
+
+#[test]
+fn resolve_parents_follows_archive_symlinks() {
+    let mut a = Archive::new();
+    a.dir("usr/lib", 0o755).unwrap();
+    a.symlink("lib", "usr/lib").unwrap();
+    a.symlink("lib64", "/usr/lib64").unwrap();
+    a.symlink("usr/lib64", "lib").unwrap();
+    assert_eq!(
+        a.resolve_parents("/lib/x86_64-linux-gnu/libc.so.6")
+            .unwrap(),
+        "usr/lib/x86_64-linux-gnu/libc.so.6"
+    );
+    assert_eq!(a.resolve_parents("lib64/ld.so").unwrap(), "usr/lib/ld.so");
+    assert_eq!(
+        a.resolve_parents("lib").unwrap(),
+        "lib",
+        "last component not followed"
+    );
+    a.symlink("loop", "loop").unwrap();
+    assert!(a.resolve_parents("loop/x").is_err());
+}

@@ -1,8 +1,9 @@
 //! The newc writer; see the parent module for the conventions.
 
+use super::encode::{fit, write_host, Counter, Header};
 use super::{CpioError, S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG, TRAILER};
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::collections::{BTreeMap, VecDeque};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Mode of directories created implicitly as parents.
@@ -180,6 +181,48 @@ impl Archive {
         self.nodes.keys().map(String::as_str)
     }
 
+    /// Rewrites `path` so that none of its parents is a symlink of the
+    /// archive, following archive symlinks the way the kernel would
+    /// (relative targets against the link's directory, absolute ones against
+    /// the archive root). The last component is not followed. Used to place
+    /// library closures into trees with e.g. `lib -> usr/lib`.
+    pub fn resolve_parents(&self, path: &str) -> Result<String, CpioError> {
+        let mut parts: VecDeque<String> = normalize(path)?.split('/').map(String::from).collect();
+        let mut done: Vec<String> = Vec::new();
+        let mut hops = 0;
+        while parts.len() > 1 {
+            let c = parts.pop_front().unwrap_or_default();
+            match c.as_str() {
+                "" | "." => continue,
+                ".." => {
+                    done.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            done.push(c);
+            if let Some(Node::Symlink { target }) = self.nodes.get(&done.join("/")) {
+                hops += 1;
+                if hops > 40 {
+                    let reason = "too many levels of symlinks".to_string();
+                    return Err(CpioError::InvalidPath {
+                        path: path.into(),
+                        reason,
+                    });
+                }
+                done.pop();
+                if target.starts_with('/') {
+                    done.clear();
+                }
+                for t in target.split('/').rev() {
+                    parts.push_front(t.to_string());
+                }
+            }
+        }
+        done.extend(parts);
+        Ok(done.join("/"))
+    }
+
     fn insert(&mut self, path: &str, mode: u32, node: Node) -> Result<(), CpioError> {
         let path = normalize(path)?;
         if mode & !0o7777 != 0 {
@@ -314,106 +357,5 @@ impl Archive {
         let mut v = Vec::new();
         self.write_to(&mut v, mtime)?;
         Ok(v)
-    }
-}
-
-fn write_host(w: &mut Counter, mut h: Header, path: &str, host: &Path) -> Result<(), CpioError> {
-    let io = |source| CpioError::Io {
-        path: host.to_path_buf(),
-        source,
-    };
-    let file = std::fs::File::open(host).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    if !meta.is_file() {
-        return Err(CpioError::HostFile {
-            path: host.into(),
-            reason: "is not a regular file".into(),
-        });
-    }
-    h.size = fit(path, meta.len())?;
-    h.write(w, path)?;
-    let copied = std::io::copy(&mut file.take(meta.len()), w).map_err(io)?;
-    if copied != meta.len() {
-        return Err(CpioError::HostFile {
-            path: host.into(),
-            reason: "changed size while being archived".into(),
-        });
-    }
-    w.pad()
-}
-
-fn fit(what: &str, value: u64) -> Result<u32, CpioError> {
-    u32::try_from(value).map_err(|_| CpioError::TooLarge {
-        what: what.to_string(),
-        value,
-    })
-}
-
-#[derive(Default, Clone, Copy)]
-struct Header {
-    ino: u32,
-    mode: u32,
-    nlink: u32,
-    mtime: u32,
-    size: u32,
-    rdev_major: u32,
-    rdev_minor: u32,
-}
-
-impl Header {
-    fn write(&self, w: &mut Counter, name: &str) -> Result<(), CpioError> {
-        let f = [
-            self.ino,
-            self.mode,
-            0,
-            0,
-            self.nlink,
-            self.mtime,
-            self.size,
-            0,
-            0,
-            self.rdev_major,
-            self.rdev_minor,
-            name.len() as u32 + 1,
-            0,
-        ];
-        let mut s = String::with_capacity(110 + name.len() + 4);
-        s.push_str("070701");
-        for v in f {
-            s.push_str(&format!("{v:08X}"));
-        }
-        s.push_str(name);
-        s.push('\0');
-        w.data(s.as_bytes())
-    }
-}
-
-/// Counts bytes written so padding can be computed.
-struct Counter<'a> {
-    out: &'a mut dyn Write,
-    n: u64,
-}
-
-impl Write for Counter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let k = self.out.write(buf)?;
-        self.n += k as u64;
-        Ok(k)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
-}
-
-impl Counter<'_> {
-    /// Writes `b` and pads to a multiple of 4.
-    fn data(&mut self, b: &[u8]) -> Result<(), CpioError> {
-        self.write_all(b).map_err(CpioError::Write)?;
-        self.pad()
-    }
-
-    fn pad(&mut self) -> Result<(), CpioError> {
-        let pad = (4 - (self.n % 4) as usize) % 4;
-        self.write_all(&[0u8; 3][..pad]).map_err(CpioError::Write)
     }
 }

@@ -178,13 +178,16 @@ pub fn build_archives(spec: &InitrdSpec, resolver: &Resolver) -> Result<Built, B
             }
         })?;
         for lib in libs {
-            if a.contains(&lib.initrd_path) {
+            let path = a
+                .resolve_parents(&lib.initrd_path)
+                .map_err(cpio_err(field.clone()))?;
+            if a.contains(&path) {
                 continue;
             }
             let r = match &lib.symlink_target {
-                Some(t) => a.symlink(&lib.initrd_path, t),
+                Some(t) => a.symlink(&path, t),
                 None => host_mode(&lib.host_path)
-                    .and_then(|m| a.file_from_host(&lib.initrd_path, m & 0o7777, &lib.host_path)),
+                    .and_then(|m| a.file_from_host(&path, m & 0o7777, &lib.host_path)),
             };
             r.map_err(cpio_err(field.clone()))?;
         }
@@ -340,12 +343,17 @@ fn add_modules(
     let c = tree.closure(&m.load).map_err(kmod("modules.load"))?;
     let dir = c.initrd_dir();
     for module in &c.modules {
-        let path = format!("{dir}/{}", module.rel_path);
+        let path = a
+            .resolve_parents(&format!("{dir}/{}", module.rel_path))
+            .map_err(cpio_err("modules".into()))?;
         a.file_from_host(&path, 0o644, &module.host_path)
             .map_err(cpio_err("modules".into()))?;
     }
     for (name, bytes) in &c.metadata {
-        a.file(&format!("{dir}/{name}"), 0o644, bytes.clone())
+        let path = a
+            .resolve_parents(&format!("{dir}/{name}"))
+            .map_err(cpio_err("modules".into()))?;
+        a.file(&path, 0o644, bytes.clone())
             .map_err(cpio_err("modules".into()))?;
     }
     Ok(())

@@ -53,6 +53,9 @@
 //!   before any devtmpfs is mounted.
 //! * Explicit entries win over library-closure entries at the same path;
 //!   other conflicts are errors naming the entry.
+//! * Libraries and modules are placed through symlinks of the spec: with
+//!   `lib -> usr/lib`, `/lib/x86_64-linux-gnu/libc.so.6` lands in
+//!   `usr/lib/x86_64-linux-gnu/`. Explicit entries are placed literally.
 //! * Modules land in `lib/modules/<version>/` with index files for the
 //!   subset (see [`crate::kmod`]).
 //! * The output is the early archive (uncompressed, if any `early` entry)

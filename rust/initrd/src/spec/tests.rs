@@ -269,3 +269,57 @@ fn build_errors_name_the_thing() {
     let e = build_err("init = \"/init\"\n[[files]]\npath = \"/init\"\nsource = { text = \"a\" }\n[[symlinks]]\npath = \"/init\"\ntarget = \"x\"\n");
     assert!(e.starts_with("symlinks[0]: ") && e.contains("twice"), "{e}");
 }
+
+#[test]
+fn merged_usr_layout_places_libraries_through_symlinks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let resolver = fixture(tmp.path());
+    let spec = "init = \"/usr/bin/ls\"\n\
+        [[executables]]\npath = \"/usr/bin/ls\"\nsource = { input = \"ls\" }\n\
+        [[symlinks]]\npath = \"/lib\"\ntarget = \"usr/lib\"\n\
+        [[symlinks]]\npath = \"/lib64\"\ntarget = \"usr/lib64\"\n\
+        [[symlinks]]\npath = \"/bin\"\ntarget = \"usr/bin\"\n\
+        [modules]\ntree = { input = \"kernel-modules\" }\nload = [\"virtio_blk\"]\n";
+    let spec = InitrdSpec::from_toml(spec).unwrap();
+    let built = build_archives(&spec, &resolver).unwrap();
+    let paths: Vec<_> = built.main.paths().collect();
+    assert!(
+        paths.contains(&"usr/lib/x86_64-linux-gnu/libc.so.6"),
+        "{paths:?}"
+    );
+    assert!(
+        paths.contains(&"usr/lib64/ld-linux-x86-64.so.2"),
+        "{paths:?}"
+    );
+    assert!(
+        paths.contains(&"usr/lib/modules/6.1.0-test/modules.dep"),
+        "{paths:?}"
+    );
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.starts_with("lib/") || p.starts_with("lib64/")),
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn docs_example_parses() {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/initrd-spec.md");
+    let Ok(text) = std::fs::read_to_string(doc) else {
+        return;
+    };
+    let toml: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("```toml"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let s = InitrdSpec::from_toml(&toml).unwrap();
+    assert_eq!(s.executables.len(), 2);
+    assert_eq!(
+        parse_mode(s.directories[3].mode.as_ref().unwrap(), "m").unwrap(),
+        0o1777
+    );
+}

@@ -4,7 +4,10 @@
 //! `modules.dep` (`kernel/path.ko: dep.ko …`), `modules.softdep`
 //! (`softdep name pre: a b post: c`), `modules.builtin` (`kernel/…/x.ko`
 //! per line) and `modules.alias` (`alias pattern module`). Missing optional
-//! files count as empty; `modules.dep` is required.
+//! files count as empty. A tree without `modules.dep` (an unpacked Debian
+//! `linux-image` package: `depmod` normally runs at install time) gets these
+//! indexes synthesized from each module's `.modinfo` section (`depends=`,
+//! `softdep=`, `alias=`), as `depmod` would; see `modinfo.rs`.
 //!
 //! [`ModulesTree::closure`] takes module names — `-` and `_` are equivalent,
 //! `.ko`, `.ko.xz`, `.ko.zst` and `.ko.gz` suffixes are ignored — and returns
@@ -24,6 +27,10 @@
 //! `*.bin` indexes are not generated (run `depmod` in the initrd if kmod's
 //! `modprobe` is used; MetalOS's own loader reads the text files).
 
+mod modinfo;
+
+pub use modinfo::{read_modinfo, ModInfo};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -39,7 +46,7 @@ pub enum KmodError {
         source: std::io::Error,
     },
     /// No `modules.dep` in the directory, a single subdirectory or a single `lib/modules/<version>`.
-    #[error("{0} is not a kernel modules tree (no modules.dep in it, in a single <version> subdirectory or in a single lib/modules/<version>)")]
+    #[error("{0} is not a kernel modules tree (no modules.dep or kernel/ in it, in a single <version> subdirectory or in a single lib/modules/<version>)")]
     NotATree(PathBuf),
     /// A line of an index file is malformed.
     #[error("{file}:{line}: {reason}")]
@@ -145,7 +152,8 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 
 /// Finds the `<version>` directory at or below `path`.
 fn find_version_dir(path: &Path) -> Result<PathBuf, KmodError> {
-    if path.join("modules.dep").is_file() {
+    let is_tree = |p: &Path| p.join("modules.dep").is_file() || p.join("kernel").is_dir();
+    if is_tree(path) {
         return Ok(path.to_path_buf());
     }
     for sub in ["", "lib/modules", "usr/lib/modules"] {
@@ -154,7 +162,7 @@ fn find_version_dir(path: &Path) -> Result<PathBuf, KmodError> {
         };
         let found: Vec<_> = rd
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.join("modules.dep").is_file())
+            .filter(|p| is_tree(p))
             .collect();
         if let [one] = found.as_slice() {
             return Ok(one.clone());
@@ -185,7 +193,16 @@ impl ModulesTree {
             aliases: Vec::new(),
         };
         let dep_file = dir.join("modules.dep");
-        let deps = read_opt(&dep_file)?.unwrap_or_default();
+        let (deps, softdep, alias) = if dep_file.is_file() {
+            (
+                read_opt(&dep_file)?.unwrap_or_default(),
+                read_opt(&dir.join("modules.softdep"))?.unwrap_or_default(),
+                read_opt(&dir.join("modules.alias"))?.unwrap_or_default(),
+            )
+        } else {
+            let g = modinfo::synthesize(&dir)?;
+            (g.dep, g.softdep, g.alias)
+        };
         for (n, line) in lines(&deps) {
             let Some((path, rest)) = line.split_once(':') else {
                 let reason = "expected `path.ko: deps…`".into();
@@ -204,7 +221,7 @@ impl ModulesTree {
         for (_, line) in lines(&read_opt(&dir.join("modules.builtin"))?.unwrap_or_default()) {
             t.builtin.insert(normalize_name(line));
         }
-        for (_, line) in lines(&read_opt(&dir.join("modules.softdep"))?.unwrap_or_default()) {
+        for (_, line) in lines(&softdep) {
             let mut words = line.split_whitespace();
             if words.next() != Some("softdep") {
                 continue;
@@ -221,7 +238,7 @@ impl ModulesTree {
                 }
             }
         }
-        for (_, line) in lines(&read_opt(&dir.join("modules.alias"))?.unwrap_or_default()) {
+        for (_, line) in lines(&alias) {
             let w: Vec<_> = line.split_whitespace().collect();
             if let ["alias", pattern, module] = w.as_slice() {
                 t.aliases
@@ -398,5 +415,4 @@ struct State {
 }
 
 #[cfg(test)]
-#[path = "kmod_tests.rs"]
 mod tests;

@@ -174,7 +174,7 @@ fn real_trees() -> Vec<PathBuf> {
         for e in rd.flatten() {
             let p = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with("-cloud-amd64") && p.join("modules.dep").is_file() {
+            if name.ends_with("-cloud-amd64") && p.join("kernel").is_dir() {
                 found.push(p);
             } else if depth > 0 && p.is_dir() && !p.is_symlink() {
                 walk(&p, depth - 1, found);
@@ -192,14 +192,81 @@ fn real_cloud_kernel_if_present() {
     for dir in real_trees() {
         let tree = ModulesTree::open(&dir).unwrap();
         let c = tree
-            .closure(&["virtio_blk".into(), "btrfs".into()])
+            .closure(&["virtio_blk".into(), "btrfs".into(), "ext4".into()])
             .unwrap();
         let n = names(&c);
+        eprintln!("{}: {n:?} builtin {:?}", dir.display(), c.builtin);
         assert!(n.contains(&"virtio_blk") && n.contains(&"btrfs"), "{n:?}");
+        assert_eq!(c.builtin, ["ext4"]);
         let pos = |m: &str| n.iter().position(|x| *x == m);
-        if let (Some(a), Some(b)) = (pos("virtio_ring"), pos("virtio_blk")) {
-            assert!(a < b);
+        for (dep, of) in [
+            ("raid6_pq", "btrfs"),
+            ("xor", "btrfs"),
+            ("libcrc32c", "btrfs"),
+        ] {
+            if let (Some(a), Some(b)) = (pos(dep), pos(of)) {
+                assert!(a < b, "{dep} before {of}: {n:?}");
+            }
         }
-        assert!(tree.closure(&["definitely_not_a_module".into()]).is_err());
+        let dep = String::from_utf8(c.metadata["modules.dep"].clone()).unwrap();
+        assert!(
+            dep.lines()
+                .any(|l| l.starts_with("kernel/fs/btrfs/btrfs.ko:")),
+            "{dep}"
+        );
+        let e = tree
+            .closure(&["definitely_not_a_module".into()])
+            .unwrap_err();
+        assert!(e.to_string().contains("definitely_not_a_module"));
     }
+}
+
+#[test]
+fn synthesized_from_modinfo() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("6.1.0-raw");
+    let mods = [
+        ("kernel/a/base.ko", "alias=fs-base"),
+        ("kernel/a/mid.ko", "depends=base"),
+        ("kernel/b/top.ko", "depends=mid,base\\0softdep=pre: helper"),
+        ("kernel/b/helper.ko", "alias=helper-alias"),
+    ];
+    for (rel, modinfo) in mods {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let c = tmp.path().join("m.c");
+        let src = format!("__attribute__((section(\".modinfo\"), used)) static const char mi[] = \"{modinfo}\";\n");
+        std::fs::write(&c, src).unwrap();
+        let ok = std::process::Command::new("gcc")
+            .args(["-c", "-o"])
+            .arg(&p)
+            .arg(&c)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("gcc unavailable; skipping");
+            return;
+        }
+    }
+    std::fs::write(
+        dir.join("modules.order"),
+        "kernel/b/top.ko\nkernel/a/base.ko\n",
+    )
+    .unwrap();
+    assert_eq!(
+        read_modinfo(&dir.join("kernel/b/top.ko")).unwrap().softdeps,
+        ["pre: helper"]
+    );
+    let tree = ModulesTree::open(tmp.path()).unwrap();
+    assert_eq!(tree.version, "6.1.0-raw");
+    let c = tree.closure(&["top".into(), "fs-base".into()]).unwrap();
+    assert_eq!(names(&c), ["helper", "base", "mid", "top"]);
+    let dep = String::from_utf8(c.metadata["modules.dep"].clone()).unwrap();
+    assert_eq!(
+        dep,
+        "kernel/b/top.ko: kernel/a/mid.ko kernel/a/base.ko\nkernel/a/base.ko:\nkernel/b/helper.ko:\nkernel/a/mid.ko: kernel/a/base.ko\n"
+    );
+    let alias = String::from_utf8(c.metadata["modules.alias"].clone()).unwrap();
+    assert!(alias.contains("alias fs-base base\n"), "{alias}");
+    assert_eq!(c.metadata["modules.softdep"], b"softdep top pre: helper\n");
 }
