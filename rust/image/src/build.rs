@@ -41,7 +41,7 @@ pub struct BuildOptions<'a> {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The spec (or a source it names) is wrong.
-    #[error("{0}")]
+    #[error(transparent)]
     Spec(#[from] FieldError),
     /// The output could not be written.
     #[error("cannot write {path}: {source}")]
@@ -62,7 +62,7 @@ pub enum BuildError {
         message: String,
     },
     /// Writing the partition table failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Gpt(#[from] metalos_disk::gpt::GptError),
 }
 

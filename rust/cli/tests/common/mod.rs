@@ -17,21 +17,32 @@ pub fn metalos(args: &[&str]) -> Output {
 /// Runs `metalos`, asserting success; returns stdout.
 pub fn metalos_ok(args: &[&str]) -> String {
     let out = metalos(args);
-    assert!(out.status.success(), "metalos {args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "metalos {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 /// Runs an independent tool; panics with a hint if it is missing.
 pub fn tool(program: &str, args: &[&str]) -> Output {
-    Command::new(program).args(args).output().unwrap_or_else(|e| {
-        panic!("cannot run {program} ({e}); install the test tools (see README, `make deps`)")
-    })
+    Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} ({e}); install the test tools (see README, `make deps`)")
+        })
 }
 
 /// Like [`tool`] but asserts exit 0 and returns stdout+stderr.
 pub fn tool_ok(program: &str, args: &[&str]) -> String {
     let out = tool(program, args);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
     text
 }
@@ -42,15 +53,29 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// Inputs: `tool` (64 KiB of patterned bytes), `blob` (3 MiB), `tree` (a dir).
+    /// Inputs: `tool` (64 KiB of patterned bytes), `blob` (3 MiB pseudo-random), `tree` (a dir).
     pub fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let inputs = dir.path().join("inputs");
         std::fs::create_dir_all(inputs.join("tree/sub")).unwrap();
         let pattern: Vec<u8> = (0..65536u32).map(|i| (i * 7 % 251) as u8).collect();
         std::fs::write(inputs.join("tool"), &pattern).unwrap();
-        std::fs::write(inputs.join("blob"), pattern.repeat(48)).unwrap();
-        std::fs::write(inputs.join("tree/sub/data.txt"), b"inside a directory input\n").unwrap();
+        // Incompressible (xorshift), so size limits are really exercised.
+        let mut x = 0x9e3779b97f4a7c15u64;
+        let blob: Vec<u8> = (0..3 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        std::fs::write(inputs.join("blob"), blob).unwrap();
+        std::fs::write(
+            inputs.join("tree/sub/data.txt"),
+            b"inside a directory input\n",
+        )
+        .unwrap();
         let sha = |p: &Path| metalos_config::inputs::file_digest(p).unwrap();
         let manifest = serde_json::json!({
             "version": 1,
@@ -61,7 +86,11 @@ impl Fixture {
                           "sha256": metalos_config::inputs::tree_digest(&inputs.join("tree")).unwrap() },
             }
         });
-        std::fs::write(dir.path().join("inputs.json"), serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join("inputs.json"),
+            serde_json::to_string_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("motd"), b"welcome to a test image\n").unwrap();
         std::fs::write(dir.path().join("host-config.json"), br#"{"version": 1}"#).unwrap();
         Fixture { dir }
@@ -86,7 +115,15 @@ impl Fixture {
     pub fn build(&self, spec: &str, out: &str) -> PathBuf {
         let spec = self.spec("spec.toml", spec);
         let out_dir = self.path(out);
-        metalos_ok(&["build", "-q", &spec, "--inputs", &self.inputs(), "--out", out_dir.to_str().unwrap()]);
+        metalos_ok(&[
+            "build",
+            "-q",
+            &spec,
+            "--inputs",
+            &self.inputs(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
         out_dir
     }
 }
@@ -94,7 +131,11 @@ impl Fixture {
 /// A spec with every feature: ESP with a long name, USR-A squashfs with
 /// files/dirs/symlinks, an empty USR-B, OEM and a fill ROOT.
 pub fn full_spec(sector_size: u64) -> String {
-    let esp = if sector_size == 4096 { "264MiB" } else { "40MiB" };
+    let esp = if sector_size == 4096 {
+        "264MiB"
+    } else {
+        "40MiB"
+    };
     format!(
         r#"
 [disk]
@@ -194,8 +235,17 @@ pub fn manifest(out: &Path) -> serde_json::Value {
 /// Extracts partition `slot` using the manifest's offsets.
 pub fn partition(out: &Path, slot: u64) -> tempfile::NamedTempFile {
     let m = manifest(out);
-    let p = m["partitions"].as_array().unwrap().iter().find(|p| p["slot"] == slot).unwrap();
-    extract(&out.join("disk.img"), p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap())
+    let p = m["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["slot"] == slot)
+        .unwrap();
+    extract(
+        &out.join("disk.img"),
+        p["offset"].as_u64().unwrap(),
+        p["size"].as_u64().unwrap(),
+    )
 }
 
 /// A loop device over an image, detached on drop (tests run as root).
@@ -206,8 +256,20 @@ pub struct LoopDevice {
 impl LoopDevice {
     /// `losetup --find --show --sector-size N --read-only IMAGE`.
     pub fn attach(image: &Path, sector_size: u64) -> Self {
-        let out = tool_ok("losetup", &["--find", "--show", "--read-only", "--sector-size", &sector_size.to_string(), image.to_str().unwrap()]);
-        LoopDevice { path: out.trim().to_string() }
+        let out = tool_ok(
+            "losetup",
+            &[
+                "--find",
+                "--show",
+                "--read-only",
+                "--sector-size",
+                &sector_size.to_string(),
+                image.to_str().unwrap(),
+            ],
+        );
+        LoopDevice {
+            path: out.trim().to_string(),
+        }
     }
 }
 

@@ -264,7 +264,7 @@ fn synthesized_from_modinfo() {
     let dep = String::from_utf8(c.metadata["modules.dep"].clone()).unwrap();
     assert_eq!(
         dep,
-        "kernel/b/top.ko: kernel/a/mid.ko kernel/a/base.ko\nkernel/a/base.ko:\nkernel/b/helper.ko:\nkernel/a/mid.ko: kernel/a/base.ko\n"
+        "kernel/b/top.ko: kernel/a/mid.ko kernel/a/base.ko\nkernel/a/base.ko:\nkernel/a/mid.ko: kernel/a/base.ko\nkernel/b/helper.ko:\n"
     );
     let alias = String::from_utf8(c.metadata["modules.alias"].clone()).unwrap();
     assert!(alias.contains("alias fs-base base\n"), "{alias}");
