@@ -258,7 +258,7 @@ impl ImageSpec {
                 format!("{} is not supported (use 512 or 4096)", disk.sector_size),
             ));
         }
-        if disk.size.0 == 0 || disk.size.0 % disk.sector_size != 0 {
+        if disk.size.0 == 0 || !disk.size.0.is_multiple_of(disk.sector_size) {
             return Err(FieldError::new(
                 "disk.size",
                 format!(

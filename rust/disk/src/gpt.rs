@@ -305,7 +305,7 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 
 /// Reads and validates the header at `lba` with sector size `ss`.
 fn read_copy(disk: &File, len: u64, ss: u64, lba: u64) -> Result<Gpt, String> {
-    if len < ss * 4 || len % ss != 0 {
+    if len < ss * 4 || !len.is_multiple_of(ss) {
         return Err("image size is not a multiple of the sector size".into());
     }
     let mut h = vec![0u8; ss as usize];
@@ -332,7 +332,7 @@ fn read_copy(disk: &File, len: u64, ss: u64, lba: u64) -> Result<Gpt, String> {
     }
     let count = u32_at(&h, 80);
     let esize = u32_at(&h, 84);
-    if esize < ENTRY_SIZE || esize % 8 != 0 || count == 0 || count > 4096 {
+    if esize < ENTRY_SIZE || !esize.is_multiple_of(8) || count == 0 || count > 4096 {
         return Err(format!(
             "unsupported entry array ({count} entries of {esize} bytes)"
         ));

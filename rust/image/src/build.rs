@@ -11,13 +11,12 @@ use metalos_disk::esp::{write_esp, EspFile, EspOptions};
 use metalos_disk::gpt::Partition;
 use metalos_disk::gptprio::GptPrio;
 use metalos_disk::guid::{filesystem_uuid, partition_guid, SENTINEL_DISK_GUID};
-use metalos_disk::sparse::Region;
+use metalos_disk::sparse::{sha256_range, Region};
 use metalos_disk::usrfs::{write_squashfs, SquashfsOptions, UsrNode};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::{FileExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Where the HostConfig goes on the ESP.
@@ -362,25 +361,11 @@ fn hash_all(
     size: u64,
 ) -> std::io::Result<(String, Vec<String>)> {
     std::thread::scope(|s| {
-        let whole = s.spawn(|| hash_range(disk, 0, size));
+        let whole = s.spawn(|| sha256_range(disk, 0, size));
         let parts: std::io::Result<Vec<String>> = placements
             .iter()
-            .map(|p| hash_range(disk, p.offset, p.size))
+            .map(|p| sha256_range(disk, p.offset, p.size))
             .collect();
         Ok((whole.join().expect("hash thread")?, parts?))
     })
-}
-
-/// sha256 of `len` bytes at `offset`.
-pub fn hash_range(file: &File, offset: u64, len: u64) -> std::io::Result<String> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut done = 0;
-    while done < len {
-        let n = (len - done).min(buf.len() as u64) as usize;
-        file.read_exact_at(&mut buf[..n], offset + done)?;
-        hasher.update(&buf[..n]);
-        done += n as u64;
-    }
-    Ok(hex::encode(hasher.finalize()))
 }

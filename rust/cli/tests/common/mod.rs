@@ -278,3 +278,25 @@ impl Drop for LoopDevice {
         let _ = Command::new("losetup").args(["-d", &self.path]).status();
     }
 }
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// The real inputs manifest (METALOS_INPUTS or `.cache/inputs/inputs.json`).
+/// Fails with instructions when it has not been fetched.
+pub fn real_inputs() -> PathBuf {
+    let path = std::env::var_os("METALOS_INPUTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".cache/inputs/inputs.json"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo run -p metalos -- inputs fetch` (or `make test`, which does it)",
+        path.display()
+    );
+    path
+}

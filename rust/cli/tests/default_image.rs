@@ -1,0 +1,63 @@
+//! The default image (images/default.toml) built from the real Debian inputs.
+
+mod common;
+use common::*;
+
+#[test]
+fn default_image_builds_and_passes_the_checkers() {
+    let inputs = real_inputs();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("default");
+    let spec = repo_root().join("images/default.toml");
+    metalos_ok(&[
+        "build",
+        "-q",
+        spec.to_str().unwrap(),
+        "--inputs",
+        inputs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let img = out.join("disk.img");
+    let v = tool_ok("sgdisk", &["-v", img.to_str().unwrap()]);
+    assert!(v.contains("No problems found"), "{v}");
+    let usr_a = tool_ok("sgdisk", &["-i", "2", img.to_str().unwrap()]);
+    assert!(
+        usr_a.contains("Partition name: 'USR-A'")
+            && usr_a.contains("Attribute flags: 0101000000000000"),
+        "{usr_a}"
+    );
+
+    let esp = partition(&out, 1);
+    tool_ok("fsck.fat", &["-n", esp.path().to_str().unwrap()]);
+    let listing = tool_ok(
+        "mdir",
+        &["-i", esp.path().to_str().unwrap(), "-/", "-b", "::"],
+    );
+    assert!(
+        listing.contains("::/metalos/first_boot")
+            && listing.contains("::/metalos/host-config.json"),
+        "{listing}"
+    );
+
+    let usr = partition(&out, 2);
+    let root = dir.path().join("usr");
+    tool_ok(
+        "unsquashfs",
+        &["-d", root.to_str().unwrap(), usr.path().to_str().unwrap()],
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&inputs).unwrap()).unwrap();
+    let busybox = metalos_config::inputs::file_digest(&root.join("bin/busybox")).unwrap();
+    assert_eq!(busybox, m["inputs"]["busybox"]["sha256"].as_str().unwrap());
+    let kernel =
+        metalos_config::inputs::file_digest(&root.join("lib/metalos/boot/vmlinuz")).unwrap();
+    assert_eq!(kernel, m["inputs"]["kernel"]["sha256"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_link(root.join("bin/sh"))
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "busybox"
+    );
+}
