@@ -31,14 +31,7 @@ pub fn run(args: BuildArgs, progress: &Progress) -> Result<()> {
     };
     let base = args.spec.parent().map(PathBuf::from).unwrap_or_default();
     let resolver = Resolver::new(base, inputs);
-    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) => Some(
-            v.trim()
-                .parse::<u64>()
-                .with_context(|| format!("SOURCE_DATE_EPOCH={v:?} is not a number of seconds"))?,
-        ),
-        Err(_) => None,
-    };
+    let source_date_epoch = crate::output::source_date_epoch()?;
     let step = |s: &str| progress.step(s);
     let options = BuildOptions {
         out_dir: args.out.clone(),

@@ -1,9 +1,12 @@
 //! The `metalos` command.
 
 mod build;
+mod initrd;
 mod inputs;
 mod inspect;
+mod output;
 mod progress;
+mod uki;
 
 use clap::{Parser, Subcommand};
 
@@ -22,7 +25,11 @@ struct Cli {
 enum Command {
     /// Build a GPT disk image (disk.img + manifest.json) from an image spec.
     Build(build::BuildArgs),
-    /// Describe a disk image: partitions, gptprio, ESP files, /usr filesystem.
+    /// Build an initrd (cpio newc + zstd) from an initrd spec.
+    Initrd(initrd::InitrdArgs),
+    /// Bundle a Unified Kernel Image: systemd-stub + kernel + initrd + cmdline.
+    Uki(uki::UkiArgs),
+    /// Describe a disk image (partitions, gptprio, ESP, /usr), a UKI (sections) or an initrd (entries).
     Inspect(inspect::InspectArgs),
     /// Manage build inputs (kernel, systemd-stub, busybox, OVMF).
     #[command(subcommand)]
@@ -34,6 +41,8 @@ fn main() {
     let progress = progress::Progress::new(cli.quiet);
     let result = match cli.command {
         Command::Build(args) => build::run(args, &progress),
+        Command::Initrd(args) => initrd::run(args, &progress),
+        Command::Uki(args) => uki::run(args, &progress),
         Command::Inspect(args) => inspect::run(args),
         Command::Inputs(cmd) => inputs::run(cmd, &progress),
     };
