@@ -862,7 +862,7 @@ impl Machine {
         if self.agent_ready {
             return Ok(());
         }
-        let re = Regex::new(&regex::escape(agent::READY)).expect("valid");
+        let re = Regex::new(&format!(r"{}\r?\n", regex::escape(agent::READY))).expect("valid");
         let (_, end) = self.wait_stream(true, &re, "the guest agent", deadline, timeout)?;
         self.agent_cursor = end;
         self.agent_ready = true;
