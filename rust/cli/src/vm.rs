@@ -1,0 +1,144 @@
+//! `metalos vm …`: boot images under QEMU + OVMF with the MetalOS VM
+//! harness (`metalos-vmtest`, see docs/vm-tests.md).
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use metalos_config::ByteSize;
+use metalos_vmtest::{paths, Disk, Machine, Tools};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `metalos vm` subcommands.
+#[derive(Subcommand)]
+pub enum VmCommand {
+    /// Boot a disk image under OVMF (UEFI) with QEMU.
+    ///
+    /// Without --expect the serial console is this terminal (QEMU's
+    /// `-serial mon:stdio -nographic`; `Ctrl-a x` quits, `Ctrl-a c` toggles
+    /// the monitor). With --expect the console is shown as it arrives and
+    /// the command exits 0 as soon as REGEX appears, or non-zero with the
+    /// console tail after --timeout. The image is never modified unless
+    /// --persist: the VM writes to a qcow2 overlay in the log directory.
+    Boot(BootArgs),
+}
+
+/// `metalos vm boot` arguments.
+#[derive(Args)]
+pub struct BootArgs {
+    /// Raw disk image (e.g. out/default/disk.img).
+    pub image: PathBuf,
+    /// Exit 0 once the console prints a match of this regex.
+    #[arg(long, value_name = "REGEX")]
+    pub expect: Option<String>,
+    /// Seconds to wait for --expect.
+    #[arg(long, value_name = "S", default_value_t = 300)]
+    pub timeout: u64,
+    /// Guest memory: a size (`2GiB`, `512MiB`) or a number of MiB.
+    #[arg(long, value_name = "M", default_value = "1024")]
+    pub memory: String,
+    /// Grow the overlay's virtual disk size to this size (`8GiB`), e.g. to
+    /// exercise first-boot growing of ROOT.
+    #[arg(long, value_name = "S", conflicts_with = "persist")]
+    pub disk_size: Option<String>,
+    /// Let the VM write to the image itself instead of an overlay.
+    #[arg(long)]
+    pub persist: bool,
+    /// Inputs manifest to find OVMF (and QEMU) in (default:
+    /// $METALOS_INPUTS or .cache/inputs/inputs.json if present, else the
+    /// system's /usr/share/OVMF and qemu-system-x86_64).
+    #[arg(long, value_name = "INPUTS.json")]
+    pub inputs: Option<PathBuf>,
+}
+
+/// Runs a `vm` subcommand.
+pub fn run(cmd: VmCommand) -> Result<()> {
+    match cmd {
+        VmCommand::Boot(args) => boot(args),
+    }
+}
+
+/// `512`, `512MiB`, `2GiB` → MiB.
+fn memory_mib(text: &str) -> Result<u32> {
+    let t = text.trim();
+    let mib = if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
+        t.parse::<u64>().context("memory size is too large")?
+    } else {
+        ByteSize::parse(t).map_err(anyhow::Error::msg)?.0 >> 20
+    };
+    if mib < 64 {
+        bail!("--memory {text}: at least 64 MiB are needed");
+    }
+    u32::try_from(mib).context("memory size is too large")
+}
+
+fn boot(args: BootArgs) -> Result<()> {
+    if !args.image.is_file() {
+        bail!("disk image {} does not exist", args.image.display());
+    }
+    let manifest = match &args.inputs {
+        Some(p) => Some(paths::load_inputs_from(p)?),
+        None => paths::load_inputs().ok(),
+    };
+    let tools = Tools::find(manifest.as_ref()).context("looking for QEMU")?;
+    let memory = memory_mib(&args.memory).with_context(|| format!("--memory {}", args.memory))?;
+    let mut disk = if args.persist {
+        Disk::direct(&args.image)
+    } else {
+        Disk::overlay(&args.image)
+    };
+    if let Some(size) = &args.disk_size {
+        let size = ByteSize::parse(size)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("--disk-size {size}"))?;
+        disk = disk.grow_to(size.0);
+    }
+    let name = args
+        .image
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "disk".into());
+    let mut vm = Machine::builder("metalos-vm")
+        .name(&name)
+        .tools(tools)
+        .uefi()
+        .memory_mib(memory)
+        .disk(disk.bootindex(1))
+        .echo_console(true)
+        .build()
+        .with_context(|| format!("preparing a VM for {}", args.image.display()))?;
+    eprintln!("metalos vm: logs and overlay in {}", vm.dir().display());
+
+    let Some(pattern) = &args.expect else {
+        let status = vm.run_interactive().context("running QEMU")?;
+        if !status.success() {
+            bail!("QEMU exited with {status} (see {})", vm.qemu_log().display());
+        }
+        return Ok(());
+    };
+    vm.start().context("starting QEMU")?;
+    let timeout = Duration::from_secs(args.timeout);
+    let caps = vm.wait_for_console(pattern, timeout).with_context(|| {
+        format!(
+            "{} did not print /{pattern}/ within {}s",
+            args.image.display(),
+            args.timeout
+        )
+    })?;
+    eprintln!("\nmetalos vm: matched {:?}", caps[0]);
+    vm.shutdown().context("stopping QEMU")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(memory_mib("512").unwrap(), 512);
+        assert_eq!(memory_mib("2GiB").unwrap(), 2048);
+        assert_eq!(memory_mib("768M").unwrap(), 768);
+        assert!(memory_mib("1MiB").is_err());
+        assert!(memory_mib("lots").is_err());
+    }
+}
