@@ -111,7 +111,10 @@ fn boot(args: BootArgs) -> Result<()> {
     let Some(pattern) = &args.expect else {
         let status = vm.run_interactive().context("running QEMU")?;
         if !status.success() {
-            bail!("QEMU exited with {status} (see {})", vm.qemu_log().display());
+            bail!(
+                "QEMU exited with {status} (see {})",
+                vm.qemu_log().display()
+            );
         }
         return Ok(());
     };

@@ -722,6 +722,9 @@ impl Machine {
             self.qemu_error(format!("cannot run {}: {e}", self.tools.qemu.display()))
         })?;
         self.last_exit = Some(status);
+        if let Ok(mut log) = File::options().append(true).open(self.qemu_log()) {
+            let _ = writeln!(log, "=== QEMU exited: {}", describe_status(&status));
+        }
         Ok(status)
     }
 

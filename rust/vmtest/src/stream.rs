@@ -136,9 +136,14 @@ impl Stream {
         st.buf[from.min(st.buf.len())..].to_vec()
     }
 
-    /// The last `n` lines, `\r` and trailing empty lines removed.
+    /// The last `n` lines, with `\r`, terminal escape sequences (OVMF
+    /// draws with them) and trailing empty lines removed.
     pub fn tail(&self, n: usize) -> Vec<String> {
-        let text = self.text();
+        static ANSI: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let ansi = ANSI.get_or_init(|| {
+            regex::Regex::new(r"\x1b(\[[0-9;=?]*[A-Za-z]|[()][A-Z0-9])").expect("valid")
+        });
+        let text = ansi.replace_all(&self.text(), "").into_owned();
         let mut lines: Vec<String> = text.split('\n').map(|l| l.replace('\r', "")).collect();
         while lines.last().is_some_and(|l| l.trim().is_empty()) {
             lines.pop();
@@ -157,7 +162,7 @@ mod tests {
     fn wait_sees_only_output_after_cursor_and_reports_eof() {
         let dir = tempfile::tempdir().unwrap();
         let s = Stream::new(&dir.path().join("log"));
-        let data: &[u8] = b"boot 1: READY\r\nboot 2: READY value=42\r\n";
+        let data: &[u8] = b"boot 1: READY\r\nboot 2: \x1b[1m\x1b[37mREADY value=42\r\n";
         let t = s.attach(data, "--- header ---\n", false).unwrap();
         t.join().unwrap();
         let re = Regex::new(r"READY(?: value=(\d+))?").unwrap();

@@ -36,7 +36,10 @@ fn crash_and_restart_keep_disk_writes() {
     let caps = vm
         .wait_for_console(r"VMTEST-(FOUND|WRITTEN) (\S+)\r?\n", BOOT_TIMEOUT)
         .unwrap();
-    assert_eq!(caps[1], "FOUND", "second boot must read the first boot's write");
+    assert_eq!(
+        caps[1], "FOUND",
+        "second boot must read the first boot's write"
+    );
     assert_eq!(caps[2], "METALOS-PERSIST-42");
     vm.shutdown().unwrap();
     assert_eq!(sha256(&base), before, "the base image is never written");

@@ -28,8 +28,15 @@ source = { file = "uki.efi" }
 fn ovmf_boots_a_uki_from_an_esp() {
     let m = inputs();
     let dir = tempfile::tempdir().unwrap();
-    let initrd = initrd(&m).script("echo VMTEST-DISK-BOOT\n").build().unwrap();
-    std::fs::write(dir.path().join("uki.efi"), uki(&m, &initrd, "console=ttyS0 panic=-1")).unwrap();
+    let initrd = initrd(&m)
+        .script("echo VMTEST-DISK-BOOT\n")
+        .build()
+        .unwrap();
+    std::fs::write(
+        dir.path().join("uki.efi"),
+        uki(&m, &initrd, "console=ttyS0 panic=-1"),
+    )
+    .unwrap();
     let spec = ImageSpec::parse(SPEC).unwrap();
     let out = dir.path().join("out");
     metalos_image::build(
@@ -52,7 +59,8 @@ fn ovmf_boots_a_uki_from_an_esp() {
     let vars = vm.vars_file().unwrap().to_path_buf();
     let t0 = Instant::now();
     vm.start().unwrap();
-    vm.wait_for_console("VMTEST-DISK-BOOT", BOOT_TIMEOUT).unwrap();
+    vm.wait_for_console("VMTEST-DISK-BOOT", BOOT_TIMEOUT)
+        .unwrap();
     eprintln!("UKI initrd reached after {:?}", t0.elapsed());
     vm.shutdown().unwrap();
     assert!(vars.is_file());

@@ -14,7 +14,11 @@ fn tftp_netboot_of_a_uki() {
         .script("echo VMTEST-NETBOOT-INITRD\n")
         .build()
         .unwrap();
-    std::fs::write(tftp.path().join("uki.efi"), uki(&m, &initrd, "console=ttyS0 quiet")).unwrap();
+    std::fs::write(
+        tftp.path().join("uki.efi"),
+        uki(&m, &initrd, "console=ttyS0 quiet"),
+    )
+    .unwrap();
     std::fs::write(
         tftp.path().join("boot.ipxe"),
         "#!ipxe\necho metalos-vmtest: iPXE script\nkernel tftp://10.0.2.2/uki.efi console=ttyS0 panic=-1\nboot\n",

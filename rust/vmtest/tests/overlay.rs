@@ -36,12 +36,19 @@ fn overlay_leaves_base_unchanged() {
     let caps = vm
         .wait_for_console(r"VMTEST-SIZE (\d+) (\d+)", BOOT_TIMEOUT)
         .unwrap();
-    assert_eq!(caps[1], (16u64 << 20).to_string(), "overlay grown to 16 MiB");
+    assert_eq!(
+        caps[1],
+        (16u64 << 20).to_string(),
+        "overlay grown to 16 MiB"
+    );
     assert_eq!(caps[2], "4096", "logical block size");
     vm.wait_for_shutdown(BOOT_TIMEOUT).unwrap();
     assert_eq!(sha256(&base), before, "base image unchanged");
     let written = std::fs::read(&direct).unwrap();
-    assert!(written.starts_with(b"METALOS-DIRECT-WRITE"), "direct disk is written");
+    assert!(
+        written.starts_with(b"METALOS-DIRECT-WRITE"),
+        "direct disk is written"
+    );
     let overlay = std::fs::read(&vm.disk_files()[0]).unwrap();
     assert!(
         overlay.windows(21).any(|w| w == b"METALOS-OVERLAY-WRITE"),

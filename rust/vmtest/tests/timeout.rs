@@ -23,12 +23,18 @@ fn timeout_error_carries_console_tail_and_log() {
         panic!("expected a timeout, got {err}")
     };
     assert!(context.tail.len() <= 50);
-    assert!(context.tail.iter().any(|l| l.contains("VMTEST-BOOTED")), "{err}");
+    assert!(
+        context.tail.iter().any(|l| l.contains("VMTEST-BOOTED")),
+        "{err}"
+    );
     assert_eq!(context.console_log, vm.console_log());
     assert!(context.console_log.is_file());
     let text = err.to_string();
     assert!(text.contains("timed out after 3s"), "{text}");
-    assert!(text.contains(&vm.console_log().display().to_string()), "{text}");
+    assert!(
+        text.contains(&vm.console_log().display().to_string()),
+        "{text}"
+    );
     assert!(text.contains("| VMTEST-BOOTED"), "{text}");
     vm.shutdown().unwrap();
     assert!(!vm.is_running());

@@ -1,0 +1,20 @@
+//! The MetalOS in-initrd runtime. Everything here runs as (or for) PID 1 in
+//! a tiny initrd: no shell, no udev, no libc beyond a static binary.
+//!
+//! * [`sys`] mounts and console output;
+//! * [`modules`] loads kernel modules (with dependencies) from the initrd;
+//! * [`blockdev`] finds disks and partitions and reads their GPT;
+//! * [`efivar`] reads what systemd-stub exported (LoaderDevicePartUUID);
+//! * [`esp`] reads the HostConfig and first-boot flag from the ESP in place;
+//! * [`slots`] chooses the `/usr` slot by gptprio and counts tries down;
+//! * [`kexec`] starts the slot's kernel;
+//! * [`emergency`] the defined failure path.
+
+pub mod blockdev;
+pub mod efivar;
+pub mod emergency;
+pub mod esp;
+pub mod kexec;
+pub mod modules;
+pub mod slots;
+pub mod sys;

@@ -1,0 +1,107 @@
+//! Mounting the API filesystems and talking to the console.
+
+use std::ffi::CString;
+use std::io::Write;
+use std::path::Path;
+
+/// Prints a line on the console, prefixed with the program name so the
+/// serial log says who spoke.
+pub fn say(prog: &str, msg: &str) {
+    let line = format!("{prog}: {msg}\n");
+    // /dev/console is stdout for PID 1 but be explicit: kmsg ordering matters less than visibility.
+    let _ = std::io::stdout().write_all(line.as_bytes());
+    let _ = std::io::stdout().flush();
+}
+
+fn cstr(s: &str) -> CString {
+    CString::new(s).expect("no NUL in mount arguments")
+}
+
+/// `mount(2)`; `data` may be empty.
+pub fn mount(source: &str, target: &str, fstype: &str, flags: libc::c_ulong, data: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(target)?;
+    let (s, t, f, d) = (cstr(source), cstr(target), cstr(fstype), cstr(data));
+    // SAFETY: all pointers are valid NUL-terminated strings for the call's duration.
+    let rc = unsafe {
+        libc::mount(
+            s.as_ptr(),
+            t.as_ptr(),
+            if fstype.is_empty() { std::ptr::null() } else { f.as_ptr() },
+            flags,
+            if data.is_empty() { std::ptr::null() } else { d.as_ptr().cast() },
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        let e = std::io::Error::last_os_error();
+        Err(std::io::Error::new(e.kind(), format!("mount {source} on {target} ({fstype}): {e}")))
+    }
+}
+
+/// `umount2(2)` with `MNT_DETACH`.
+pub fn umount(target: &str) -> std::io::Result<()> {
+    let t = cstr(target);
+    // SAFETY: valid C string.
+    if unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Mounts /proc, /sys, /dev, /run (and efivarfs when present), ignoring
+/// ones already mounted.
+pub fn mount_api_filesystems() -> std::io::Result<()> {
+    let table = [
+        ("proc", "/proc", "proc", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC),
+        ("sysfs", "/sys", "sysfs", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC),
+        ("devtmpfs", "/dev", "devtmpfs", libc::MS_NOSUID),
+        ("tmpfs", "/run", "tmpfs", libc::MS_NOSUID | libc::MS_NODEV),
+    ];
+    for (src, target, fstype, flags) in table {
+        if is_mountpoint(target) {
+            continue;
+        }
+        mount(src, target, fstype, flags, if fstype == "tmpfs" { "mode=0755" } else { "" })?;
+    }
+    let efivars = "/sys/firmware/efi/efivars";
+    if Path::new("/sys/firmware/efi").exists() && !is_mountpoint(efivars) {
+        // Needs the efivarfs module or built-in support; absence is not fatal.
+        let _ = mount("efivarfs", efivars, "efivarfs", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, "");
+    }
+    Ok(())
+}
+
+/// Whether `path` is listed as a mount point in /proc/self/mounts.
+pub fn is_mountpoint(path: &str) -> bool {
+    std::fs::read_to_string("/proc/self/mounts")
+        .map(|m| m.lines().any(|l| l.split_whitespace().nth(1) == Some(path)))
+        .unwrap_or(false)
+}
+
+/// Kernel command line (`/proc/cmdline`).
+pub fn kernel_cmdline() -> String {
+    std::fs::read_to_string("/proc/cmdline").unwrap_or_default().trim().to_string()
+}
+
+/// Value of `key=value` on the kernel command line (last one wins).
+pub fn cmdline_value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
+    cmdline
+        .split_whitespace()
+        .filter_map(|w| w.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
+        .next_back()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmdline_values() {
+        let c = "console=ttyS0 metalos.usr=PARTUUID=abc metalos.usr=PARTUUID=def quiet";
+        assert_eq!(cmdline_value(c, "metalos.usr"), Some("PARTUUID=def"));
+        assert_eq!(cmdline_value(c, "quiet"), None);
+        assert_eq!(cmdline_value(c, "console"), Some("ttyS0"));
+    }
+}
