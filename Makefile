@@ -13,16 +13,15 @@ CARGO  ?= cargo
 deps:
 	scripts/install-deps
 
-$(INPUTS):
+# Always re-run: cached packages are reused, new inputs get fetched.
+inputs: deps
 	$(CARGO) run -q -p metalos -- inputs fetch --dir .cache/inputs
-
-inputs: deps $(INPUTS)
 
 static:
 	scripts/build-static
 
-image: inputs
-	$(CARGO) run -q --release -p metalos -- build images/default.toml --inputs $(INPUTS) --out out/default
+image: inputs static
+	$(CARGO) run -q --release -p metalos -- build images/default.toml --inputs $(INPUTS) --inputs target/static-inputs.json --out out/default
 
 test: inputs static
 	$(CARGO) test --workspace --no-fail-fast

@@ -27,8 +27,13 @@ pub fn disks() -> Vec<Disk> {
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             let sys = e.path();
-            let skip = ["loop", "ram", "zram", "sr", "fd", "dm-"].iter().any(|p| name.starts_with(p));
-            (!skip && !sys.join("partition").exists()).then(|| Disk { dev: Path::new("/dev").join(&name), name })
+            let skip = ["loop", "ram", "zram", "sr", "fd", "dm-"]
+                .iter()
+                .any(|p| name.starts_with(p));
+            (!skip && !sys.join("partition").exists()).then(|| Disk {
+                dev: Path::new("/dev").join(&name),
+                name,
+            })
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));

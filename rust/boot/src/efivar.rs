@@ -14,7 +14,11 @@ pub fn read(name: &str, vendor: &str) -> Option<Vec<u8>> {
 
 /// Decodes a NUL-terminated UTF-16LE string.
 pub fn utf16(value: &[u8]) -> String {
-    let units: Vec<u16> = value.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).take_while(|u| *u != 0).collect();
+    let units: Vec<u16> = value
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .take_while(|u| *u != 0)
+        .collect();
     String::from_utf16_lossy(&units)
 }
 
@@ -28,7 +32,10 @@ pub fn loader_device_part_uuid() -> Option<Uuid> {
 mod tests {
     #[test]
     fn utf16_decoding() {
-        let bytes: Vec<u8> = "AB-12\0".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+        let bytes: Vec<u8> = "AB-12\0"
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes())
+            .collect();
         assert_eq!(super::utf16(&bytes), "AB-12");
     }
 }

@@ -44,13 +44,20 @@ pub fn fail(prog: &str, error: &anyhow::Error, action: Action, delay: Duration) 
         say(prog, "starting an emergency shell (exit to reboot)");
         let _ = std::process::Command::new("/bin/sh").status();
     } else {
-        say(prog, &format!("emergency action: {action:?} in {} s", delay.as_secs()));
+        say(
+            prog,
+            &format!("emergency action: {action:?} in {} s", delay.as_secs()),
+        );
         std::thread::sleep(delay);
     }
     // SAFETY: sync/reboot take no pointers.
     unsafe {
         libc::sync();
-        libc::reboot(if action == Action::Poweroff { libc::LINUX_REBOOT_CMD_POWER_OFF } else { libc::LINUX_REBOOT_CMD_RESTART });
+        libc::reboot(if action == Action::Poweroff {
+            libc::LINUX_REBOOT_CMD_POWER_OFF
+        } else {
+            libc::LINUX_REBOOT_CMD_RESTART
+        });
     }
     loop {
         std::thread::sleep(Duration::from_secs(3600));

@@ -30,7 +30,12 @@ pub struct EspHandle {
 impl EspHandle {
     /// The ESP `part` of `disk` (whose table is `gpt`).
     pub fn new(disk: Disk, gpt: &Gpt, part: Partition) -> Self {
-        Self { disk, number: part.number, offset: part.first_lba * gpt.sector_size, len: part.sectors() * gpt.sector_size }
+        Self {
+            disk,
+            number: part.number,
+            offset: part.first_lba * gpt.sector_size,
+            len: part.sectors() * gpt.sector_size,
+        }
     }
 
     /// The first ESP-type partition of `disk`, if any.
@@ -41,19 +46,30 @@ impl EspHandle {
     }
 
     fn open(&self, write: bool) -> Result<File> {
-        std::fs::OpenOptions::new().read(true).write(write).open(&self.disk.dev).with_context(|| format!("opening {}", self.disk.dev.display()))
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(write)
+            .open(&self.disk.dev)
+            .with_context(|| format!("opening {}", self.disk.dev.display()))
     }
 
     /// Reads a file from the ESP.
     pub fn read(&self, path: &str) -> Result<Vec<u8>> {
         let file = self.open(false)?;
-        Ok(read_esp_file(Region::new(&file, self.offset, self.len), path)?)
+        Ok(read_esp_file(
+            Region::new(&file, self.offset, self.len),
+            path,
+        )?)
     }
 
     /// Whether `path` exists on the ESP.
     pub fn exists(&self, path: &str) -> bool {
-        let Ok(file) = self.open(false) else { return false };
-        list_esp(Region::new(&file, self.offset, self.len)).map(|l| l.iter().any(|e| e.path.eq_ignore_ascii_case(path))).unwrap_or(false)
+        let Ok(file) = self.open(false) else {
+            return false;
+        };
+        list_esp(Region::new(&file, self.offset, self.len))
+            .map(|l| l.iter().any(|e| e.path.eq_ignore_ascii_case(path)))
+            .unwrap_or(false)
     }
 
     /// Deletes `path` from the ESP and syncs the disk.
@@ -71,7 +87,12 @@ impl EspHandle {
         }
         let bytes = self.read(HOST_CONFIG)?;
         let text = String::from_utf8(bytes).context("HostConfig is not UTF-8")?;
-        let config = HostConfig::from_json(&text).with_context(|| format!("invalid HostConfig {HOST_CONFIG} on {}", self.disk.dev.display()))?;
+        let config = HostConfig::from_json(&text).with_context(|| {
+            format!(
+                "invalid HostConfig {HOST_CONFIG} on {}",
+                self.disk.dev.display()
+            )
+        })?;
         Ok(Some(config))
     }
 }
@@ -80,17 +101,26 @@ impl EspHandle {
 /// rule (serial or disk GUID) found on any disk's ESP.
 pub fn by_host_config_rule() -> Result<(Disk, EspHandle)> {
     for disk in blockdev::disks() {
-        let Ok((gpt, _)) = blockdev::read_gpt(&disk) else { continue };
-        let Some(esp) = EspHandle::find(&disk, &gpt) else { continue };
-        let Ok(Some(config)) = esp.read_host_config() else { continue };
+        let Ok((gpt, _)) = blockdev::read_gpt(&disk) else {
+            continue;
+        };
+        let Some(esp) = EspHandle::find(&disk, &gpt) else {
+            continue;
+        };
+        let Ok(Some(config)) = esp.read_host_config() else {
+            continue;
+        };
         let target = match &config.root_disk {
             RootDisk::BootDisk => continue,
-            RootDisk::Serial(s) => blockdev::disks().into_iter().find(|d| blockdev::serial(d).as_deref() == Some(s.as_str())),
+            RootDisk::Serial(s) => blockdev::disks()
+                .into_iter()
+                .find(|d| blockdev::serial(d).as_deref() == Some(s.as_str())),
             RootDisk::DiskGuid(g) => blockdev::find_disk(g).map(|(d, _)| d),
         };
         let Some(target) = target else { continue };
         let (tgpt, _) = blockdev::read_gpt(&target)?;
-        let tesp = EspHandle::find(&target, &tgpt).with_context(|| format!("{} has no ESP", target.dev.display()))?;
+        let tesp = EspHandle::find(&target, &tgpt)
+            .with_context(|| format!("{} has no ESP", target.dev.display()))?;
         return Ok((target, tesp));
     }
     bail!("no ESP holds a HostConfig whose root-disk rule (serial or disk-guid) matches a disk")

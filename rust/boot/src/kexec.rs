@@ -23,14 +23,27 @@ pub fn kexec(kernel: &Path, initrd: &Path, cmdline: &str) -> std::io::Error {
 pub fn load(kernel: &Path, initrd: &Path, cmdline: &str) -> std::io::Result<()> {
     let k = std::fs::File::open(kernel)?;
     let i = std::fs::File::open(initrd)?;
-    let c = CString::new(cmdline).map_err(|_| std::io::Error::other("NUL in the kernel command line"))?;
+    let c = CString::new(cmdline)
+        .map_err(|_| std::io::Error::other("NUL in the kernel command line"))?;
     let len = cmdline.len() + 1;
     // SAFETY: valid descriptors and a NUL-terminated command line of `len` bytes.
-    let rc = unsafe { libc::syscall(libc::SYS_kexec_file_load, k.as_raw_fd(), i.as_raw_fd(), len, c.as_ptr(), 0u64) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_kexec_file_load,
+            k.as_raw_fd(),
+            i.as_raw_fd(),
+            len,
+            c.as_ptr(),
+            0u64,
+        )
+    };
     if rc == 0 {
         Ok(())
     } else {
         let e = std::io::Error::last_os_error();
-        Err(std::io::Error::new(e.kind(), format!("kexec_file_load({}): {e}", kernel.display())))
+        Err(std::io::Error::new(
+            e.kind(),
+            format!("kexec_file_load({}): {e}", kernel.display()),
+        ))
     }
 }

@@ -8,13 +8,19 @@
 //! * [`esp`] reads the HostConfig and first-boot flag from the ESP in place;
 //! * [`slots`] chooses the `/usr` slot by gptprio and counts tries down;
 //! * [`kexec`] starts the slot's kernel;
+//! * [`firstboot`] randomizes GUIDs and grows ROOT; [`rootfs`] formats and
+//!   mounts it; [`netnames`] renames NICs; [`switchroot`] hands over;
 //! * [`emergency`] the defined failure path.
 
 pub mod blockdev;
 pub mod efivar;
 pub mod emergency;
 pub mod esp;
+pub mod firstboot;
 pub mod kexec;
 pub mod modules;
+pub mod netnames;
+pub mod rootfs;
 pub mod slots;
+pub mod switchroot;
 pub mod sys;

@@ -43,7 +43,12 @@ pub fn modules_dir() -> PathBuf {
     let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
     // SAFETY: uname fills the struct we own.
     unsafe { libc::uname(&mut uts) };
-    let release: String = uts.release.iter().take_while(|c| **c != 0).map(|c| *c as u8 as char).collect();
+    let release: String = uts
+        .release
+        .iter()
+        .take_while(|c| **c != 0)
+        .map(|c| *c as u8 as char)
+        .collect();
     Path::new("/lib/modules").join(release)
 }
 
@@ -58,7 +63,8 @@ impl ModuleIndex {
     /// Reads `dir/modules.dep` (and `modules.builtin` when present).
     pub fn open(dir: &Path) -> Result<Self, ModuleError> {
         let path = dir.join("modules.dep");
-        let text = std::fs::read_to_string(&path).map_err(|source| ModuleError::Index { path, source })?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|source| ModuleError::Index { path, source })?;
         let mut deps = BTreeMap::new();
         for line in text.lines() {
             if let Some((m, d)) = line.split_once(':') {
@@ -71,7 +77,11 @@ impl ModuleIndex {
             .lines()
             .map(module_name)
             .collect();
-        Ok(Self { dir: dir.to_owned(), deps, builtin })
+        Ok(Self {
+            dir: dir.to_owned(),
+            deps,
+            builtin,
+        })
     }
 
     /// Module files to load for `names`, dependencies first, each once.
@@ -98,7 +108,10 @@ impl ModuleIndex {
 
 /// Loads one module file; "already loaded" is success.
 pub fn load_file(path: &Path) -> Result<(), ModuleError> {
-    let err = |source| ModuleError::Load { path: path.to_owned(), source };
+    let err = |source| ModuleError::Load {
+        path: path.to_owned(),
+        source,
+    };
     let file = std::fs::File::open(path).map_err(err)?;
     let params = c"";
     // SAFETY: valid fd and NUL-terminated parameter string.
@@ -120,19 +133,34 @@ pub fn load_all() -> Result<(), ModuleError> {
     let index = ModuleIndex::open(&modules_dir())?;
     let names: Vec<String> = index.deps.keys().cloned().collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    for path in index.load_order(&names)? {
-        load_file(&path)?;
+    load_paths(index.load_order(&names)?)
+}
+
+/// Loads files in order; a module whose dependency was not loaded yet
+/// (an index in a surprising order) is retried after the others.
+fn load_paths(mut pending: Vec<PathBuf>) -> Result<(), ModuleError> {
+    loop {
+        let before = pending.len();
+        let mut last_error = None;
+        pending.retain(|p| match load_file(p) {
+            Ok(()) => false,
+            Err(e) => {
+                last_error = Some(e);
+                true
+            }
+        });
+        match last_error {
+            None => return Ok(()),
+            Some(e) if pending.len() == before => return Err(e),
+            Some(_) => {}
+        }
     }
-    Ok(())
 }
 
 /// Loads `names` (with dependencies) from the running kernel's modules dir.
 pub fn load(names: &[&str]) -> Result<(), ModuleError> {
     let index = ModuleIndex::open(&modules_dir())?;
-    for path in index.load_order(names)? {
-        load_file(&path)?;
-    }
-    Ok(())
+    load_paths(index.load_order(names)?)
 }
 
 #[cfg(test)]
@@ -147,11 +175,30 @@ mod tests {
             "kernel/a/virtio_blk.ko: kernel/v/virtio_ring.ko kernel/v/virtio.ko\nkernel/v/virtio_ring.ko: kernel/v/virtio.ko\nkernel/v/virtio.ko:\n",
         )
         .unwrap();
-        std::fs::write(dir.path().join("modules.builtin"), "kernel/fs/ext4/ext4.ko\n").unwrap();
+        std::fs::write(
+            dir.path().join("modules.builtin"),
+            "kernel/fs/ext4/ext4.ko\n",
+        )
+        .unwrap();
         let idx = ModuleIndex::open(dir.path()).unwrap();
-        let order = idx.load_order(&["virtio-blk", "ext4", "virtio_ring"]).unwrap();
-        let rel: Vec<String> = order.iter().map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string()).collect();
-        assert_eq!(rel, ["kernel/v/virtio.ko", "kernel/v/virtio_ring.ko", "kernel/a/virtio_blk.ko"]);
-        assert!(matches!(idx.load_order(&["nope"]), Err(ModuleError::Unknown(_))));
+        let order = idx
+            .load_order(&["virtio-blk", "ext4", "virtio_ring"])
+            .unwrap();
+        let rel: Vec<String> = order
+            .iter()
+            .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            rel,
+            [
+                "kernel/v/virtio.ko",
+                "kernel/v/virtio_ring.ko",
+                "kernel/a/virtio_blk.ko"
+            ]
+        );
+        assert!(matches!(
+            idx.load_order(&["nope"]),
+            Err(ModuleError::Unknown(_))
+        ));
     }
 }

@@ -20,7 +20,10 @@ pub enum SlotError {
 /// The `/usr` partitions of `gpt` in index order.
 pub fn usr_slots(gpt: &Gpt) -> Vec<&Partition> {
     let usr = type_guid("usr-x86-64").expect("known type");
-    gpt.partitions.iter().filter(|p| p.type_guid == usr).collect()
+    gpt.partitions
+        .iter()
+        .filter(|p| p.type_guid == usr)
+        .collect()
 }
 
 /// One-line description of every slot's gptprio, for messages.
@@ -29,7 +32,10 @@ pub fn describe(gpt: &Gpt) -> String {
         .iter()
         .map(|p| {
             let g = GptPrio::from_attributes(p.attributes);
-            format!("{} {} (priority {}, tries {}, successful {})", p.number, p.name, g.priority, g.tries, g.successful as u8)
+            format!(
+                "{} {} (priority {}, tries {}, successful {})",
+                p.number, p.name, g.priority, g.tries, g.successful as u8
+            )
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -38,11 +44,17 @@ pub fn describe(gpt: &Gpt) -> String {
 /// Chooses the slot to boot; when it has tries left, decrements them in
 /// `gpt` and returns `true` for "the table changed".
 pub fn choose_slot(gpt: &mut Gpt) -> Result<(Partition, bool), SlotError> {
-    let slots: Vec<(u32, GptPrio)> =
-        usr_slots(gpt).iter().map(|p| (p.number, GptPrio::from_attributes(p.attributes))).collect();
+    let slots: Vec<(u32, GptPrio)> = usr_slots(gpt)
+        .iter()
+        .map(|p| (p.number, GptPrio::from_attributes(p.attributes)))
+        .collect();
     let i = choose(&slots).ok_or_else(|| SlotError::NoBootableSlot(describe(gpt)))?;
     let (number, mut prio) = slots[i];
-    let entry = gpt.partitions.iter_mut().find(|p| p.number == number).expect("slot exists");
+    let entry = gpt
+        .partitions
+        .iter_mut()
+        .find(|p| p.number == number)
+        .expect("slot exists");
     let changed = prio.tries > 0;
     if changed {
         prio.tries -= 1;
@@ -81,14 +93,28 @@ mod tests {
 
     #[test]
     fn decrements_tries_of_the_chosen_slot() {
-        let p = |priority, tries, successful| GptPrio { priority, tries, successful };
-        let mut gpt = Gpt { sector_size: 512, total_sectors: 100_000, disk_guid: Uuid::from_u128(1), partitions: vec![part(2, p(1, 0, true)), part(3, p(2, 1, false))] };
+        let p = |priority, tries, successful| GptPrio {
+            priority,
+            tries,
+            successful,
+        };
+        let mut gpt = Gpt {
+            sector_size: 512,
+            total_sectors: 100_000,
+            disk_guid: Uuid::from_u128(1),
+            partitions: vec![part(2, p(1, 0, true)), part(3, p(2, 1, false))],
+        };
         let (chosen, changed) = choose_slot(&mut gpt).unwrap();
         assert_eq!((chosen.number, changed), (3, true));
-        assert_eq!(GptPrio::from_attributes(gpt.partitions[1].attributes), p(2, 0, false));
+        assert_eq!(
+            GptPrio::from_attributes(gpt.partitions[1].attributes),
+            p(2, 0, false)
+        );
         let (chosen, changed) = choose_slot(&mut gpt).unwrap();
         assert_eq!((chosen.number, changed), (2, false));
         gpt.partitions[0].attributes = p(0, 0, true).apply(0);
-        assert!(matches!(choose_slot(&mut gpt), Err(SlotError::NoBootableSlot(m)) if m.contains("2 USR-2 (priority 0")));
+        assert!(
+            matches!(choose_slot(&mut gpt), Err(SlotError::NoBootableSlot(m)) if m.contains("2 USR-2 (priority 0"))
+        );
     }
 }

@@ -18,7 +18,13 @@ fn cstr(s: &str) -> CString {
 }
 
 /// `mount(2)`; `data` may be empty.
-pub fn mount(source: &str, target: &str, fstype: &str, flags: libc::c_ulong, data: &str) -> std::io::Result<()> {
+pub fn mount(
+    source: &str,
+    target: &str,
+    fstype: &str,
+    flags: libc::c_ulong,
+    data: &str,
+) -> std::io::Result<()> {
     std::fs::create_dir_all(target)?;
     let (s, t, f, d) = (cstr(source), cstr(target), cstr(fstype), cstr(data));
     // SAFETY: all pointers are valid NUL-terminated strings for the call's duration.
@@ -26,16 +32,27 @@ pub fn mount(source: &str, target: &str, fstype: &str, flags: libc::c_ulong, dat
         libc::mount(
             s.as_ptr(),
             t.as_ptr(),
-            if fstype.is_empty() { std::ptr::null() } else { f.as_ptr() },
+            if fstype.is_empty() {
+                std::ptr::null()
+            } else {
+                f.as_ptr()
+            },
             flags,
-            if data.is_empty() { std::ptr::null() } else { d.as_ptr().cast() },
+            if data.is_empty() {
+                std::ptr::null()
+            } else {
+                d.as_ptr().cast()
+            },
         )
     };
     if rc == 0 {
         Ok(())
     } else {
         let e = std::io::Error::last_os_error();
-        Err(std::io::Error::new(e.kind(), format!("mount {source} on {target} ({fstype}): {e}")))
+        Err(std::io::Error::new(
+            e.kind(),
+            format!("mount {source} on {target} ({fstype}): {e}"),
+        ))
     }
 }
 
@@ -54,8 +71,18 @@ pub fn umount(target: &str) -> std::io::Result<()> {
 /// ones already mounted.
 pub fn mount_api_filesystems() -> std::io::Result<()> {
     let table = [
-        ("proc", "/proc", "proc", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC),
-        ("sysfs", "/sys", "sysfs", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC),
+        (
+            "proc",
+            "/proc",
+            "proc",
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        ),
+        (
+            "sysfs",
+            "/sys",
+            "sysfs",
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        ),
         ("devtmpfs", "/dev", "devtmpfs", libc::MS_NOSUID),
         ("tmpfs", "/run", "tmpfs", libc::MS_NOSUID | libc::MS_NODEV),
     ];
@@ -63,12 +90,24 @@ pub fn mount_api_filesystems() -> std::io::Result<()> {
         if is_mountpoint(target) {
             continue;
         }
-        mount(src, target, fstype, flags, if fstype == "tmpfs" { "mode=0755" } else { "" })?;
+        mount(
+            src,
+            target,
+            fstype,
+            flags,
+            if fstype == "tmpfs" { "mode=0755" } else { "" },
+        )?;
     }
     let efivars = "/sys/firmware/efi/efivars";
     if Path::new("/sys/firmware/efi").exists() && !is_mountpoint(efivars) {
         // Needs the efivarfs module or built-in support; absence is not fatal.
-        let _ = mount("efivarfs", efivars, "efivarfs", libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC, "");
+        let _ = mount(
+            "efivarfs",
+            efivars,
+            "efivarfs",
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            "",
+        );
     }
     Ok(())
 }
@@ -82,7 +121,10 @@ pub fn is_mountpoint(path: &str) -> bool {
 
 /// Kernel command line (`/proc/cmdline`).
 pub fn kernel_cmdline() -> String {
-    std::fs::read_to_string("/proc/cmdline").unwrap_or_default().trim().to_string()
+    std::fs::read_to_string("/proc/cmdline")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// Value of `key=value` on the kernel command line (last one wins).

@@ -3,8 +3,9 @@
 use crate::progress::Progress;
 use anyhow::{Context, Result};
 use clap::Args;
-use metalos_config::spec::ImageSpec;
-use metalos_config::{InputsManifest, Resolver};
+use metalos_config::spec::{HostConfigSpec, ImageSpec};
+use metalos_config::Resolver;
+use metalos_config::Source;
 use metalos_image::{build, BuildOptions};
 use std::path::PathBuf;
 
@@ -13,9 +14,13 @@ use std::path::PathBuf;
 pub struct BuildArgs {
     /// Image spec (TOML), e.g. images/default.toml.
     spec: PathBuf,
-    /// Inputs manifest (JSON) written by `metalos inputs fetch` or by Nix.
+    /// Inputs manifest (JSON) written by `metalos inputs fetch`, `metalos
+    /// inputs manifest` or Nix. Repeat to combine manifests (names must not clash).
     #[arg(long, value_name = "INPUTS.json")]
-    inputs: Option<PathBuf>,
+    inputs: Vec<PathBuf>,
+    /// HostConfig (JSON) to store on the ESP instead of the spec's default.
+    #[arg(long, value_name = "HOST-CONFIG.json")]
+    host_config: Option<PathBuf>,
     /// Output directory; receives disk.img and manifest.json.
     #[arg(long, short, value_name = "DIR")]
     out: PathBuf,
@@ -23,12 +28,19 @@ pub struct BuildArgs {
 
 /// Runs `metalos build`.
 pub fn run(args: BuildArgs, progress: &Progress) -> Result<()> {
-    let spec = ImageSpec::load(&args.spec)
+    let mut spec = ImageSpec::load(&args.spec)
         .with_context(|| format!("invalid image spec {}", args.spec.display()))?;
-    let inputs = match &args.inputs {
-        Some(path) => InputsManifest::load(path)?,
-        None => InputsManifest::new(),
-    };
+    let inputs = crate::inputs::load_all(&args.inputs)?;
+    if let Some(path) = &args.host_config {
+        let abs = std::path::absolute(path).with_context(|| format!("{}", path.display()))?;
+        let file = Some(abs.display().to_string());
+        spec.host_config = Some(HostConfigSpec {
+            default: Source {
+                file,
+                ..Default::default()
+            },
+        });
+    }
     let base = args.spec.parent().map(PathBuf::from).unwrap_or_default();
     let resolver = Resolver::new(base, inputs);
     let source_date_epoch = crate::output::source_date_epoch()?;

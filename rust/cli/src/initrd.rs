@@ -4,7 +4,7 @@ use crate::output::{read, source_date_epoch, write_atomic};
 use crate::progress::Progress;
 use anyhow::{Context, Result};
 use clap::Args;
-use metalos_config::{InputsManifest, Resolver};
+use metalos_config::Resolver;
 use metalos_initrd::{build, BuildOptions, InitrdSpec};
 use std::path::PathBuf;
 
@@ -13,9 +13,9 @@ use std::path::PathBuf;
 pub struct InitrdArgs {
     /// Initrd spec (TOML, see docs/initrd-spec.md).
     spec: PathBuf,
-    /// Inputs manifest (JSON) for `{ input = … }` sources.
+    /// Inputs manifest (JSON) for `{ input = … }` sources; repeatable.
     #[arg(long, value_name = "INPUTS.json")]
-    inputs: Option<PathBuf>,
+    inputs: Vec<PathBuf>,
     /// Output file (cpio newc, optionally zstd-compressed).
     #[arg(short, long, value_name = "INITRD")]
     output: PathBuf,
@@ -27,10 +27,7 @@ pub fn run(args: InitrdArgs, progress: &Progress) -> Result<()> {
         .with_context(|| format!("{} is not UTF-8", args.spec.display()))?;
     let spec = InitrdSpec::from_toml(&text)
         .with_context(|| format!("invalid initrd spec {}", args.spec.display()))?;
-    let inputs = match &args.inputs {
-        Some(p) => InputsManifest::load(p)?,
-        None => InputsManifest::new(),
-    };
+    let inputs = crate::inputs::load_all(&args.inputs)?;
     let base = args.spec.parent().map(PathBuf::from).unwrap_or_default();
     let resolver = Resolver::new(base, inputs);
     progress.step("collecting files, libraries and modules; writing the archive");

@@ -7,6 +7,7 @@ mod inspect;
 mod output;
 mod progress;
 mod uki;
+mod vm;
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +32,9 @@ enum Command {
     Uki(uki::UkiArgs),
     /// Describe a disk image (partitions, gptprio, ESP, /usr), a UKI (sections) or an initrd (entries).
     Inspect(inspect::InspectArgs),
+    /// Boot disk images in QEMU + OVMF (console on the terminal, or --expect REGEX).
+    #[command(subcommand)]
+    Vm(vm::VmCommand),
     /// Manage build inputs (kernel, systemd-stub, busybox, OVMF).
     #[command(subcommand)]
     Inputs(inputs::InputsCommand),
@@ -45,6 +49,7 @@ fn main() {
         Command::Uki(args) => uki::run(args, &progress),
         Command::Inspect(args) => inspect::run(args),
         Command::Inputs(cmd) => inputs::run(cmd, &progress),
+        Command::Vm(cmd) => vm::run(cmd),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

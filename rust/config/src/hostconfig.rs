@@ -8,9 +8,9 @@
 //! See `docs/host-config.md` for the schema.
 
 mod net;
-mod validate;
 #[cfg(test)]
 mod tests;
+mod validate;
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -115,7 +115,11 @@ struct RootDiskRaw {
     kind: RootDiskMatch,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     serial: Option<String>,
-    #[serde(default, with = "net::opt_uuid", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "net::opt_uuid",
+        skip_serializing_if = "Option::is_none"
+    )]
     guid: Option<Uuid>,
 }
 
@@ -310,7 +314,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, FieldErro
 }
 
 /// Turns a serde_json error at `path` into a [`FieldError`]: syntax errors
-/// at the root are located by line/column, a missing field gets its own path.
+/// are located by line/column, a missing field gets its own path.
 fn json_error(path: String, e: serde_json::Error) -> FieldError {
     let mut message = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
@@ -322,10 +326,15 @@ fn json_error(path: String, e: serde_json::Error) -> FieldError {
         .strip_prefix("missing field `")
         .and_then(|m| m.strip_suffix('`'))
     {
-        let field = if root { name.to_string() } else { format!("{path}.{name}") };
+        let field = if root {
+            name.to_string()
+        } else {
+            format!("{path}.{name}")
+        };
         return FieldError::new(field, "is required");
     }
-    let field = if !root {
+    let syntax = e.is_syntax() || e.is_eof();
+    let field = if !root && !syntax {
         path
     } else if e.line() > 0 {
         format!("line {} column {}", e.line(), e.column())

@@ -103,6 +103,34 @@ impl InputsManifest {
         Ok(manifest)
     }
 
+    /// Adds every input of `other`; a name present in both is an error
+    /// (returned as that name).
+    pub fn merge(&mut self, other: InputsManifest) -> Result<(), String> {
+        for (name, entry) in other.inputs {
+            if self.inputs.contains_key(&name) {
+                return Err(name);
+            }
+            self.inputs.insert(name, entry);
+        }
+        Ok(())
+    }
+
+    /// An entry for the file or directory at `path`, digested now.
+    pub fn describe(path: &Path) -> std::io::Result<InputEntry> {
+        let meta = std::fs::metadata(path)?;
+        let (kind, sha256) = if meta.is_dir() {
+            (InputKind::Dir, tree_digest(path)?)
+        } else {
+            (InputKind::File, file_digest(path)?)
+        };
+        Ok(InputEntry {
+            path: path.canonicalize()?,
+            kind,
+            sha256,
+            origin: None,
+        })
+    }
+
     /// Path of the input called `name`, if present.
     pub fn path(&self, name: &str) -> Option<&Path> {
         self.inputs.get(name).map(|e| e.path.as_path())

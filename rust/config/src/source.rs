@@ -6,6 +6,7 @@
 //! source = { input = "kernel-modules", path = "modules.dep" } # a file inside a dir input
 //! source = { file = "files/motd" }                        # relative to the spec file
 //! source = { text = "hello\n" }                           # inline
+//! source = { artifact = "setup-initrd" }                  # built earlier in the same image build
 //! ```
 
 use crate::error::FieldError;
@@ -26,6 +27,8 @@ pub struct Source {
     pub file: Option<String>,
     /// Inline content.
     pub text: Option<String>,
+    /// Name of an artifact (initrd, UKI) built earlier in the same build.
+    pub artifact: Option<String>,
 }
 
 /// A source after resolution.
@@ -54,6 +57,8 @@ pub struct Resolver {
     pub base_dir: PathBuf,
     /// Named inputs.
     pub inputs: InputsManifest,
+    /// Artifacts built so far in this build, by name.
+    pub artifacts: std::collections::BTreeMap<String, PathBuf>,
 }
 
 impl Resolver {
@@ -62,6 +67,7 @@ impl Resolver {
         Self {
             base_dir: base_dir.into(),
             inputs,
+            artifacts: Default::default(),
         }
     }
 
@@ -78,7 +84,9 @@ impl Resolver {
         .filter(|b| **b)
         .count();
         if set != 1 {
-            return Err(err("set exactly one of `input`, `file` or `text`".into()));
+            return Err(err(
+                "set exactly one of `input`, `file`, `text` or `artifact`".into(),
+            ));
         }
         if source.path.is_some() && source.input.is_none() {
             return Err(err("`path` is only valid together with `input`".into()));
@@ -86,7 +94,19 @@ impl Resolver {
         if let Some(text) = &source.text {
             return Ok(Resolved::Bytes(text.as_bytes().to_vec()));
         }
-        let path = if let Some(name) = &source.input {
+        let path = if let Some(name) = &source.artifact {
+            self.artifacts.get(name).cloned().ok_or_else(|| {
+                let known: Vec<_> = self.artifacts.keys().map(String::as_str).collect();
+                err(format!(
+                    "unknown artifact {name:?} (built before this point: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            })?
+        } else if let Some(name) = &source.input {
             let entry = self.inputs.inputs.get(name).ok_or_else(|| {
                 let known: Vec<_> = self.inputs.inputs.keys().map(String::as_str).collect();
                 err(format!(

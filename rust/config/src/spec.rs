@@ -28,6 +28,46 @@ pub struct ImageSpec {
     /// The HostConfig placed on the ESP.
     #[serde(default)]
     pub host_config: Option<HostConfigSpec>,
+    /// Initrds built (in order) before the disk; usable as `{ artifact = NAME }`.
+    #[serde(default)]
+    pub initrds: Vec<InitrdArtifact>,
+    /// UKIs built (in order) after the initrds; usable as `{ artifact = NAME }`.
+    #[serde(default)]
+    pub ukis: Vec<UkiArtifact>,
+}
+
+/// `[[initrds]]`: an initrd built from an initrd spec.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitrdArtifact {
+    /// Artifact name (also its file name under `DIR/artifacts/`).
+    pub name: String,
+    /// Initrd spec, relative to the image spec.
+    pub spec: String,
+}
+
+/// `[[ukis]]`: a Unified Kernel Image.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UkiArtifact {
+    /// Artifact name.
+    pub name: String,
+    /// systemd-stub.
+    pub stub: Source,
+    /// Kernel.
+    pub kernel: Source,
+    /// Initrd.
+    #[serde(default)]
+    pub initrd: Option<Source>,
+    /// Embedded command line.
+    #[serde(default)]
+    pub cmdline: String,
+    /// os-release.
+    #[serde(default)]
+    pub os_release: Option<Source>,
+    /// Kernel release for `.uname` (default: from the kernel's header).
+    #[serde(default)]
+    pub uname: Option<String>,
 }
 
 /// `[disk]`
@@ -373,7 +413,41 @@ impl ImageSpec {
                 "a HostConfig needs a partition with content = \"esp\"",
             ));
         }
+        self.validate_artifacts()?;
         self.validate_trees()
+    }
+
+    fn validate_artifacts(&self) -> Result<(), FieldError> {
+        let mut names = BTreeSet::new();
+        let all = self
+            .initrds
+            .iter()
+            .map(|i| ("initrds", &i.name))
+            .chain(self.ukis.iter().map(|u| ("ukis", &u.name)));
+        let mut counters = std::collections::BTreeMap::new();
+        for (list, name) in all {
+            let i = counters.entry(list).or_insert(0usize);
+            let field = format!("{list}[{i}].name");
+            *i += 1;
+            let ok = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                && !name.starts_with('.');
+            if !ok {
+                return Err(FieldError::new(
+                    field,
+                    format!("{name:?} must be a plain file name (letters, digits, - _ .)"),
+                ));
+            }
+            if !names.insert(name.as_str()) {
+                return Err(FieldError::new(
+                    field,
+                    format!("artifact {name:?} is defined twice"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_trees(&self) -> Result<(), FieldError> {

@@ -293,7 +293,8 @@ pub fn read_esp_file(region: Region<'_>, path: &str) -> Result<Vec<u8>, EspError
 
 /// Removes one file from a FAT filesystem (e.g. the first-boot flag).
 pub fn remove_esp_file(region: Region<'_>, path: &str) -> Result<(), EspError> {
-    let fs = FileSystem::new(region, FsOptions::new().update_accessed_date(false)).map_err(|e| fat_err("/", e))?;
+    let fs = FileSystem::new(region, FsOptions::new().update_accessed_date(false))
+        .map_err(|e| fat_err("/", e))?;
     fs.root_dir().remove(path).map_err(|e| fat_err(path, e))?;
     fs.unmount().map_err(|e| fat_err("/", e))
 }

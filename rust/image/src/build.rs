@@ -1,6 +1,7 @@
 //! `metalos build`: spec + inputs → `disk.img` + `manifest.json`, written
 //! through temp files that are renamed only once everything succeeded.
 
+use crate::artifacts::build_artifacts;
 use crate::layout::{self, Placement};
 use crate::manifest::{
     BuildManifest, DiskRecord, FilesystemRecord, PartitionRecord, MANIFEST_VERSION,
@@ -82,7 +83,6 @@ pub fn build(
     spec.validate()?;
     let placements = layout::place(spec)?;
     check_esp_sizes(spec, &placements)?;
-    let contents = resolve_contents(spec, resolver)?;
     let epoch = options
         .source_date_epoch
         .unwrap_or(spec.disk.source_date_epoch);
@@ -93,6 +93,13 @@ pub fn build(
         move |source| BuildError::Output { path, source }
     };
     std::fs::create_dir_all(out).map_err(out_err(out))?;
+    let artifacts_tmp = tempfile::Builder::new()
+        .prefix(".artifacts.")
+        .tempdir_in(out)
+        .map_err(out_err(out))?;
+    let mut resolver = resolver.clone();
+    let artifacts = build_artifacts(spec, &mut resolver, artifacts_tmp.path(), epoch, progress)?;
+    let contents = resolve_contents(spec, &resolver)?;
     let tmp = tempfile::Builder::new()
         .prefix(".disk.img.")
         .tempfile_in(out)
@@ -224,6 +231,7 @@ pub fn build(
         },
         partitions: records,
         inputs: contents.inputs,
+        artifacts,
     };
     let manifest_tmp = write_manifest_tmp(out, &manifest)?;
     for f in [tmp.as_file(), manifest_tmp.as_file()] {
@@ -243,6 +251,14 @@ pub fn build(
             path: manifest_path,
             source: e.error,
         });
+    }
+    if !manifest.artifacts.is_empty() {
+        let dest = out.join("artifacts");
+        let _ = std::fs::remove_dir_all(&dest);
+        let kept = artifacts_tmp.keep();
+        std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o755))
+            .map_err(out_err(&kept))?;
+        std::fs::rename(&kept, &dest).map_err(out_err(&dest))?;
     }
     Ok(manifest)
 }
@@ -316,8 +332,11 @@ fn resolve_contents(spec: &ImageSpec, resolver: &Resolver) -> Result<Contents, F
         let bytes = content
             .read()
             .map_err(|e| FieldError::new("host-config.default", format!("cannot read: {e}")))?;
-        serde_json::from_slice::<serde_json::Value>(&bytes)
-            .map_err(|e| FieldError::new("host-config.default", format!("not valid JSON: {e}")))?;
+        let text = String::from_utf8(bytes.clone())
+            .map_err(|_| FieldError::new("host-config.default", "the HostConfig is not UTF-8"))?;
+        metalos_config::hostconfig::HostConfig::from_json(&text).map_err(|e| {
+            FieldError::new("host-config.default", format!("invalid HostConfig: {e}"))
+        })?;
         esp.push(EspFile {
             path: HOST_CONFIG_ESP_PATH.into(),
             content: Resolved::Bytes(bytes),

@@ -1,6 +1,7 @@
 //! Image assembly: an image spec plus an inputs manifest become
 //! `disk.img` and `manifest.json`; and inspection of images and artifacts.
 
+pub mod artifacts;
 pub mod build;
 pub mod inspect;
 pub mod layout;

@@ -23,6 +23,21 @@ pub struct BuildManifest {
     pub partitions: Vec<PartitionRecord>,
     /// sha256 of each input the image used, by name.
     pub inputs: BTreeMap<String, String>,
+    /// Initrds and UKIs built for the image, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub artifacts: BTreeMap<String, ArtifactRecord>,
+}
+
+/// A built artifact under `DIR/artifacts/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ArtifactRecord {
+    /// Path relative to the output directory.
+    pub file: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256.
+    pub sha256: String,
 }
 
 /// The disk image file.

@@ -57,6 +57,14 @@ const PACKAGES: &[PackageInputs] = &[
         }],
     },
     PackageInputs {
+        package: Some("btrfs-progs"),
+        wanted: &[Wanted {
+            name: "mkfs-btrfs",
+            path: "sbin/mkfs.btrfs",
+            kind: InputKind::File,
+        }],
+    },
+    PackageInputs {
         package: Some("ovmf"),
         wanted: &[
             Wanted {

@@ -27,11 +27,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bzimage;
 pub mod error;
 pub mod pe;
 pub mod reader;
 pub mod writer;
 
+pub use bzimage::bzimage_release;
 pub use error::{Result, UkiError};
 pub use pe::{PeInfo, SectionHeader};
 pub use reader::{SectionSummary, Uki};

@@ -28,24 +28,10 @@ pub const AGENT_PATH: &str = "/etc/metalos-vmtest/agent.sh";
 /// Printed by the agent once it reads commands.
 pub const READY: &str = "@@METALOS-AGENT-READY@@";
 
-/// The guest side of the agent (a busybox `sh` script).
-pub const AGENT_SCRIPT: &str = r#"#!/bin/sh
-# metalos-vmtest guest agent: runs commands from the harness on /dev/ttyS1.
-# Protocol: see the metalos_vmtest::agent documentation.
-tty=/dev/ttyS1
-i=0
-while [ ! -c $tty ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-stty -F $tty raw -echo -onlcr 2>/dev/null
-exec <$tty >$tty 2>&1
-echo "@@METALOS-AGENT-READY@@"
-while read -r n b; do
-  [ -n "$n" ] || continue
-  echo "$b" | base64 -d > /tmp/.metalos-agent-cmd
-  sh /tmp/.metalos-agent-cmd </dev/null
-  s=$?
-  printf '\n@@METALOS-AGENT-%s-%s@@\n' "$n" "$s"
-done
-"#;
+/// The guest side of the agent (a busybox `sh` script). The same file is
+/// shipped in the default image's `/usr` (started only when the kernel
+/// command line has `metalos.test_agent=1`).
+pub const AGENT_SCRIPT: &str = include_str!("../../../images/rootfs/test-agent.sh");
 
 /// The `/init` line that starts the agent in the background.
 pub fn start_snippet() -> String {

@@ -831,8 +831,11 @@ impl Machine {
     /// `wait_for_console` on this machine, across restarts) is searched, so
     /// a sequence of waits follows the console in order and never matches
     /// the same text twice. Output printed before the wait began but after
-    /// the previous match does count. Fails with the console tail if the
-    /// timeout passes or QEMU exits first.
+    /// the previous match does count. A match must lie in complete lines,
+    /// or in the unfinished last line once the console was quiet for
+    /// 250 ms (prompts), so `(\d+)` never captures half of a number still
+    /// being printed. Fails with the console tail if the timeout passes or
+    /// QEMU exits first.
     pub fn wait_for_console(&mut self, pattern: &str, timeout: Duration) -> Result<Captures> {
         let re = Regex::new(pattern)
             .map_err(|e| VmError::Config(format!("bad console pattern {pattern:?}: {e}")))?;

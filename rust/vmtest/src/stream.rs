@@ -16,7 +16,13 @@ struct State {
     buf: Vec<u8>,
     /// The current reader hit end of file (QEMU closed the port or exited).
     eof: bool,
+    /// When the last bytes arrived.
+    last_data: Option<Instant>,
 }
+
+/// How long an unfinished last line must stay unchanged before it may match
+/// (so `\d+` does not match half of a number still being printed).
+pub(crate) const QUIET: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The accumulated output of one guest port, across boots.
 #[derive(Debug, Clone)]
@@ -81,7 +87,9 @@ impl Stream {
                     let _ = std::io::stderr().write_all(&chunk[..n]);
                 }
                 let (lock, cvar) = &*shared;
-                lock.lock().unwrap().buf.extend_from_slice(&chunk[..n]);
+                let mut st = lock.lock().unwrap();
+                st.buf.extend_from_slice(&chunk[..n]);
+                st.last_data = Some(Instant::now());
                 cvar.notify_all();
             }
         }))
@@ -96,12 +104,26 @@ impl Stream {
 
     /// Waits until `re` matches output at or after byte `from`, the stream
     /// ends, or `deadline` passes.
+    ///
+    /// Matches are searched in complete lines only, plus the unfinished
+    /// last line once no byte arrived for [`QUIET`] (a prompt such as
+    /// `login: `) or the stream ended, so a pattern never matches a prefix
+    /// of text that is still arriving.
     pub fn wait_for(&self, re: &Regex, from: usize, deadline: Instant) -> Wait {
         let (lock, cvar) = &*self.shared;
         let mut st = lock.lock().unwrap();
         loop {
             let start = from.min(st.buf.len());
-            if let Some(caps) = re.captures(&st.buf[start..]) {
+            let quiet = st.eof || st.last_data.is_none_or(|t| t.elapsed() >= QUIET);
+            let end = if quiet {
+                st.buf.len()
+            } else {
+                st.buf[start..]
+                    .iter()
+                    .rposition(|b| *b == b'\n')
+                    .map_or(start, |i| start + i + 1)
+            };
+            if let Some(caps) = re.captures(&st.buf[start..end]) {
                 let end = start + caps.get(0).expect("group 0").end();
                 let groups = caps
                     .iter()
@@ -116,7 +138,13 @@ impl Stream {
             if now >= deadline {
                 return Wait::TimedOut;
             }
-            st = cvar.wait_timeout(st, deadline - now).unwrap().0;
+            // Wake up to re-check the unfinished line once it became quiet.
+            let wait = if quiet {
+                deadline - now
+            } else {
+                (deadline - now).min(QUIET)
+            };
+            st = cvar.wait_timeout(st, wait).unwrap().0;
         }
     }
 
@@ -179,6 +207,35 @@ mod tests {
         assert_eq!(s.tail(1), vec!["boot 2: READY value=42".to_string()]);
         let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
         assert!(log.starts_with("--- header ---\nboot 1"));
+    }
+
+    #[test]
+    fn unfinished_line_matches_only_when_quiet() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Stream::new(&dir.path().join("log"));
+        let (mut w, r) = std::os::unix::net::UnixStream::pair().unwrap();
+        let t = s.attach(r, "", false).unwrap();
+        w.write_all(b"value=4").unwrap();
+        let re = Regex::new(r"value=(\d+)").unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            w.write_all(b"2\nlogin: ").unwrap();
+            w
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let Wait::Found(g, end) = s.wait_for(&re, 0, deadline) else {
+            panic!("no match")
+        };
+        assert_eq!(g[1].as_deref(), Some("42"));
+        // A prompt without newline matches once the console is quiet.
+        let t0 = Instant::now();
+        let Wait::Found(g, _) = s.wait_for(&Regex::new("login: ").unwrap(), end, deadline) else {
+            panic!("no prompt match")
+        };
+        assert_eq!(g[0].as_deref(), Some("login: "));
+        assert!(t0.elapsed() < Duration::from_secs(2));
+        drop(writer.join().unwrap());
+        t.join().unwrap();
     }
 
     #[test]

@@ -26,7 +26,10 @@ struct Policy {
 
 fn main() {
     let cmdline = sys::kernel_cmdline();
-    let mut policy = Policy { action: Action::Reboot, delay: Duration::from_secs(10) };
+    let mut policy = Policy {
+        action: Action::Reboot,
+        delay: Duration::from_secs(10),
+    };
     if let Err(e) = run(&cmdline, &mut policy) {
         if let Some(a) = sys::cmdline_value(&cmdline, "metalos.emergency").and_then(Action::parse) {
             policy.action = a;
@@ -43,7 +46,14 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
         bail!("no disks found after loading the storage drivers");
     }
     let (disk, esp) = boot_disk().context("finding the boot disk")?;
-    sys::say(PROG, &format!("boot disk {} (ESP partition {})", disk.dev.display(), esp.number));
+    sys::say(
+        PROG,
+        &format!(
+            "boot disk {} (ESP partition {})",
+            disk.dev.display(),
+            esp.number
+        ),
+    );
     let host_config = esp.read_host_config()?;
     if let Some(h) = &host_config {
         policy.action = Action::from_config(h.boot.emergency_action);
@@ -51,28 +61,66 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     }
     let first_boot = esp.exists("metalos/first_boot");
 
-    let file = std::fs::OpenOptions::new().read(true).write(true).open(&disk.dev).with_context(|| format!("opening {}", disk.dev.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&disk.dev)
+        .with_context(|| format!("opening {}", disk.dev.display()))?;
     let size = blockdev::device_size(&file)?;
-    let (mut gpt, health) = metalos_disk::gpt::Gpt::read(&file, size).with_context(|| format!("reading the GPT of {}", disk.dev.display()))?;
+    let (mut gpt, health) = metalos_disk::gpt::Gpt::read(&file, size)
+        .with_context(|| format!("reading the GPT of {}", disk.dev.display()))?;
     if let Some(e) = &health.primary_error {
-        sys::say(PROG, &format!("primary GPT damaged ({e}); using the backup"));
+        sys::say(
+            PROG,
+            &format!("primary GPT damaged ({e}); using the backup"),
+        );
     }
     let (slot, changed) = slots::choose_slot(&mut gpt)?;
     if changed || health.primary_error.is_some() || health.backup_error.is_some() {
         slots::write_synced(&gpt, &file).context("recording the boot attempt")?;
     }
-    sys::say(PROG, &format!("booting /usr slot {} ({}) — {}", slot.number, slot.name, slots::describe(&gpt)));
-    let part_dev = blockdev::partition_dev(&disk, slot.number).with_context(|| format!("no device node for partition {}", slot.number))?;
-    sys::mount(part_dev.to_str().unwrap_or_default(), USR_MOUNT, "squashfs", libc::MS_RDONLY, "")
-        .with_context(|| format!("mounting /usr slot {} ({})", slot.number, part_dev.display()))?;
+    sys::say(
+        PROG,
+        &format!(
+            "booting /usr slot {} ({}) — {}",
+            slot.number,
+            slot.name,
+            slots::describe(&gpt)
+        ),
+    );
+    let part_dev = blockdev::partition_dev(&disk, slot.number)
+        .with_context(|| format!("no device node for partition {}", slot.number))?;
+    sys::mount(
+        part_dev.to_str().unwrap_or_default(),
+        USR_MOUNT,
+        "squashfs",
+        libc::MS_RDONLY,
+        "",
+    )
+    .with_context(|| {
+        format!(
+            "mounting /usr slot {} ({})",
+            slot.number,
+            part_dev.display()
+        )
+    })?;
     let payload = Path::new(USR_MOUNT).join(PAYLOAD);
     let kernel = payload.join("vmlinuz");
     let initrd = payload.join("initrd.img");
-    let slot_cmdline = std::fs::read_to_string(payload.join("cmdline"))
-        .with_context(|| format!("slot {} has no boot payload ({}/cmdline)", slot.number, payload.display()))?;
+    let slot_cmdline = std::fs::read_to_string(payload.join("cmdline")).with_context(|| {
+        format!(
+            "slot {} has no boot payload ({}/cmdline)",
+            slot.number,
+            payload.display()
+        )
+    })?;
 
     let mut args = vec![slot_cmdline.trim().to_string()];
-    if let Some(extra) = host_config.as_ref().map(|h| h.kernel_cmdline_extra()).filter(|e| !e.is_empty()) {
+    if let Some(extra) = host_config
+        .as_ref()
+        .map(|h| h.kernel_cmdline_extra())
+        .filter(|e| !e.is_empty())
+    {
         args.push(extra);
     }
     args.push(format!("metalos.usr=PARTUUID={}", slot.guid));
@@ -87,7 +135,10 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
         args.push(format!("metalos.emergency={a}"));
     }
     let new_cmdline = args.join(" ");
-    sys::say(PROG, &format!("kexec {} with: {new_cmdline}", kernel.display()));
+    sys::say(
+        PROG,
+        &format!("kexec {} with: {new_cmdline}", kernel.display()),
+    );
     Err(kexec::kexec(&kernel, &initrd, &new_cmdline)).context("kexec into the slot's kernel")
 }
 
@@ -95,10 +146,15 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
 /// HostConfig root-disk rule found on some ESP. Never "the first disk".
 fn boot_disk() -> Result<(Disk, EspHandle)> {
     if let Some(guid) = efivar::loader_device_part_uuid() {
-        let (disk, gpt, part) = blockdev::find_partition(&guid)
-            .with_context(|| format!("the firmware booted from partition {guid}, which no disk has"))?;
+        let (disk, gpt, part) = blockdev::find_partition(&guid).with_context(|| {
+            format!("the firmware booted from partition {guid}, which no disk has")
+        })?;
         return Ok((disk.clone(), EspHandle::new(disk, &gpt, part)));
     }
-    sys::say(PROG, "LoaderDevicePartUUID is not set; using the HostConfig root-disk rule");
-    metalos_boot::esp::by_host_config_rule().context("no LoaderDevicePartUUID and no HostConfig root-disk rule matched")
+    sys::say(
+        PROG,
+        "LoaderDevicePartUUID is not set; using the HostConfig root-disk rule",
+    );
+    metalos_boot::esp::by_host_config_rule()
+        .context("no LoaderDevicePartUUID and no HostConfig root-disk rule matched")
 }

@@ -96,7 +96,9 @@ impl Cidr {
     /// Parses `ADDRESS/PREFIX`; the message explains what is wrong.
     pub fn parse(text: &str) -> Result<Self, String> {
         let bad = || {
-            format!("{text:?} is not an address in CIDR notation (e.g. 10.0.0.5/24 or 2001:db8::5/64)")
+            format!(
+                "{text:?} is not an address in CIDR notation (e.g. 10.0.0.5/24 or 2001:db8::5/64)"
+            )
         };
         let (addr, prefix) = text.split_once('/').ok_or_else(bad)?;
         let addr: IpAddr = addr.parse().map_err(|_| bad())?;

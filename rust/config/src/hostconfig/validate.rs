@@ -20,8 +20,7 @@ pub(super) fn validate(c: &HostConfig) -> Result {
     if c.version != HOST_CONFIG_VERSION {
         return Err(unsupported_version(&c.version));
     }
-    check_hostname(&c.identity.hostname)
-        .map_err(|m| FieldError::new("identity.hostname", m))?;
+    check_hostname(&c.identity.hostname).map_err(|m| FieldError::new("identity.hostname", m))?;
     check_machine_id(&c.identity.machine_id)
         .map_err(|m| FieldError::new("identity.machine-id", m))?;
     check_interfaces(&c.network.interfaces)?;
@@ -66,7 +65,10 @@ pub(super) fn check_hostname(name: &str) -> std::result::Result<(), String> {
         if label.is_empty() || label.len() > 63 {
             return Err(bad("each dot-separated label must be 1 to 63 characters"));
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return Err(bad("only letters, digits, '-' and '.' are allowed"));
         }
         if label.starts_with('-') || label.ends_with('-') {
@@ -78,7 +80,11 @@ pub(super) fn check_hostname(name: &str) -> std::result::Result<(), String> {
 
 /// `/etc/machine-id` format: 32 lower-case hex characters, not all zero.
 pub(super) fn check_machine_id(id: &str) -> std::result::Result<(), String> {
-    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if id.len() != 32
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(format!(
             "{id:?} is not a machine id (expected 32 lower-case hex characters \
              without dashes, as in /etc/machine-id; e.g. `systemd-id128 new`)"
@@ -147,11 +153,18 @@ fn check_interfaces(ifs: &[Interface]) -> Result {
         if let Some(first) = names.insert(iface.name.as_str(), i) {
             return Err(FieldError::new(
                 path("name"),
-                format!("{:?} is already used by network.interfaces[{first}]", iface.name),
+                format!(
+                    "{:?} is already used by network.interfaces[{first}]",
+                    iface.name
+                ),
             ));
         }
         if let Some(gw) = iface.gateway {
-            if !iface.addresses.iter().any(|a| a.addr.is_ipv4() == gw.is_ipv4()) {
+            if !iface
+                .addresses
+                .iter()
+                .any(|a| a.addr.is_ipv4() == gw.is_ipv4())
+            {
                 return Err(FieldError::new(
                     path("gateway"),
                     format!("{gw}: the interface has no address of the same IP family"),
@@ -162,7 +175,9 @@ fn check_interfaces(ifs: &[Interface]) -> Result {
             if let Some(first) = primary {
                 return Err(FieldError::new(
                     path("primary"),
-                    format!("only one interface may be primary; network.interfaces[{first}] already is"),
+                    format!(
+                        "only one interface may be primary; network.interfaces[{first}] already is"
+                    ),
                 ));
             }
             primary = Some(i);

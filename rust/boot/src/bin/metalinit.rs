@@ -1,0 +1,200 @@
+//! `metalinit`: PID 1 of the setup initrd. Finds the root disk by the GUIDs
+//! the bootloader handed over, does the first-boot work (new disk GUID,
+//! grow + format ROOT), mounts ROOT, the `/usr` slot and the `/etc`
+//! overlay, applies the HostConfig identity and NIC names, and
+//! switch-roots into the rootfs init.
+
+use anyhow::{bail, Context, Result};
+use metalos_boot::emergency::{fail, Action};
+use metalos_boot::esp::{EspHandle, FIRST_BOOT_FLAG};
+use metalos_boot::{blockdev, firstboot, modules, netnames, rootfs, switchroot, sys};
+use metalos_config::hostconfig::HostConfig;
+use metalos_config::spec::type_guid;
+use std::path::PathBuf;
+use std::time::Duration;
+use uuid::Uuid;
+
+const PROG: &str = "metalinit";
+const SYSROOT: &str = "/sysroot";
+/// mkfs for ROOT, carried in the setup initrd with its libraries.
+const MKFS_BTRFS: &str = "/usr/sbin/mkfs.btrfs";
+/// The rootfs init (busybox init in the default image).
+const ROOTFS_INIT: &str = "/sbin/init";
+
+struct Policy {
+    action: Action,
+    delay: Duration,
+}
+
+fn main() {
+    let cmdline = sys::kernel_cmdline();
+    let mut policy = Policy {
+        action: Action::Reboot,
+        delay: Duration::from_secs(10),
+    };
+    if let Err(e) = run(&cmdline, &mut policy) {
+        if let Some(a) = sys::cmdline_value(&cmdline, "metalos.emergency").and_then(Action::parse) {
+            policy.action = a;
+        }
+        fail(PROG, &e, policy.action, policy.delay);
+    }
+}
+
+fn arg_uuid(cmdline: &str, key: &str) -> Result<Uuid> {
+    let v = sys::cmdline_value(cmdline, key).with_context(|| {
+        format!("{key}= is missing from the kernel command line (boot through metalos-bootloader)")
+    })?;
+    let v = v.strip_prefix("PARTUUID=").unwrap_or(v);
+    Uuid::parse_str(v).with_context(|| format!("{key}={v} is not a GUID"))
+}
+
+fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
+    sys::mount_api_filesystems().context("mounting /proc, /sys, /dev, /run")?;
+    sys::say(PROG, "started");
+    modules::load_all().context("loading the initrd's kernel modules")?;
+    blockdev::wait_for_disks(Duration::from_secs(10));
+    let usr_guid = arg_uuid(cmdline, "metalos.usr")?;
+    let disk_guid = arg_uuid(cmdline, "metalos.root_disk")?;
+    let first_boot = sys::cmdline_value(cmdline, "metalos.first_boot").is_some_and(|v| v != "0");
+
+    // The disk holding the chosen /usr slot must also carry the disk GUID we were given.
+    let (disk, _, usr) = blockdev::find_partition(&usr_guid)
+        .with_context(|| format!("no disk has the /usr partition {usr_guid}"))?;
+    let (mut gpt, _) = blockdev::read_gpt(&disk)?;
+    if gpt.disk_guid != disk_guid {
+        bail!(
+            "the /usr partition {usr_guid} is on {} whose disk GUID {} is not {disk_guid}",
+            disk.dev.display(),
+            gpt.disk_guid
+        );
+    }
+    sys::say(
+        PROG,
+        &format!(
+            "root disk {} (disk GUID {disk_guid}), /usr slot {}",
+            disk.dev.display(),
+            usr.number
+        ),
+    );
+    let esp = EspHandle::find(&disk, &gpt).context("the root disk has no ESP")?;
+    let host_config: Option<HostConfig> = esp.read_host_config()?;
+    if let Some(h) = &host_config {
+        policy.action = Action::from_config(h.boot.emergency_action);
+        policy.delay = Duration::from_secs(h.boot.emergency_delay_seconds.into());
+    }
+
+    let dev_file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&disk.dev)?;
+    if sys::cmdline_value(cmdline, "metalos.randomize_guid").is_some() || first_boot {
+        let size = blockdev::device_size(&dev_file)?;
+        let changes = firstboot::prepare_disk(&dev_file, &mut gpt, size)
+            .context("first-boot partition table changes")?;
+        if changes != Default::default() {
+            sys::say(PROG, &format!("first boot: {changes:?}"));
+            reread(&dev_file)?;
+        }
+    }
+    let root_type = type_guid("root-x86-64").expect("known");
+    let root = gpt
+        .partitions
+        .iter()
+        .find(|p| p.type_guid == root_type)
+        .context("the root disk has no ROOT partition")?
+        .clone();
+    let root_dev = wait_for_partition(&disk, root.number)?;
+    if rootfs::is_blank(&root_dev)? {
+        sys::say(
+            PROG,
+            &format!("formatting ROOT ({}) as btrfs", root_dev.display()),
+        );
+        rootfs::format(&root_dev, MKFS_BTRFS.as_ref(), "/run/metalos/rootfs")
+            .context("formatting ROOT")?;
+    }
+    rootfs::mount_subvolumes(&root_dev, SYSROOT)?;
+    rootfs::skeleton(SYSROOT)?;
+    let usr_dev = wait_for_partition(&disk, usr.number)?;
+    sys::mount(
+        &usr_dev.to_string_lossy(),
+        &format!("{SYSROOT}/usr"),
+        "squashfs",
+        libc::MS_RDONLY,
+        "",
+    )
+    .context("mounting /usr")?;
+    rootfs::mount_etc_overlay(SYSROOT)?;
+    if let Some(h) = &host_config {
+        apply_identity(h)?;
+        rename_nics(h);
+    }
+    if first_boot && esp.exists(FIRST_BOOT_FLAG) {
+        esp.remove(FIRST_BOOT_FLAG)
+            .context("removing the first-boot flag")?;
+        sys::say(PROG, "first boot complete: flag removed");
+    }
+    sys::say(
+        PROG,
+        &format!("switching root to {SYSROOT}, exec {ROOTFS_INIT}"),
+    );
+    switchroot::switch_root(SYSROOT, ROOTFS_INIT)?;
+    unreachable!("switch_root returns only errors")
+}
+
+fn reread(dev: &std::fs::File) -> Result<()> {
+    // The kernel may still be probing the disk; retry briefly on EBUSY.
+    for _ in 0..20 {
+        if blockdev::reread_partitions(dev).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    blockdev::reread_partitions(dev).context("re-reading the partition table")
+}
+
+fn wait_for_partition(disk: &blockdev::Disk, number: u32) -> Result<PathBuf> {
+    for _ in 0..100 {
+        if let Some(p) = blockdev::partition_dev(disk, number).filter(|p| p.exists()) {
+            return Ok(p);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!(
+        "partition {number} of {} did not appear",
+        disk.dev.display()
+    )
+}
+
+fn apply_identity(h: &HostConfig) -> Result<()> {
+    let etc = format!("{SYSROOT}/etc");
+    std::fs::write(
+        format!("{etc}/hostname"),
+        format!("{}\n", h.identity.hostname),
+    )?;
+    std::fs::write(
+        format!("{etc}/machine-id"),
+        format!("{}\n", h.identity.machine_id),
+    )?;
+    let name = &h.identity.hostname;
+    // SAFETY: pointer and length of a live byte slice.
+    if unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("sethostname");
+    }
+    Ok(())
+}
+
+fn rename_nics(h: &HostConfig) {
+    for iface in &h.network.interfaces {
+        let mac = iface.mac.to_string();
+        match netnames::name_for_mac(&mac) {
+            Some(cur) => match netnames::rename(&cur, &iface.name) {
+                Ok(()) => sys::say(PROG, &format!("NIC {mac}: {cur} -> {}", iface.name)),
+                Err(e) => sys::say(
+                    PROG,
+                    &format!("NIC {mac}: cannot rename {cur} to {}: {e}", iface.name),
+                ),
+            },
+            None => sys::say(PROG, &format!("NIC {mac} ({}) not present", iface.name)),
+        }
+    }
+}

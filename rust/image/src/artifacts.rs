@@ -1,0 +1,105 @@
+//! Artifacts built before the disk: initrds from initrd specs, then UKIs.
+//! They land in a temp directory inside the output directory and are
+//! renamed to `DIR/artifacts/` only when the whole build succeeded.
+
+use crate::build::BuildError;
+use crate::manifest::ArtifactRecord;
+use metalos_config::spec::ImageSpec;
+use metalos_config::{FieldError, Resolver, Source};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Builds every `[[initrds]]` and `[[ukis]]` of `spec` into `dir`,
+/// registering each in `resolver.artifacts` as soon as it exists.
+pub fn build_artifacts(
+    spec: &ImageSpec,
+    resolver: &mut Resolver,
+    dir: &Path,
+    mtime: u64,
+    progress: &dyn Fn(&str),
+) -> Result<BTreeMap<String, ArtifactRecord>, BuildError> {
+    let mut records = BTreeMap::new();
+    for (i, initrd) in spec.initrds.iter().enumerate() {
+        progress(&format!("building initrd {}", initrd.name));
+        let field = format!("initrds[{i}]");
+        let spec_path = resolver.base_dir.join(&initrd.spec);
+        let text = std::fs::read_to_string(&spec_path).map_err(|e| {
+            FieldError::new(
+                format!("{field}.spec"),
+                format!("cannot read {}: {e}", spec_path.display()),
+            )
+        })?;
+        let ispec = metalos_initrd::InitrdSpec::from_toml(&text).map_err(|e| {
+            FieldError::new(
+                format!("{field}.spec"),
+                format!("{}: {e}", spec_path.display()),
+            )
+        })?;
+        // Sources in the initrd spec are relative to the initrd spec's directory.
+        let mut sub = resolver.clone();
+        sub.base_dir = spec_path.parent().unwrap_or(Path::new(".")).to_owned();
+        let bytes = metalos_initrd::build(&ispec, &sub, &metalos_initrd::BuildOptions { mtime })
+            .map_err(|e| FieldError::new(field.clone(), format!("{}: {e}", spec_path.display())))?;
+        save(dir, &initrd.name, &bytes, resolver, &mut records)?;
+    }
+    for (i, u) in spec.ukis.iter().enumerate() {
+        progress(&format!("building UKI {}", u.name));
+        let field = format!("ukis[{i}]");
+        let read = |s: &Source, name: &str| -> Result<Vec<u8>, FieldError> {
+            let f = format!("{field}.{name}");
+            let resolved = resolver.resolve(s, &f)?;
+            resolved
+                .read()
+                .map_err(|e| FieldError::new(f, format!("cannot read: {e}")))
+        };
+        let stub = read(&u.stub, "stub")?;
+        let kernel = read(&u.kernel, "kernel")?;
+        let initrd = u.initrd.as_ref().map(|s| read(s, "initrd")).transpose()?;
+        let osrel = u
+            .os_release
+            .as_ref()
+            .map(|s| read(s, "os-release"))
+            .transpose()?;
+        let uname = u
+            .uname
+            .clone()
+            .or_else(|| metalos_uki::bzimage_release(&kernel));
+        let cmdline = (!u.cmdline.is_empty()).then_some(u.cmdline.as_bytes());
+        let sections = metalos_uki::UkiSections {
+            linux: &kernel,
+            initrd: initrd.as_deref(),
+            cmdline,
+            osrel: osrel.as_deref(),
+            uname: uname.as_deref().map(str::as_bytes),
+        };
+        let bytes = metalos_uki::build_uki(&stub, &sections)
+            .map_err(|e| FieldError::new(format!("{field}.stub"), e.to_string()))?;
+        save(dir, &u.name, &bytes, resolver, &mut records)?;
+    }
+    Ok(records)
+}
+
+fn save(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    resolver: &mut Resolver,
+    records: &mut BTreeMap<String, ArtifactRecord>,
+) -> Result<(), BuildError> {
+    use sha2::{Digest, Sha256};
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).map_err(|source| BuildError::Output {
+        path: path.clone(),
+        source,
+    })?;
+    resolver.artifacts.insert(name.to_string(), path);
+    records.insert(
+        name.to_string(),
+        ArtifactRecord {
+            file: format!("artifacts/{name}"),
+            size: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(bytes)),
+        },
+    );
+    Ok(())
+}
