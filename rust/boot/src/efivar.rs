@@ -7,9 +7,11 @@ use uuid::Uuid;
 pub const LOADER_GUID: &str = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
 
 /// Reads an efivarfs file: 4 attribute bytes, then the value.
-pub fn read(name: &str, vendor: &str) -> Option<Vec<u8>> {
-    let data = std::fs::read(format!("/sys/firmware/efi/efivars/{name}-{vendor}")).ok()?;
-    data.get(4..).map(<[u8]>::to_vec)
+pub fn read(name: &str, vendor: &str) -> std::io::Result<Vec<u8>> {
+    let data = std::fs::read(format!("/sys/firmware/efi/efivars/{name}-{vendor}"))?;
+    data.get(4..)
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| std::io::Error::other(format!("{name} is truncated")))
 }
 
 /// Decodes a NUL-terminated UTF-16LE string.
@@ -23,9 +25,11 @@ pub fn utf16(value: &[u8]) -> String {
 }
 
 /// The partition GUID of the ESP the stub was loaded from.
-pub fn loader_device_part_uuid() -> Option<Uuid> {
+pub fn loader_device_part_uuid() -> std::io::Result<Uuid> {
     let raw = read("LoaderDevicePartUUID", LOADER_GUID)?;
-    Uuid::parse_str(utf16(&raw).trim()).ok()
+    let text = utf16(&raw);
+    Uuid::parse_str(text.trim())
+        .map_err(|e| std::io::Error::other(format!("LoaderDevicePartUUID {text:?}: {e}")))
 }
 
 #[cfg(test)]

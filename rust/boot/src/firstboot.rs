@@ -12,6 +12,21 @@ use uuid::Uuid;
 /// 1 MiB, the alignment ROOT's end is rounded down to.
 const ALIGN: u64 = 1 << 20;
 
+/// A random (v4) GUID. Uses `GRND_INSECURE`: this runs in early boot, where
+/// a blocking `getrandom` could wait for the entropy pool for a long time,
+/// and GUIDs need uniqueness, not secrecy.
+pub fn random_uuid() -> Uuid {
+    let mut bytes = [0u8; 16];
+    const GRND_INSECURE: libc::c_uint = 0x0004;
+    // SAFETY: writes at most 16 bytes into our buffer.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), GRND_INSECURE) };
+    if n != 16 {
+        // Kernels before 5.6: fall back to the (possibly blocking) default.
+        return Uuid::new_v4();
+    }
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
 /// What [`prepare_disk`] changed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FirstBootChanges {
@@ -30,10 +45,10 @@ pub fn plan(gpt: &mut Gpt, disk_bytes: u64) -> Result<FirstBootChanges, GptError
     let mut changes = FirstBootChanges::default();
     let root_type = type_guid("root-x86-64").expect("known type");
     if gpt.disk_guid == SENTINEL_DISK_GUID {
-        gpt.disk_guid = Uuid::new_v4();
+        gpt.disk_guid = random_uuid();
         changes.disk_guid = Some(gpt.disk_guid);
         if let Some(root) = gpt.partitions.iter_mut().find(|p| p.type_guid == root_type) {
-            root.guid = Uuid::new_v4();
+            root.guid = random_uuid();
             changes.root_guid = Some(root.guid);
         }
     }

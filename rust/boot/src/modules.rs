@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
     /// modules.dep missing or unreadable.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}", path.display())]
     Index {
         /// Path of modules.dep.
         path: PathBuf,
@@ -20,7 +20,7 @@ pub enum ModuleError {
     #[error("kernel module {0:?} is not in this initrd")]
     Unknown(String),
     /// finit_module failed.
-    #[error("loading {path}: {source}")]
+    #[error("loading {}", path.display())]
     Load {
         /// Module file.
         path: PathBuf,
@@ -106,7 +106,9 @@ impl ModuleIndex {
     }
 }
 
-/// Loads one module file; "already loaded" is success.
+/// Loads one module file. "Already loaded" is success; "no such device"
+/// (ENODEV: e.g. a CPU-specific crypto driver on a CPU without that
+/// feature, pulled in as a soft dependency) is skipped with a note.
 pub fn load_file(path: &Path) -> Result<(), ModuleError> {
     let err = |source| ModuleError::Load {
         path: path.to_owned(),
@@ -120,10 +122,14 @@ pub fn load_file(path: &Path) -> Result<(), ModuleError> {
         return Ok(());
     }
     let e = std::io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EEXIST) {
-        Ok(())
-    } else {
-        Err(err(e))
+    match e.raw_os_error() {
+        Some(libc::EEXIST) => Ok(()),
+        Some(libc::ENODEV) => {
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            println!("module {name}: not applicable to this machine (ENODEV), skipped");
+            Ok(())
+        }
+        _ => Err(err(e)),
     }
 }
 

@@ -98,16 +98,18 @@ pub fn mount_api_filesystems() -> std::io::Result<()> {
             if fstype == "tmpfs" { "mode=0755" } else { "" },
         )?;
     }
+    let _ = mount_efivarfs();
+    Ok(())
+}
+
+/// Mounts efivarfs on UEFI machines. Call again after loading modules: on
+/// kernels where efivarfs is a module the first try fails. Not being a
+/// UEFI boot is not an error.
+pub fn mount_efivarfs() -> std::io::Result<()> {
     let efivars = "/sys/firmware/efi/efivars";
     if Path::new("/sys/firmware/efi").exists() && !is_mountpoint(efivars) {
-        // Needs the efivarfs module or built-in support; absence is not fatal.
-        let _ = mount(
-            "efivarfs",
-            efivars,
-            "efivarfs",
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            "",
-        );
+        let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        mount("efivarfs", efivars, "efivarfs", flags, "")?;
     }
     Ok(())
 }

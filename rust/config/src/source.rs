@@ -79,6 +79,7 @@ impl Resolver {
             source.input.is_some(),
             source.file.is_some(),
             source.text.is_some(),
+            source.artifact.is_some(),
         ]
         .iter()
         .filter(|b| **b)

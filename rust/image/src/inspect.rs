@@ -109,7 +109,12 @@ pub fn looks_like_disk(file: &File) -> bool {
 
 /// Inspects a disk image.
 pub fn inspect_disk(file: &File) -> Result<DiskReport, GptError> {
-    let size = file.metadata()?.len();
+    // Block devices report a zero length in their metadata: seek instead.
+    let size = {
+        use std::io::{Seek, SeekFrom};
+        let mut f = file;
+        f.seek(SeekFrom::End(0))?
+    };
     let (gpt, health) = Gpt::read(file, size)?;
     let ss = gpt.sector_size;
     let partitions = gpt

@@ -27,6 +27,9 @@ struct Policy {
 }
 
 fn main() {
+    // /proc must be mounted before the command line can be read; a failure
+    // here is reported (and retried) by `run`.
+    let _ = sys::mount_api_filesystems();
     let cmdline = sys::kernel_cmdline();
     let mut policy = Policy {
         action: Action::Reboot,
@@ -83,6 +86,17 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
         policy.delay = Duration::from_secs(h.boot.emergency_delay_seconds.into());
     }
 
+    sys::say(
+        PROG,
+        &format!(
+            "HostConfig: {}",
+            if host_config.is_some() {
+                "found"
+            } else {
+                "none on the ESP"
+            }
+        ),
+    );
     let dev_file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)

@@ -25,6 +25,9 @@ struct Policy {
 }
 
 fn main() {
+    // /proc must be mounted before the command line can be read; a failure
+    // here is reported (and retried) by `run`.
+    let _ = sys::mount_api_filesystems();
     let cmdline = sys::kernel_cmdline();
     let mut policy = Policy {
         action: Action::Reboot,
@@ -42,6 +45,12 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     sys::mount_api_filesystems().context("mounting /proc, /sys, /dev, /run")?;
     sys::say(PROG, "started");
     modules::load_all().context("loading the initrd's kernel modules")?;
+    if let Err(e) = sys::mount_efivarfs() {
+        sys::say(
+            PROG,
+            &format!("efivarfs unavailable ({e}); LoaderDevicePartUUID cannot be read"),
+        );
+    }
     if blockdev::wait_for_disks(Duration::from_secs(10)).is_empty() {
         bail!("no disks found after loading the storage drivers");
     }
@@ -145,16 +154,20 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
 /// The disk we booted from: the ESP systemd-stub reported, else the
 /// HostConfig root-disk rule found on some ESP. Never "the first disk".
 fn boot_disk() -> Result<(Disk, EspHandle)> {
-    if let Some(guid) = efivar::loader_device_part_uuid() {
-        let (disk, gpt, part) = blockdev::find_partition(&guid).with_context(|| {
-            format!("the firmware booted from partition {guid}, which no disk has")
-        })?;
-        return Ok((disk.clone(), EspHandle::new(disk, &gpt, part)));
+    match efivar::loader_device_part_uuid() {
+        Ok(guid) => {
+            let (disk, gpt, part) = blockdev::find_partition(&guid).with_context(|| {
+                format!("the firmware booted from partition {guid}, which no disk has")
+            })?;
+            return Ok((disk.clone(), EspHandle::new(disk, &gpt, part)));
+        }
+        Err(e) => sys::say(
+            PROG,
+            &format!(
+                "LoaderDevicePartUUID is not available ({e}); using the HostConfig root-disk rule"
+            ),
+        ),
     }
-    sys::say(
-        PROG,
-        "LoaderDevicePartUUID is not set; using the HostConfig root-disk rule",
-    );
     metalos_boot::esp::by_host_config_rule()
         .context("no LoaderDevicePartUUID and no HostConfig root-disk rule matched")
 }
