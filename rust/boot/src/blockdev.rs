@@ -75,13 +75,94 @@ pub fn read_gpt(disk: &Disk) -> Result<(Gpt, TableHealth), GptError> {
     Gpt::read(&file, size)
 }
 
-/// The disk holding a partition with GUID `guid`, and that partition.
+/// Every disk holding a partition with GUID `guid` (several when identical
+/// images sit on several disks), with that partition.
+pub fn find_partitions(guid: &Uuid) -> Vec<(Disk, Gpt, Partition)> {
+    disks()
+        .into_iter()
+        .filter_map(|d| {
+            let (gpt, _) = read_gpt(&d).ok()?;
+            let part = gpt.partitions.iter().find(|p| p.guid == *guid)?.clone();
+            Some((d, gpt, part))
+        })
+        .collect()
+}
+
+/// The one disk holding partition `guid`. When several disks carry it, the
+/// PCI path `hint` (see [`pci_path`]) picks one; without a unique answer
+/// this is an error rather than a guess.
+pub fn find_partition_on(
+    guid: &Uuid,
+    hint: Option<&str>,
+) -> Result<(Disk, Gpt, Partition), String> {
+    let mut found = find_partitions(guid);
+    if found.len() > 1 {
+        if let Some(h) = hint {
+            found.retain(|(d, _, _)| pci_path(d).as_deref() == Some(h));
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(format!(
+            "no disk has partition {guid}{}",
+            hint.map(|h| format!(" at {h}")).unwrap_or_default()
+        )),
+        n => Err(format!(
+            "{n} disks carry partition {guid} and nothing tells which one booted"
+        )),
+    }
+}
+
+/// The disk holding a partition with GUID `guid` (the first of several).
 pub fn find_partition(guid: &Uuid) -> Option<(Disk, Gpt, Partition)> {
-    disks().into_iter().find_map(|d| {
-        let (gpt, _) = read_gpt(&d).ok()?;
-        let part = gpt.partitions.iter().find(|p| p.guid == *guid)?.clone();
-        Some((d, gpt, part))
-    })
+    find_partitions(guid).into_iter().next()
+}
+
+/// The PCI location of a disk's controller, e.g. `0000:00:03.0` or
+/// `0000:00:1c.0/0000:01:00.0` behind a bridge: stable across kexec and
+/// independent of probe order.
+pub fn pci_path(disk: &Disk) -> Option<String> {
+    let real = std::fs::canonicalize(Path::new(SYS_BLOCK).join(&disk.name)).ok()?;
+    let parts: Vec<String> = real
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .filter(|c| is_pci_address(c))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// `dddd:bb:ss.f`
+fn is_pci_address(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 12
+        && b[4] == b':'
+        && b[7] == b':'
+        && b[10] == b'.'
+        && s.chars().filter(|c| c.is_ascii_hexdigit()).count() == 9
+}
+
+/// The disk whose PCI path ends with the (device, function) chain of a
+/// UEFI device path (see [`crate::efivar::boot_current_pci_chain`]).
+pub fn disk_for_pci_chain(chain: &[(u8, u8)]) -> Vec<Disk> {
+    disks()
+        .into_iter()
+        .filter(|d| {
+            let Some(path) = pci_path(d) else {
+                return false;
+            };
+            let ours: Vec<(u8, u8)> = path
+                .split('/')
+                .filter_map(|a| {
+                    let (dev, func) = a.get(8..)?.split_once('.')?;
+                    Some((
+                        u8::from_str_radix(dev, 16).ok()?,
+                        u8::from_str_radix(func, 16).ok()?,
+                    ))
+                })
+                .collect();
+            ours == chain
+        })
+        .collect()
 }
 
 /// The disk whose GPT disk GUID is `guid`.

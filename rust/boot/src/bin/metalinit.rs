@@ -61,8 +61,9 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     let first_boot = sys::cmdline_value(cmdline, "metalos.first_boot").is_some_and(|v| v != "0");
 
     // The disk holding the chosen /usr slot must also carry the disk GUID we were given.
-    let (disk, _, usr) = blockdev::find_partition(&usr_guid)
-        .with_context(|| format!("no disk has the /usr partition {usr_guid}"))?;
+    let hint = sys::cmdline_value(cmdline, "metalos.boot_disk");
+    let (disk, _, usr) = blockdev::find_partition_on(&usr_guid, hint)
+        .map_err(|e| anyhow::anyhow!("finding the /usr slot {usr_guid}: {e}"))?;
     let (mut gpt, _) = blockdev::read_gpt(&disk)?;
     if gpt.disk_guid != disk_guid {
         bail!(

@@ -134,6 +134,9 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     }
     args.push(format!("metalos.usr=PARTUUID={}", slot.guid));
     args.push(format!("metalos.root_disk={}", gpt.disk_guid));
+    if let Some(path) = blockdev::pci_path(&disk) {
+        args.push(format!("metalos.boot_disk={path}"));
+    }
     if first_boot {
         args.push("metalos.first_boot=detected".into());
     }
@@ -156,9 +159,16 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
 fn boot_disk() -> Result<(Disk, EspHandle)> {
     match efivar::loader_device_part_uuid() {
         Ok(guid) => {
-            let (disk, gpt, part) = blockdev::find_partition(&guid).with_context(|| {
-                format!("the firmware booted from partition {guid}, which no disk has")
-            })?;
+            // Identical images on several disks share partition GUIDs: the
+            // firmware's boot option (its PCI path) tells them apart.
+            let hint = efivar::boot_current_pci_chain().ok().and_then(|chain| {
+                let disks = blockdev::disk_for_pci_chain(&chain);
+                (disks.len() == 1)
+                    .then(|| blockdev::pci_path(&disks[0]))
+                    .flatten()
+            });
+            let (disk, gpt, part) = blockdev::find_partition_on(&guid, hint.as_deref())
+                .map_err(|e| anyhow::anyhow!("the firmware booted from ESP {guid}: {e}"))?;
             return Ok((disk.clone(), EspHandle::new(disk, &gpt, part)));
         }
         Err(e) => sys::say(
