@@ -12,7 +12,7 @@ const SENTINEL: &str = "00000000-0000-0000-0000-000000000001";
 const MAC: &str = "52:54:00:aa:bb:01";
 const ROOTFS_UP: &str = "METALOS-ROOTFS-UP host=(\\S+) usr=(\\S+)";
 
-fn partition<'a>(report: &'a Value, slot: u64) -> &'a Value {
+fn partition(report: &Value, slot: u64) -> &Value {
     report["partitions"]
         .as_array()
         .unwrap()
