@@ -92,3 +92,66 @@ pub fn overlay_to_raw(overlay: &Path, raw: &Path) {
         .expect("qemu-img (qemu-utils) is needed");
     assert!(st.success(), "qemu-img convert failed");
 }
+
+/// A tiny HTTP/1.0 file server on 127.0.0.1 (for bundles), serving `root`
+/// until dropped. Returns the port.
+pub struct FileServer {
+    /// Port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl FileServer {
+    /// Serves `root` on an ephemeral 127.0.0.1 port in a background thread.
+    pub fn start(root: &Path) -> FileServer {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let root = root.to_path_buf();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let root = root.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(&stream);
+                    let mut line = String::new();
+                    let _ = reader.read_line(&mut line);
+                    let path = line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or("/")
+                        .trim_start_matches('/')
+                        .to_string();
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                            break;
+                        }
+                    }
+                    let mut out = &stream;
+                    match std::fs::read(root.join(&path)) {
+                        Ok(body) if !path.contains("..") => {
+                            let _ = write!(
+                                out,
+                                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
+                                body.len()
+                            );
+                            let _ = out.write_all(&body);
+                        }
+                        _ => {
+                            let _ =
+                                write!(out, "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+                        }
+                    }
+                });
+            }
+        });
+        FileServer { port }
+    }
+}
+
+/// Replaces the image's os-release VERSION_ID (in /usr) with `version`.
+pub fn with_version(spec: String, version: &str) -> String {
+    spec.replace(
+        "path = \"lib/os-release\"\nsource = { file = \"os-release\" }",
+        &format!("path = \"lib/os-release\"\nsource = {{ text = \"ID=metalos\\nNAME=MetalOS\\nVERSION_ID={version}\\n\" }}"),
+    )
+}

@@ -113,6 +113,21 @@ pub fn find_partition_on(
     }
 }
 
+/// The running system's boot disk and booted `/usr` slot, from the kernel
+/// command line metalos-bootloader wrote (`metalos.usr=PARTUUID=…`,
+/// `metalos.boot_disk=…`).
+pub fn booted_slot(cmdline: &str) -> Result<(Disk, Gpt, Partition), String> {
+    let usr = crate::sys::cmdline_value(cmdline, "metalos.usr").ok_or(
+        "metalos.usr= is not on the kernel command line: not booted by metalos-bootloader",
+    )?;
+    let guid = Uuid::parse_str(usr.trim_start_matches("PARTUUID="))
+        .map_err(|e| format!("metalos.usr={usr}: {e}"))?;
+    find_partition_on(
+        &guid,
+        crate::sys::cmdline_value(cmdline, "metalos.boot_disk"),
+    )
+}
+
 /// The disk holding a partition with GUID `guid` (the first of several).
 pub fn find_partition(guid: &Uuid) -> Option<(Disk, Gpt, Partition)> {
     find_partitions(guid).into_iter().next()

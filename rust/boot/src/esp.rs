@@ -80,6 +80,34 @@ impl EspHandle {
         Ok(())
     }
 
+    /// Writes (creates or overwrites) a file on the ESP and syncs.
+    pub fn write(&self, path: &str, content: &[u8]) -> Result<()> {
+        let file = self.open(true)?;
+        metalos_disk::esp::write_esp_file(
+            Region::new(&file, self.offset, self.len),
+            path,
+            content,
+        )?;
+        file.sync_all()?;
+        Ok(())
+    }
+
+    /// Renames a file within its directory and syncs.
+    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let file = self.open(true)?;
+        metalos_disk::esp::rename_esp_file(Region::new(&file, self.offset, self.len), from, to)?;
+        file.sync_all()?;
+        Ok(())
+    }
+
+    /// Atomically gives `target` the content of `staged` (and `staged` the
+    /// old content of `target`); see [`metalos_disk::fatswap`].
+    pub fn swap(&self, target: &str, staged: &str) -> Result<()> {
+        let file = self.open(true)?;
+        metalos_disk::fatswap::swap_contents(&file, self.offset, target, staged)?;
+        Ok(())
+    }
+
     /// The HostConfig on this ESP: `None` when absent, an error when present but invalid.
     pub fn read_host_config(&self) -> Result<Option<HostConfig>> {
         if !self.exists(HOST_CONFIG) {

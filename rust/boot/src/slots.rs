@@ -66,12 +66,69 @@ pub fn choose_slot(gpt: &mut Gpt) -> Result<(Partition, bool), SlotError> {
 /// Writes `gpt` to `disk`: backup first, synced, then primary, synced —
 /// an interruption leaves one valid copy.
 pub fn write_synced(gpt: &Gpt, disk: &File) -> Result<(), GptError> {
+    write_synced_with(gpt, disk, || {})
+}
+
+/// [`write_synced`], calling `between` after the backup is on disk and
+/// before the primary is written (a fault-injection point for tests).
+pub fn write_synced_with(gpt: &Gpt, disk: &File, between: impl FnOnce()) -> Result<(), GptError> {
     gpt.validate()?;
     gpt.write_backup(disk)?;
     disk.sync_all()?;
+    between();
     gpt.write_primary(disk)?;
     disk.sync_all()?;
     Ok(())
+}
+
+fn set_prio(gpt: &mut Gpt, number: u32, f: impl FnOnce(&mut GptPrio)) {
+    if let Some(p) = gpt.partitions.iter_mut().find(|p| p.number == number) {
+        let mut g = GptPrio::from_attributes(p.attributes);
+        f(&mut g);
+        p.attributes = g.apply(p.attributes);
+    }
+}
+
+/// Flatcar's "prioritize": `target` gets the highest priority; the other
+/// bootable slots keep their order below it, never dropping below 1.
+pub fn prioritize(gpt: &mut Gpt, target: u32) {
+    let mut others: Vec<(u32, u8)> = usr_slots(gpt)
+        .iter()
+        .filter(|p| p.number != target)
+        .map(|p| (p.number, GptPrio::from_attributes(p.attributes).priority))
+        .filter(|(_, prio)| *prio > 0)
+        .collect();
+    others.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let top = (others.len() as u8 + 1).min(15);
+    set_prio(gpt, target, |g| g.priority = top);
+    for (i, (number, _)) in others.iter().enumerate() {
+        let prio = (top - 1 - i as u8).max(1);
+        set_prio(gpt, *number, |g| g.priority = prio);
+    }
+}
+
+/// After a new image was written to `target`: one trial boot (tries 1,
+/// not successful), at the highest priority.
+pub fn stage_for_trial(gpt: &mut Gpt, target: u32) {
+    set_prio(gpt, target, |g| {
+        g.tries = 1;
+        g.successful = false;
+    });
+    prioritize(gpt, target);
+}
+
+/// Makes `target` unbootable (priority 0, tries 0, not successful) before
+/// its contents are overwritten.
+pub fn disable(gpt: &mut Gpt, target: u32) {
+    set_prio(gpt, target, |g| *g = GptPrio::default());
+}
+
+/// Marks `target` as booted successfully (tries cleared).
+pub fn mark_successful(gpt: &mut Gpt, target: u32) {
+    set_prio(gpt, target, |g| {
+        g.successful = true;
+        g.tries = 0;
+    });
 }
 
 #[cfg(test)]
@@ -89,6 +146,43 @@ mod tests {
             attributes: prio.apply(0),
             name: format!("USR-{number}"),
         }
+    }
+
+    #[test]
+    fn update_state_machine_like_flatcar() {
+        let p = |priority, tries, successful| GptPrio {
+            priority,
+            tries,
+            successful,
+        };
+        let prio = |gpt: &Gpt, i: usize| GptPrio::from_attributes(gpt.partitions[i].attributes);
+        let mut gpt = Gpt {
+            sector_size: 512,
+            total_sectors: 100_000,
+            disk_guid: Uuid::from_u128(1),
+            partitions: vec![part(2, p(1, 0, true)), part(3, p(0, 0, false))],
+        };
+        stage_for_trial(&mut gpt, 3);
+        assert_eq!(
+            (prio(&gpt, 0), prio(&gpt, 1)),
+            (p(1, 0, true), p(2, 1, false))
+        );
+        let (chosen, _) = choose_slot(&mut gpt).unwrap();
+        assert_eq!(chosen.number, 3);
+        mark_successful(&mut gpt, 3);
+        assert_eq!(prio(&gpt, 1), p(2, 0, true));
+        // Stage again into A while B is booted.
+        stage_for_trial(&mut gpt, 2);
+        assert_eq!(
+            (prio(&gpt, 0), prio(&gpt, 1)),
+            (p(2, 1, false), p(1, 0, true))
+        );
+        // Without confirmation the next boot after the trial falls back to B.
+        assert_eq!(choose_slot(&mut gpt).unwrap().0.number, 2);
+        assert_eq!(choose_slot(&mut gpt).unwrap().0.number, 3);
+        prioritize(&mut gpt, 3);
+        assert_eq!(prio(&gpt, 1).priority, 2);
+        assert_eq!(prio(&gpt, 0).priority, 1);
     }
 
     #[test]

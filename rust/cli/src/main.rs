@@ -7,6 +7,7 @@ mod inspect;
 mod output;
 mod progress;
 mod uki;
+mod update;
 mod vm;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,9 @@ enum Command {
     /// Boot disk images in QEMU + OVMF (console on the terminal, or --expect REGEX).
     #[command(subcommand)]
     Vm(vm::VmCommand),
+    /// A/B updates on a running host: stage, status, mark-good, rollback.
+    #[command(subcommand)]
+    Update(update::UpdateCommand),
     /// Manage build inputs (kernel, systemd-stub, busybox, OVMF).
     #[command(subcommand)]
     Inputs(inputs::InputsCommand),
@@ -50,6 +54,7 @@ fn main() {
         Command::Inspect(args) => inspect::run(args),
         Command::Inputs(cmd) => inputs::run(cmd, &progress),
         Command::Vm(cmd) => vm::run(cmd),
+        Command::Update(cmd) => update::run(cmd, &progress),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

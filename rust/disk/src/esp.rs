@@ -291,6 +291,32 @@ pub fn read_esp_file(region: Region<'_>, path: &str) -> Result<Vec<u8>, EspError
     Ok(data)
 }
 
+/// Writes (or overwrites) one file on a FAT filesystem, creating parents.
+pub fn write_esp_file(region: Region<'_>, path: &str, content: &[u8]) -> Result<(), EspError> {
+    let fs = FileSystem::new(region, FsOptions::new().update_accessed_date(false))
+        .map_err(|e| fat_err("/", e))?;
+    {
+        let root = fs.root_dir();
+        let mut file = root.create_file(path).map_err(|e| fat_err(path, e))?;
+        file.truncate().map_err(|e| fat_err(path, e))?;
+        file.write_all(content).map_err(|e| fat_err(path, e))?;
+        file.flush().map_err(|e| fat_err(path, e))?;
+    }
+    fs.unmount().map_err(|e| fat_err("/", e))
+}
+
+/// Renames one file on a FAT filesystem (same directory), replacing nothing:
+/// `to` must not exist.
+pub fn rename_esp_file(region: Region<'_>, from: &str, to: &str) -> Result<(), EspError> {
+    let fs = FileSystem::new(region, FsOptions::new().update_accessed_date(false))
+        .map_err(|e| fat_err("/", e))?;
+    {
+        let root = fs.root_dir();
+        root.rename(from, &root, to).map_err(|e| fat_err(from, e))?;
+    }
+    fs.unmount().map_err(|e| fat_err("/", e))
+}
+
 /// Removes one file from a FAT filesystem (e.g. the first-boot flag).
 pub fn remove_esp_file(region: Region<'_>, path: &str) -> Result<(), EspError> {
     let fs = FileSystem::new(region, FsOptions::new().update_accessed_date(false))

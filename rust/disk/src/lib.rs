@@ -2,6 +2,7 @@
 //! image files, the FAT32 ESP and the squashfs `/usr` image.
 
 pub mod esp;
+pub mod fatswap;
 pub mod gpt;
 pub mod gptprio;
 pub mod guid;

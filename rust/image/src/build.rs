@@ -17,13 +17,15 @@ use metalos_disk::usrfs::{write_squashfs, SquashfsOptions, UsrNode};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Where the HostConfig goes on the ESP.
 pub const HOST_CONFIG_ESP_PATH: &str = "metalos/host-config.json";
 /// Name of the image file in the output directory.
 pub const DISK_FILE: &str = "disk.img";
+/// Directory of the update bundle in the output directory.
+pub const UPDATE_DIR: &str = "update";
 /// Name of the manifest in the output directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
@@ -218,6 +220,7 @@ pub fn build(
     for (record, hash) in records.iter_mut().zip(&disk_hash.1) {
         record.sha256 = hash.clone();
     }
+    let bundle_tmp = write_bundle(out, disk, &placements, &records, &contents)?;
     let manifest = BuildManifest {
         version: MANIFEST_VERSION,
         seed: spec.disk.seed.clone(),
@@ -252,6 +255,14 @@ pub fn build(
             source: e.error,
         });
     }
+    if let Some(bundle) = bundle_tmp {
+        let dest = out.join(UPDATE_DIR);
+        let _ = std::fs::remove_dir_all(&dest);
+        let kept = bundle.keep();
+        std::fs::set_permissions(&kept, std::fs::Permissions::from_mode(0o755))
+            .map_err(out_err(&kept))?;
+        std::fs::rename(&kept, &dest).map_err(out_err(&dest))?;
+    }
     if !manifest.artifacts.is_empty() {
         let dest = out.join("artifacts");
         let _ = std::fs::remove_dir_all(&dest);
@@ -261,6 +272,87 @@ pub fn build(
         std::fs::rename(&kept, &dest).map_err(out_err(&dest))?;
     }
     Ok(manifest)
+}
+
+/// Writes the update bundle (see [`crate::bundle`]) into a temp dir in
+/// `out`, when the image has a /usr partition.
+fn write_bundle(
+    out: &Path,
+    disk: &File,
+    placements: &[Placement],
+    records: &[PartitionRecord],
+    contents: &Contents,
+) -> Result<Option<tempfile::TempDir>, BuildError> {
+    use crate::bundle::{
+        os_release_version, BundleFile, BundleManifest, BUNDLE_FORMAT, BUNDLE_MANIFEST,
+    };
+    use sha2::{Digest, Sha256};
+    let Some((place, rec)) = placements
+        .iter()
+        .zip(records)
+        .find(|(_, r)| r.content == "usr")
+    else {
+        return Ok(None);
+    };
+    let err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| BuildError::Output { path, source }
+    };
+    let dir = tempfile::Builder::new()
+        .prefix(".update.")
+        .tempdir_in(out)
+        .map_err(err(out))?;
+    let used = rec
+        .filesystem
+        .as_ref()
+        .map(|f| f.bytes_used)
+        .unwrap_or(place.size);
+    let len = used.div_ceil(4096) * 4096;
+    let mut usr = vec![0u8; len.min(place.size) as usize];
+    disk.read_exact_at(&mut usr, place.offset)
+        .map_err(err(out))?;
+    let save = |name: &str, bytes: &[u8]| -> Result<BundleFile, BuildError> {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).map_err(err(&path))?;
+        Ok(BundleFile {
+            file: name.into(),
+            size: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(bytes)),
+        })
+    };
+    let usr = save("usr.img", &usr)?;
+    let bootloader = match contents
+        .esp
+        .iter()
+        .find(|f| f.path.eq_ignore_ascii_case("EFI/BOOT/BOOTX64.EFI"))
+    {
+        Some(f) => Some(save(
+            "bootloader.efi",
+            &f.content.read().map_err(err(out))?,
+        )?),
+        None => None,
+    };
+    let version = contents
+        .usr
+        .iter()
+        .find_map(|n| match n {
+            UsrNode::File { path, content, .. } if path.ends_with("os-release") => {
+                content.read().ok()
+            }
+            _ => None,
+        })
+        .and_then(|b| os_release_version(&String::from_utf8_lossy(&b)))
+        .unwrap_or_else(|| "unknown".into());
+    let manifest = BundleManifest {
+        format: BUNDLE_FORMAT,
+        version,
+        usr,
+        bootloader,
+    };
+    let text = serde_json::to_string_pretty(&manifest).expect("serialises") + "\n";
+    let path = dir.path().join(BUNDLE_MANIFEST);
+    std::fs::write(&path, text).map_err(err(&path))?;
+    Ok(Some(dir))
 }
 
 fn write_manifest_tmp(

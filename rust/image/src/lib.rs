@@ -3,6 +3,7 @@
 
 pub mod artifacts;
 pub mod build;
+pub mod bundle;
 pub mod inspect;
 pub mod layout;
 pub mod manifest;

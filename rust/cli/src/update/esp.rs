@@ -1,0 +1,51 @@
+//! Replacing the bootloader UKI on the ESP without ever leaving the ESP
+//! without a bootable `EFI/BOOT/BOOTX64.EFI`.
+
+use super::source::BundleSource;
+use anyhow::{Context, Result};
+use metalos_boot::blockdev::Disk;
+use metalos_boot::esp::EspHandle;
+use metalos_disk::gpt::Gpt;
+use metalos_image::bundle::BundleFile;
+use sha2::{Digest, Sha256};
+
+/// The bootloader the firmware starts.
+pub const BOOTLOADER: &str = "EFI/BOOT/BOOTX64.EFI";
+/// The new bootloader while it is written.
+pub const STAGED: &str = "EFI/BOOT/BOOTX64.NEW";
+/// The previous bootloader, kept as a fallback.
+pub const PREVIOUS: &str = "EFI/BOOT/BOOTX64.PRV";
+
+/// Installs the bundle's bootloader when it differs from the current one:
+/// write it as BOOTX64.NEW (synced), swap the two directory entries (one
+/// sector write makes BOOTX64.EFI the new file), then keep the old one as
+/// BOOTX64.PRV. Returns whether anything changed.
+pub fn update_bootloader(
+    disk: &Disk,
+    gpt: &Gpt,
+    src: &BundleSource,
+    file: &BundleFile,
+) -> Result<bool> {
+    let esp = EspHandle::find(disk, gpt).context("the boot disk has no ESP")?;
+    let current = esp
+        .read(BOOTLOADER)
+        .context("reading the current bootloader")?;
+    if hex::encode(Sha256::digest(&current)) == file.sha256 {
+        return Ok(false);
+    }
+    let mut new = Vec::with_capacity(file.size as usize);
+    src.copy_verified(file, &mut new, |_| {})?;
+    for stale in [STAGED, PREVIOUS] {
+        if esp.exists(stale) {
+            esp.remove(stale)?;
+        }
+    }
+    esp.write(STAGED, &new)
+        .context("writing the new bootloader")?;
+    super::stage::fault_point("bootloader-staged");
+    esp.swap(BOOTLOADER, STAGED)
+        .context("switching to the new bootloader")?;
+    esp.rename(STAGED, "BOOTX64.PRV")
+        .context("keeping the previous bootloader")?;
+    Ok(true)
+}

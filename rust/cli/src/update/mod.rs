@@ -1,0 +1,52 @@
+//! `metalos update …`: A/B offline updates on a running host (Flatcar's
+//! gptprio model): stage a bundle into the inactive `/usr` slot, report
+//! slot status, mark the booted slot good, roll back.
+
+mod esp;
+mod source;
+mod stage;
+mod status;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+/// `metalos update` subcommands.
+#[derive(Subcommand)]
+pub enum UpdateCommand {
+    /// Verify a bundle (directory, bundle.json path or http:// URL), write
+    /// its /usr image to the inactive slot, read it back, then give that
+    /// slot one trial boot at the highest priority. Also replaces the
+    /// bootloader UKI when it differs.
+    Stage {
+        /// Bundle location.
+        bundle: String,
+    },
+    /// Show both slots: version, priority, tries, successful, booted, next.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark the booted slot successful.
+    MarkGood {
+        /// Only when this shell command exits 0.
+        #[arg(long, value_name = "CMD")]
+        check: Option<String>,
+        /// Use the HostConfig's update.mark-good-delay-seconds and
+        /// update.health-check (what the default image runs at boot).
+        #[arg(long, conflicts_with = "check")]
+        auto: bool,
+    },
+    /// Boot the other slot next, if it is marked successful.
+    Rollback,
+}
+
+/// Runs an `update` subcommand.
+pub fn run(cmd: UpdateCommand, progress: &crate::progress::Progress) -> Result<()> {
+    match cmd {
+        UpdateCommand::Stage { bundle } => stage::run(&bundle, progress),
+        UpdateCommand::Status { json } => status::status(json),
+        UpdateCommand::MarkGood { check, auto } => status::mark_good(check, auto),
+        UpdateCommand::Rollback => status::rollback(),
+    }
+}

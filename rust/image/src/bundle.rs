@@ -1,0 +1,74 @@
+//! Update bundles: what a host needs to move to a new image version.
+//!
+//! A bundle is a directory (served as-is over HTTP, or read from disk):
+//!
+//! ```text
+//! bundle.json      {"format":1,"version":"…","usr":{…},"bootloader":{…}}
+//! usr.img          the /usr slot filesystem (squashfs, with the boot payload)
+//! bootloader.efi   the bootloader UKI for EFI/BOOT/BOOTX64.EFI (optional)
+//! ```
+//!
+//! Every file is listed with its size and sha256; `metalos update stage`
+//! verifies both before the slot table changes.
+
+use serde::{Deserialize, Serialize};
+
+/// Format version of [`BundleManifest`].
+pub const BUNDLE_FORMAT: u32 = 1;
+/// Name of the bundle's manifest.
+pub const BUNDLE_MANIFEST: &str = "bundle.json";
+
+/// `bundle.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleManifest {
+    /// [`BUNDLE_FORMAT`].
+    pub format: u32,
+    /// Image version (VERSION_ID of the image's os-release).
+    pub version: String,
+    /// The /usr slot image.
+    pub usr: BundleFile,
+    /// The bootloader UKI, if the image has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootloader: Option<BundleFile>,
+}
+
+/// A file of the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleFile {
+    /// File name, relative to the bundle.
+    pub file: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256, lower-case hex.
+    pub sha256: String,
+}
+
+impl BundleManifest {
+    /// Parses and checks a `bundle.json`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let m: BundleManifest =
+            serde_json::from_str(text).map_err(|e| format!("bundle.json: {e}"))?;
+        if m.format != BUNDLE_FORMAT {
+            return Err(format!(
+                "bundle.json: format {} is not supported (expected {BUNDLE_FORMAT})",
+                m.format
+            ));
+        }
+        for f in std::iter::once(&m.usr).chain(m.bootloader.as_ref()) {
+            let plain = !f.file.is_empty() && !f.file.contains('/') && !f.file.starts_with('.');
+            if !plain || f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("bundle.json: invalid entry for {:?}", f.file));
+            }
+        }
+        Ok(m)
+    }
+}
+
+/// VERSION_ID from os-release text.
+pub fn os_release_version(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("VERSION_ID="))
+        .map(|v| v.trim().trim_matches('"').to_string())
+}

@@ -1,0 +1,241 @@
+//! A/B offline updates, automatic rollback and bootloader update, proven by
+//! booting and breaking things on purpose.
+
+use metalos_tests::*;
+use metalos_vmtest::{Disk, Machine, Nic, UserNet};
+use serde_json::Value;
+use std::path::Path;
+
+const MAC: &str = "52:54:00:aa:bb:01";
+const ROOTFS_UP: &str = "METALOS-ROOTFS-UP";
+const BUNDLE_URL: &str = "http://10.0.2.100:8080/";
+
+fn machine(test: &str, image: &Path, server: &FileServer) -> Machine {
+    let net = UserNet::new().guestfwd_tcp("10.0.2.100:8080", &format!("127.0.0.1:{}", server.port));
+    Machine::builder(test)
+        .uefi()
+        .disk(Disk::overlay(image).grow_to(2 << 30).bootindex(1))
+        .nic(Nic::new(net).mac(MAC))
+        .agent()
+        .build()
+        .unwrap()
+}
+
+fn boot(vm: &mut Machine) {
+    vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
+    vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+    vm.succeed("ip link set lan0 up && ip addr add 10.0.2.15/24 dev lan0")
+        .unwrap();
+}
+
+fn power_cycle(vm: &mut Machine) {
+    vm.succeed("sync").unwrap();
+    vm.crash().unwrap();
+    vm.restart().unwrap();
+    boot(vm);
+}
+
+/// (slot 2, slot 3) as (priority, tries, successful, version, booted).
+fn status(vm: &mut Machine) -> Vec<(u64, u64, bool, String, bool)> {
+    let v: Value =
+        serde_json::from_str(&vm.succeed("metalos update status --json").unwrap()).unwrap();
+    v["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["priority"].as_u64().unwrap(),
+                s["tries"].as_u64().unwrap(),
+                s["successful"].as_bool().unwrap(),
+                s["version"].as_str().unwrap_or("-").to_string(),
+                s["booted"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn build(dir: &Path, name: &str, edit: impl FnOnce(String) -> String) -> std::path::PathBuf {
+    build_default(&dir.join(name), Some(&test_host_config()), edit)
+}
+
+#[test]
+fn stage_boot_confirm_stage_again_and_roll_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = build(dir.path(), "v1", |t| with_version(t, "1"));
+    // v2 also carries a different bootloader UKI (another embedded cmdline).
+    build(dir.path(), "v2", |t| {
+        with_version(t, "2").replace("panic=10 quiet\"", "panic=10 quiet metalos.bootloader=2\"")
+    });
+    let serve = dir.path().join("serve");
+    std::fs::create_dir_all(&serve).unwrap();
+    std::fs::rename(dir.path().join("v2/update"), serve.join("v2")).unwrap();
+    std::fs::rename(dir.path().join("v1/update"), serve.join("v1")).unwrap();
+    let server = FileServer::start(&serve);
+    let mut vm = machine("update_cycle", &v1, &server);
+    vm.start().unwrap();
+    boot(&mut vm);
+    assert_eq!(
+        status(&mut vm),
+        vec![
+            (1, 0, true, "1".into(), true),
+            (0, 0, false, "-".into(), false)
+        ]
+    );
+    // Rollback is refused while the other slot never booted.
+    let (code, out) = vm.run("metalos update rollback").unwrap();
+    assert_ne!(code, 0);
+    assert!(out.contains("never booted successfully"), "{out}");
+
+    // 1. Stage v2 into USR-B over HTTP.
+    let out = vm
+        .succeed(&format!("metalos update stage {BUNDLE_URL}v2/"))
+        .unwrap();
+    assert!(out.contains("bootloader updated"), "{out}");
+    assert_eq!(
+        status(&mut vm),
+        vec![
+            (1, 0, true, "1".into(), true),
+            (2, 1, false, "2".into(), false)
+        ]
+    );
+    let esp: Value =
+        serde_json::from_str(&vm.succeed("metalos inspect --json /dev/vda").unwrap()).unwrap();
+    let files = esp["partitions"][0]["filesystem"]["files"].to_string();
+    assert!(
+        files.contains("EFI/BOOT/BOOTX64.PRV") && !files.contains("BOOTX64.NEW"),
+        "{files}"
+    );
+
+    // Boots B with the new bootloader (tries 1 → 0), which marks itself good.
+    power_cycle(&mut vm);
+    vm.wait_for_console("marked good", BOOT_TIMEOUT).unwrap();
+    assert_eq!(
+        status(&mut vm),
+        vec![
+            (1, 0, true, "1".into(), false),
+            (2, 0, true, "2".into(), true)
+        ]
+    );
+    power_cycle(&mut vm);
+    assert_eq!(
+        status(&mut vm),
+        vec![
+            (1, 0, true, "1".into(), false),
+            (2, 0, true, "2".into(), true)
+        ]
+    );
+
+    // 4. Stage again while B is booted: it writes A.
+    vm.succeed(&format!("metalos update stage {BUNDLE_URL}v1/bundle.json"))
+        .unwrap();
+    assert_eq!(
+        status(&mut vm),
+        vec![
+            (2, 1, false, "1".into(), false),
+            (1, 0, true, "2".into(), true)
+        ]
+    );
+    power_cycle(&mut vm);
+    vm.wait_for_console("marked good", BOOT_TIMEOUT).unwrap();
+    assert_eq!(
+        status(&mut vm),
+        vec![
+            (2, 0, true, "1".into(), true),
+            (1, 0, true, "2".into(), false)
+        ]
+    );
+
+    // 5. Manual rollback to B.
+    vm.succeed("metalos update rollback").unwrap();
+    power_cycle(&mut vm);
+    let s = status(&mut vm);
+    assert!(s[1].4 && s[1].3 == "2", "{s:?}");
+    vm.shutdown().unwrap();
+}
+
+#[test]
+fn broken_updates_roll_back_by_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = build(dir.path(), "v1", |t| with_version(t, "1"));
+    // Its rootfs init fails before marking good.
+    build(dir.path(), "bad-init", |t| {
+        with_version(t, "2-bad-init").replace("source = { file = \"rootfs/etc/init.d/rcS\" }", "source = { text = \"#!/bin/sh\\necho METALOS-BROKEN-INIT\\n/bin/busybox reboot -f\\n\" }")
+    });
+    // Its kernel panics (no init can be found).
+    build(dir.path(), "bad-kernel", |t| {
+        with_version(t, "2-panic").replace(
+            "source = { file = \"slot-cmdline\" }",
+            "source = { text = \"console=ttyS0 panic=5 rdinit=/nonexistent init=/nonexistent\" }",
+        )
+    });
+    let serve = dir.path().join("serve");
+    std::fs::create_dir_all(&serve).unwrap();
+    for name in ["bad-init", "bad-kernel"] {
+        std::fs::rename(dir.path().join(name).join("update"), serve.join(name)).unwrap();
+    }
+    let server = FileServer::start(&serve);
+    let mut vm = machine("broken_updates", &v1, &server);
+    vm.start().unwrap();
+    boot(&mut vm);
+    for (name, symptom) in [
+        ("bad-init", "METALOS-BROKEN-INIT"),
+        ("bad-kernel", "Kernel panic"),
+    ] {
+        vm.succeed(&format!("metalos update stage {BUNDLE_URL}{name}/"))
+            .unwrap();
+        vm.succeed("sync").unwrap();
+        vm.crash().unwrap();
+        vm.restart().unwrap();
+        // The trial boot fails on its own, then the host comes back on A.
+        vm.wait_for_console(symptom, BOOT_TIMEOUT).unwrap();
+        boot(&mut vm);
+        let s = status(&mut vm);
+        assert!(s[0].4 && s[0].3 == "1", "back on A: {s:?}");
+        assert_eq!(
+            (s[1].0, s[1].1, s[1].2),
+            (2, 0, false),
+            "B not successful: {s:?}"
+        );
+        let text = vm.succeed("metalos update status").unwrap();
+        assert!(
+            text.contains("booted") && text.contains("boots next"),
+            "{text}"
+        );
+    }
+    vm.shutdown().unwrap();
+}
+
+#[test]
+fn power_loss_while_staging_keeps_the_old_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = build(dir.path(), "v1", |t| with_version(t, "1"));
+    build(dir.path(), "v2", |t| with_version(t, "2"));
+    let serve = dir.path().join("serve");
+    std::fs::create_dir_all(&serve).unwrap();
+    std::fs::rename(dir.path().join("v2/update"), serve.join("v2")).unwrap();
+    let server = FileServer::start(&serve);
+    let mut vm = machine("power_loss_while_staging", &v1, &server);
+    vm.start().unwrap();
+    boot(&mut vm);
+    for point in ["mid-write", "before-table", "between-headers"] {
+        vm.succeed(&format!("METALOS_FAULT_PAUSE={point} setsid metalos update stage {BUNDLE_URL}v2/ >/dev/console 2>&1 </dev/null &")).unwrap();
+        vm.wait_for_console(&format!("metalos-fault: paused at {point}"), BOOT_TIMEOUT)
+            .unwrap();
+        vm.crash().unwrap();
+        vm.restart().unwrap();
+        boot(&mut vm);
+        let s = status(&mut vm);
+        assert!(
+            s[0].4 && s[0].3 == "1",
+            "after power loss at {point} the old slot boots: {s:?}"
+        );
+        assert_eq!(s[0].0, 1, "{s:?}");
+    }
+    vm.succeed(&format!("metalos update stage {BUNDLE_URL}v2/"))
+        .unwrap();
+    power_cycle(&mut vm);
+    let s = status(&mut vm);
+    assert!(s[1].4 && s[1].3 == "2", "the new stage succeeded: {s:?}");
+    vm.shutdown().unwrap();
+}
