@@ -1,5 +1,7 @@
 //! A/B offline updates, automatic rollback and bootloader update, proven by
-//! booting and breaking things on purpose.
+//! booting and breaking things on purpose. Bundles reach the guest on a
+//! second disk (a squashfs); the HTTP source is tested on the host
+//! (rust/cli/tests/update_verify.rs).
 
 use metalos_tests::*;
 use metalos_vmtest::{Disk, Machine, Nic, UserNet};
@@ -8,14 +10,15 @@ use std::path::Path;
 
 const MAC: &str = "52:54:00:aa:bb:01";
 const ROOTFS_UP: &str = "METALOS-ROOTFS-UP";
-const BUNDLE_URL: &str = "http://10.0.2.100:8080/";
+/// Where the guest mounts the bundle disk (a squashfs on the second disk).
+const BUNDLES: &str = "/run/bundles/";
 
-fn machine(test: &str, image: &Path, server: &FileServer) -> Machine {
-    let net = UserNet::new().guestfwd_tcp("10.0.2.100:8080", &format!("127.0.0.1:{}", server.port));
+fn machine(test: &str, image: &Path, bundles: &Path) -> Machine {
     Machine::builder(test)
         .uefi()
         .disk(Disk::overlay(image).grow_to(2 << 30).bootindex(1))
-        .nic(Nic::new(net).mac(MAC))
+        .disk(Disk::overlay(bundles))
+        .nic(Nic::new(UserNet::new()).mac(MAC))
         .agent()
         .build()
         .unwrap()
@@ -24,8 +27,10 @@ fn machine(test: &str, image: &Path, server: &FileServer) -> Machine {
 fn boot(vm: &mut Machine) {
     vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
     vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
-    vm.succeed("ip link set lan0 up && ip addr add 10.0.2.15/24 dev lan0")
-        .unwrap();
+    vm.succeed(&format!(
+        "mkdir -p {BUNDLES} && mount -t squashfs -o ro /dev/vdb {BUNDLES}"
+    ))
+    .unwrap();
 }
 
 fn power_cycle(vm: &mut Machine) {
@@ -67,12 +72,14 @@ fn stage_boot_confirm_stage_again_and_roll_back() {
     build(dir.path(), "v2", |t| {
         with_version(t, "2").replace("panic=10 quiet\"", "panic=10 quiet metalos.bootloader=2\"")
     });
-    let serve = dir.path().join("serve");
-    std::fs::create_dir_all(&serve).unwrap();
-    std::fs::rename(dir.path().join("v2/update"), serve.join("v2")).unwrap();
-    std::fs::rename(dir.path().join("v1/update"), serve.join("v1")).unwrap();
-    let server = FileServer::start(&serve);
-    let mut vm = machine("update_cycle", &v1, &server);
+    let bundles = bundle_disk(
+        &dir.path().join("bundles.sqfs"),
+        &[
+            ("v1", &dir.path().join("v1/update")),
+            ("v2", &dir.path().join("v2/update")),
+        ],
+    );
+    let mut vm = machine("update_cycle", &v1, &bundles);
     vm.start().unwrap();
     boot(&mut vm);
     assert_eq!(
@@ -89,7 +96,7 @@ fn stage_boot_confirm_stage_again_and_roll_back() {
 
     // 1. Stage v2 into USR-B over HTTP.
     let out = vm
-        .succeed(&format!("metalos update stage {BUNDLE_URL}v2/"))
+        .succeed(&format!("metalos update stage {BUNDLES}v2/"))
         .unwrap();
     assert!(out.contains("bootloader updated"), "{out}");
     assert_eq!(
@@ -127,7 +134,7 @@ fn stage_boot_confirm_stage_again_and_roll_back() {
     );
 
     // 4. Stage again while B is booted: it writes A.
-    vm.succeed(&format!("metalos update stage {BUNDLE_URL}v1/bundle.json"))
+    vm.succeed(&format!("metalos update stage {BUNDLES}v1/bundle.json"))
         .unwrap();
     assert_eq!(
         status(&mut vm),
@@ -169,20 +176,22 @@ fn broken_updates_roll_back_by_themselves() {
             "source = { text = \"console=ttyS0 panic=5 rdinit=/nonexistent init=/nonexistent\" }",
         )
     });
-    let serve = dir.path().join("serve");
-    std::fs::create_dir_all(&serve).unwrap();
-    for name in ["bad-init", "bad-kernel"] {
-        std::fs::rename(dir.path().join(name).join("update"), serve.join(name)).unwrap();
-    }
-    let server = FileServer::start(&serve);
-    let mut vm = machine("broken_updates", &v1, &server);
+    let (a, b) = (
+        dir.path().join("bad-init/update"),
+        dir.path().join("bad-kernel/update"),
+    );
+    let bundles = bundle_disk(
+        &dir.path().join("bundles.sqfs"),
+        &[("bad-init", &a), ("bad-kernel", &b)],
+    );
+    let mut vm = machine("broken_updates", &v1, &bundles);
     vm.start().unwrap();
     boot(&mut vm);
     for (name, symptom) in [
         ("bad-init", "METALOS-BROKEN-INIT"),
         ("bad-kernel", "Kernel panic"),
     ] {
-        vm.succeed(&format!("metalos update stage {BUNDLE_URL}{name}/"))
+        vm.succeed(&format!("metalos update stage {BUNDLES}{name}/"))
             .unwrap();
         vm.succeed("sync").unwrap();
         vm.crash().unwrap();
@@ -211,15 +220,15 @@ fn power_loss_while_staging_keeps_the_old_slot() {
     let dir = tempfile::tempdir().unwrap();
     let v1 = build(dir.path(), "v1", |t| with_version(t, "1"));
     build(dir.path(), "v2", |t| with_version(t, "2"));
-    let serve = dir.path().join("serve");
-    std::fs::create_dir_all(&serve).unwrap();
-    std::fs::rename(dir.path().join("v2/update"), serve.join("v2")).unwrap();
-    let server = FileServer::start(&serve);
-    let mut vm = machine("power_loss_while_staging", &v1, &server);
+    let bundles = bundle_disk(
+        &dir.path().join("bundles.sqfs"),
+        &[("v2", &dir.path().join("v2/update"))],
+    );
+    let mut vm = machine("power_loss_while_staging", &v1, &bundles);
     vm.start().unwrap();
     boot(&mut vm);
     for point in ["mid-write", "before-table", "between-headers"] {
-        vm.succeed(&format!("METALOS_FAULT_PAUSE={point} setsid metalos update stage {BUNDLE_URL}v2/ >/dev/console 2>&1 </dev/null &")).unwrap();
+        vm.succeed(&format!("METALOS_FAULT_PAUSE={point} setsid metalos update stage {BUNDLES}v2/ >/dev/console 2>&1 </dev/null &")).unwrap();
         vm.wait_for_console(&format!("metalos-fault: paused at {point}"), BOOT_TIMEOUT)
             .unwrap();
         vm.crash().unwrap();
@@ -232,7 +241,7 @@ fn power_loss_while_staging_keeps_the_old_slot() {
         );
         assert_eq!(s[0].0, 1, "{s:?}");
     }
-    vm.succeed(&format!("metalos update stage {BUNDLE_URL}v2/"))
+    vm.succeed(&format!("metalos update stage {BUNDLES}v2/"))
         .unwrap();
     power_cycle(&mut vm);
     let s = status(&mut vm);

@@ -305,7 +305,7 @@ pub fn write_esp_file(region: Region<'_>, path: &str, content: &[u8]) -> Result<
     fs.unmount().map_err(|e| fat_err("/", e))
 }
 
-/// Renames one file on a FAT filesystem (same directory), replacing nothing:
+/// Renames one file on a FAT filesystem (both paths from the root), replacing nothing:
 /// `to` must not exist.
 pub fn rename_esp_file(region: Region<'_>, from: &str, to: &str) -> Result<(), EspError> {
     let fs = FileSystem::new(region, FsOptions::new().update_accessed_date(false))

@@ -45,7 +45,7 @@ pub fn update_bootloader(
     super::stage::fault_point("bootloader-staged");
     esp.swap(BOOTLOADER, STAGED)
         .context("switching to the new bootloader")?;
-    esp.rename(STAGED, "BOOTX64.PRV")
+    esp.rename(STAGED, PREVIOUS)
         .context("keeping the previous bootloader")?;
     Ok(true)
 }
