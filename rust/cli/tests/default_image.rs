@@ -6,6 +6,7 @@ use common::*;
 #[test]
 fn default_image_builds_and_passes_the_checkers() {
     let inputs = real_inputs();
+    let statics = static_inputs();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("default");
     let spec = repo_root().join("images/default.toml");
@@ -15,6 +16,8 @@ fn default_image_builds_and_passes_the_checkers() {
         spec.to_str().unwrap(),
         "--inputs",
         inputs.to_str().unwrap(),
+        "--inputs",
+        statics.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
     ]);

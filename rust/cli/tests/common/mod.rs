@@ -92,7 +92,11 @@ impl Fixture {
         )
         .unwrap();
         std::fs::write(dir.path().join("motd"), b"welcome to a test image\n").unwrap();
-        std::fs::write(dir.path().join("host-config.json"), br#"{"version": 1}"#).unwrap();
+        std::fs::write(
+            dir.path().join("host-config.json"),
+            br#"{"version": 1, "identity": {"hostname": "test", "machine-id": "00112233445566778899aabbccddeeff"}}"#,
+        )
+        .unwrap();
         Fixture { dir }
     }
 
@@ -285,6 +289,17 @@ pub fn repo_root() -> PathBuf {
         .join("../..")
         .canonicalize()
         .unwrap()
+}
+
+/// The static binaries' inputs manifest written by `scripts/build-static`.
+pub fn static_inputs() -> PathBuf {
+    let path = repo_root().join("target/static-inputs.json");
+    assert!(
+        path.exists(),
+        "{} is missing: run `make static` (scripts/build-static)",
+        path.display()
+    );
+    path
 }
 
 /// The real inputs manifest (METALOS_INPUTS or `.cache/inputs/inputs.json`).
