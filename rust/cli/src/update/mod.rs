@@ -20,6 +20,15 @@ pub enum UpdateCommand {
     Stage {
         /// Bundle location.
         bundle: String,
+        /// Update this disk image or device instead of the running system
+        /// (its next-boot slot is kept, the other one written).
+        #[arg(long, value_name = "DISK")]
+        disk: Option<std::path::PathBuf>,
+    },
+    /// Download and verify a bundle (sizes and sha256) without writing anything.
+    Verify {
+        /// Bundle location.
+        bundle: String,
     },
     /// Show both slots: version, priority, tries, successful, booted, next.
     Status {
@@ -41,10 +50,30 @@ pub enum UpdateCommand {
     Rollback,
 }
 
+fn verify(location: &str) -> Result<()> {
+    let src = source::BundleSource::parse(location)?;
+    let m = src.manifest()?;
+    src.copy_verified(&m.usr, &mut std::io::sink(), |_| {})?;
+    if let Some(bl) = &m.bootloader {
+        src.copy_verified(bl, &mut std::io::sink(), |_| {})?;
+    }
+    println!(
+        "bundle {location}: version {}, {} verified",
+        m.version,
+        if m.bootloader.is_some() {
+            "/usr image and bootloader"
+        } else {
+            "/usr image"
+        }
+    );
+    Ok(())
+}
+
 /// Runs an `update` subcommand.
 pub fn run(cmd: UpdateCommand, progress: &crate::progress::Progress) -> Result<()> {
     match cmd {
-        UpdateCommand::Stage { bundle } => stage::run(&bundle, progress),
+        UpdateCommand::Stage { bundle, disk } => stage::run(&bundle, disk.as_deref(), progress),
+        UpdateCommand::Verify { bundle } => verify(&bundle),
         UpdateCommand::Status { json } => status::status(json),
         UpdateCommand::MarkGood { check, auto } => status::mark_good(check, auto),
         UpdateCommand::Rollback => status::rollback(),

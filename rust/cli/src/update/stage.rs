@@ -4,6 +4,7 @@ use super::source::BundleSource;
 use crate::progress::Progress;
 use anyhow::{bail, Context, Result};
 use metalos_boot::{blockdev, slots, sys};
+use metalos_disk::gpt::{Gpt, Partition};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -27,14 +28,42 @@ pub fn fault_point(name: &str) {
     }
 }
 
-/// Runs `metalos update stage LOCATION`.
-pub fn run(location: &str, progress: &Progress) -> Result<()> {
+/// The disk to update and its booted slot: the running system's (from the
+/// kernel command line), or with `--disk` an image file or device whose
+/// next-boot slot counts as booted (offline servicing).
+pub fn target_disk(disk: Option<&Path>) -> Result<(blockdev::Disk, Gpt, Partition)> {
+    let Some(path) = disk else {
+        return blockdev::booted_slot(&sys::kernel_cmdline()).map_err(anyhow::Error::msg);
+    };
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let size = blockdev::device_size(&file)?;
+    let (gpt, _) =
+        Gpt::read(&file, size).with_context(|| format!("reading the GPT of {}", path.display()))?;
+    // choose_slot counts a try down: work on a copy.
+    let (booted, _) = slots::choose_slot(&mut gpt.clone()).context("no bootable slot to keep")?;
+    let name = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    Ok((
+        blockdev::Disk {
+            name,
+            dev: path.to_path_buf(),
+        },
+        gpt,
+        booted,
+    ))
+}
+
+/// Runs `metalos update stage LOCATION [--disk DISK]`.
+pub fn run(location: &str, disk: Option<&Path>, progress: &Progress) -> Result<()> {
     let src = BundleSource::parse(location)?;
     let manifest = src
         .manifest()
         .with_context(|| format!("reading the bundle at {location}"))?;
-    let cmdline = sys::kernel_cmdline();
-    let (disk, mut gpt, booted) = blockdev::booted_slot(&cmdline).map_err(anyhow::Error::msg)?;
+    let disk_arg = disk;
+    let (disk, mut gpt, booted) = target_disk(disk)?;
     let target = slots::usr_slots(&gpt)
         .into_iter()
         .find(|p| p.number != booted.number)
@@ -44,7 +73,9 @@ pub fn run(location: &str, progress: &Progress) -> Result<()> {
     if manifest.usr.size > capacity {
         bail!(
             "the bundle's /usr image is {} bytes but slot {} ({}) holds only {capacity}; nothing was changed",
-            manifest.usr.size, target.number, target.name
+            manifest.usr.size,
+            target.number,
+            target.name
         );
     }
     progress.step(&format!(
@@ -55,21 +86,28 @@ pub fn run(location: &str, progress: &Progress) -> Result<()> {
     // 1. Get verified bytes before touching the slot.
     let staged = match &src {
         BundleSource::Dir(dir) => {
-            let path = dir.join(&manifest.usr.file);
             src.copy_verified(&manifest.usr, &mut std::io::sink(), |_| {})?;
-            path
+            dir.join(&manifest.usr.file)
         }
         BundleSource::Http { .. } => {
-            std::fs::create_dir_all(DOWNLOAD_DIR)?;
-            let part = Path::new(DOWNLOAD_DIR).join("usr.img.part");
+            // Offline (--disk): next to the image; on a host: on ROOT.
+            let dir = match disk_arg {
+                Some(d) => d
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .to_path_buf(),
+                None => Path::new(DOWNLOAD_DIR).to_path_buf(),
+            };
+            std::fs::create_dir_all(&dir)?;
+            let part = dir.join(".metalos-usr.img.part");
             let mut out = std::fs::File::create(&part)
                 .with_context(|| format!("creating {}", part.display()))?;
             progress.step(&format!(
                 "downloading {} ({} bytes)",
                 manifest.usr.file, manifest.usr.size
             ));
-            let result = src.copy_verified(&manifest.usr, &mut out, |_| {});
-            if let Err(e) = result {
+            if let Err(e) = src.copy_verified(&manifest.usr, &mut out, |_| {}) {
                 let _ = std::fs::remove_file(&part);
                 return Err(e.context("download failed; nothing was changed"));
             }
@@ -86,16 +124,16 @@ pub fn run(location: &str, progress: &Progress) -> Result<()> {
     slots::disable(&mut gpt, target.number);
     slots::write_synced(&gpt, &dev).context("disabling the target slot")?;
 
-    // 3. Write, sync, read back.
-    let part_dev = blockdev::partition_dev(&disk, target.number)
-        .context("no device node for the target slot")?;
+    // 3. Write, sync, read back (through the whole disk, at the slot's offset).
+    let offset = target.first_lba * gpt.sector_size;
     progress.step(&format!(
-        "writing {} bytes to {}",
+        "writing {} bytes to slot {} of {}",
         manifest.usr.size,
-        part_dev.display()
+        target.number,
+        disk.dev.display()
     ));
-    write_slot(&staged, &part_dev, manifest.usr.size)?;
-    let back = hash_prefix(&part_dev, manifest.usr.size)?;
+    write_slot(&staged, &dev, offset, manifest.usr.size)?;
+    let back = hash_range(&dev, offset, manifest.usr.size)?;
     if back != manifest.usr.sha256 {
         bail!(
             "read-back of slot {} gives sha256 {back}, expected {}; the slot stays disabled",
@@ -128,13 +166,10 @@ pub fn run(location: &str, progress: &Progress) -> Result<()> {
     Ok(())
 }
 
-fn write_slot(src: &Path, dev: &Path, size: u64) -> Result<()> {
+fn write_slot(src: &Path, out: &std::fs::File, offset: u64, size: u64) -> Result<()> {
     let mut input = std::fs::File::open(src)?;
-    let mut out = std::fs::OpenOptions::new()
-        .write(true)
-        .open(dev)
-        .with_context(|| format!("opening {}", dev.display()))?;
-    out.seek(SeekFrom::Start(0))?;
+    let mut out = out;
+    out.seek(SeekFrom::Start(offset))?;
     let mut buf = vec![0u8; 1 << 20];
     let mut done = 0u64;
     let mut paused = false;
@@ -155,18 +190,19 @@ fn write_slot(src: &Path, dev: &Path, size: u64) -> Result<()> {
     Ok(())
 }
 
-fn hash_prefix(dev: &Path, size: u64) -> Result<String> {
+fn hash_range(dev: &std::fs::File, offset: u64, size: u64) -> Result<String> {
     // Drop cached pages so the read really comes from the disk.
-    let f = std::fs::File::open(dev)?;
     // SAFETY: advisory call on an owned descriptor.
     unsafe {
         libc::posix_fadvise(
-            std::os::fd::AsRawFd::as_raw_fd(&f),
+            std::os::fd::AsRawFd::as_raw_fd(dev),
             0,
             0,
             libc::POSIX_FADV_DONTNEED,
         )
     };
+    let mut f = dev;
+    f.seek(SeekFrom::Start(offset))?;
     let mut hasher = Sha256::new();
     let mut r = f.take(size);
     let mut buf = vec![0u8; 1 << 20];

@@ -1,0 +1,188 @@
+//! `metalos update verify|stage --disk` on image files: bundles from a
+//! directory and over HTTP, checked with sgdisk, mtools and unsquashfs;
+//! bad bundles change nothing.
+
+mod common;
+use common::*;
+use metalos_tests::FileServer;
+use std::path::Path;
+
+fn sha(p: &Path) -> String {
+    metalos_config::inputs::file_digest(p).unwrap()
+}
+
+/// v1 image + v2 bundle (other /usr content and another bootloader).
+fn setup() -> (Fixture, std::path::PathBuf, std::path::PathBuf) {
+    let fx = Fixture::new();
+    let v1 = fx.build(&full_spec(512), "v1");
+    let v2_spec = full_spec(512)
+        .replace(
+            "path = \"EFI/BOOT/BOOTX64.EFI\"\nsource = {{ input = \"blob\" }}",
+            "",
+        )
+        .replace(
+            "source = { input = \"blob\" }",
+            "source = { file = \"motd\" }",
+        )
+        .replace(
+            "path = \"share/motd\"\nsource = { file = \"motd\" }",
+            "path = \"share/motd\"\nsource = { text = \"version two\\n\" }",
+        );
+    let v2 = fx.build(&v2_spec, "v2");
+    (fx, v1.join("disk.img"), v2.join("update"))
+}
+
+fn attrs(img: &Path, n: u32) -> String {
+    let info = tool_ok("sgdisk", &["-i", &n.to_string(), img.to_str().unwrap()]);
+    info.split("Attribute flags: ")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn stage_into_an_image_from_a_directory() {
+    let (fx, img, bundle) = setup();
+    metalos_ok(&["update", "verify", bundle.to_str().unwrap()]);
+    metalos_ok(&[
+        "update",
+        "stage",
+        "-q",
+        bundle.to_str().unwrap(),
+        "--disk",
+        img.to_str().unwrap(),
+    ]);
+    assert_eq!(attrs(&img, 2), "0101000000000000", "USR-A keeps (P1,T0,S1)");
+    assert_eq!(attrs(&img, 3), "0012000000000000", "USR-B gets (P2,T1,S0)");
+    assert!(tool_ok("sgdisk", &["-v", img.to_str().unwrap()]).contains("No problems found"));
+    let m = manifest(&img.parent().unwrap().to_path_buf());
+    let b = m["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["slot"] == 3)
+        .unwrap()
+        .clone();
+    let slot = extract(
+        &img,
+        b["offset"].as_u64().unwrap(),
+        b["size"].as_u64().unwrap(),
+    );
+    let root = fx.path("usr-b");
+    tool_ok(
+        "unsquashfs",
+        &["-d", root.to_str().unwrap(), slot.path().to_str().unwrap()],
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("share/motd")).unwrap(),
+        "version two\n"
+    );
+    // The bootloader was replaced, the old one kept, the ESP still clean.
+    let esp = partition(img.parent().unwrap(), 1);
+    let esp_s = esp.path().to_str().unwrap();
+    tool_ok("fsck.fat", &["-n", esp_s]);
+    let out = fx.path("bl");
+    tool_ok(
+        "mcopy",
+        &[
+            "-o",
+            "-i",
+            esp_s,
+            "::/EFI/BOOT/BOOTX64.EFI",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(fx.path("motd")).unwrap()
+    );
+    tool_ok(
+        "mcopy",
+        &[
+            "-o",
+            "-i",
+            esp_s,
+            "::/EFI/BOOT/BOOTX64.PRV",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(fx.path("inputs/blob")).unwrap()
+    );
+}
+
+#[test]
+fn stage_over_http_and_refuse_bad_bundles() {
+    let (fx, img, bundle) = setup();
+    let serve = fx.path("serve");
+    std::fs::create_dir_all(&serve).unwrap();
+    std::fs::rename(&bundle, serve.join("good")).unwrap();
+    // Corrupt: one byte of usr.img flipped.
+    copy_dir(&serve.join("good"), &serve.join("corrupt"));
+    let mut usr = std::fs::read(serve.join("corrupt/usr.img")).unwrap();
+    let mid = usr.len() / 2;
+    usr[mid] ^= 0xff;
+    std::fs::write(serve.join("corrupt/usr.img"), usr).unwrap();
+    // Interrupted: the server has only half of usr.img.
+    copy_dir(&serve.join("good"), &serve.join("short"));
+    let full = std::fs::read(serve.join("short/usr.img")).unwrap();
+    std::fs::write(serve.join("short/usr.img"), &full[..full.len() / 2]).unwrap();
+    // Too large for the slot.
+    copy_dir(&serve.join("good"), &serve.join("huge"));
+    let text = std::fs::read_to_string(serve.join("huge/bundle.json")).unwrap();
+    let mut j: serde_json::Value = serde_json::from_str(&text).unwrap();
+    j["usr"]["size"] = serde_json::json!(1u64 << 40);
+    std::fs::write(serve.join("huge/bundle.json"), j.to_string()).unwrap();
+
+    let server = FileServer::start(&serve);
+    let url = |name: &str| format!("http://127.0.0.1:{}/{name}/", server.port);
+    let before = sha(&img);
+    for (name, needle) in [
+        ("corrupt", "does not match bundle.json"),
+        ("short", "bytes, bundle.json says"),
+        ("huge", "holds only"),
+    ] {
+        let res = metalos(&[
+            "update",
+            "stage",
+            &url(name),
+            "--disk",
+            img.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&res.stderr);
+        assert!(
+            !res.status.success() && err.contains(needle),
+            "{name}: {err}"
+        );
+        assert_eq!(sha(&img), before, "{name}: the disk must be unchanged");
+    }
+    let res = metalos(&["update", "verify", &url("nope")]);
+    assert!(String::from_utf8_lossy(&res.stderr).contains("404"));
+    metalos_ok(&[
+        "update",
+        "stage",
+        "-q",
+        &url("good"),
+        "--disk",
+        img.to_str().unwrap(),
+    ]);
+    assert_eq!(attrs(&img, 3), "0012000000000000");
+    let leftovers: Vec<_> = std::fs::read_dir(img.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|n| n.to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
