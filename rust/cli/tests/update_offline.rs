@@ -58,7 +58,7 @@ fn stage_into_an_image_from_a_directory() {
     assert_eq!(attrs(&img, 2), "0101000000000000", "USR-A keeps (P1,T0,S1)");
     assert_eq!(attrs(&img, 3), "0012000000000000", "USR-B gets (P2,T1,S0)");
     assert!(tool_ok("sgdisk", &["-v", img.to_str().unwrap()]).contains("No problems found"));
-    let m = manifest(&img.parent().unwrap().to_path_buf());
+    let m = manifest(img.parent().unwrap());
     let b = m["partitions"]
         .as_array()
         .unwrap()
