@@ -63,3 +63,43 @@ pub fn fail(prog: &str, error: &anyhow::Error, action: Action, delay: Duration) 
         std::thread::sleep(Duration::from_secs(3600));
     }
 }
+
+/// The emergency policy of a PID 1 program: the kernel command line's
+/// `metalos.emergency=` wins, else the HostConfig's `boot` section once it
+/// has been read, else reboot after 10 s.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// What to do.
+    pub action: Action,
+    /// How long to show the error first.
+    pub delay: Duration,
+}
+
+impl Policy {
+    /// Adopts the HostConfig's `boot` section.
+    pub fn apply_host_config(&mut self, h: &metalos_config::hostconfig::HostConfig) {
+        self.action = Action::from_config(h.boot.emergency_action);
+        self.delay = Duration::from_secs(h.boot.emergency_delay_seconds.into());
+    }
+}
+
+/// The `main` of a PID 1 program: mounts the API filesystems (so the
+/// command line can be read), runs `run(cmdline, policy)` and takes the
+/// emergency path on error.
+pub fn pid1_main(prog: &str, run: impl FnOnce(&str, &mut Policy) -> anyhow::Result<()>) {
+    // A failure here is reported (and retried) by `run`.
+    let _ = crate::sys::mount_api_filesystems();
+    let cmdline = crate::sys::kernel_cmdline();
+    let mut policy = Policy {
+        action: Action::Reboot,
+        delay: Duration::from_secs(10),
+    };
+    if let Err(e) = run(&cmdline, &mut policy) {
+        if let Some(a) =
+            crate::sys::cmdline_value(&cmdline, "metalos.emergency").and_then(Action::parse)
+        {
+            policy.action = a;
+        }
+        fail(prog, &e, policy.action, policy.delay);
+    }
+}

@@ -4,7 +4,7 @@ use crate::output::{read, write_atomic};
 use crate::progress::Progress;
 use anyhow::{Context, Result};
 use clap::Args;
-use metalos_uki::{build_uki, UkiSections};
+use metalos_uki::UkiInputs;
 use std::path::PathBuf;
 
 /// Arguments of `metalos uki`.
@@ -36,30 +36,23 @@ pub struct UkiArgs {
 /// Runs `metalos uki`.
 pub fn run(args: UkiArgs, progress: &Progress) -> Result<()> {
     let stub = read(&args.stub, "stub")?;
-    let kernel = read(&args.kernel, "kernel")?;
-    let initrd = args
-        .initrd
-        .as_ref()
-        .map(|p| read(p, "initrd"))
-        .transpose()?;
-    let osrel = args
-        .os_release
-        .as_ref()
-        .map(|p| read(p, "os-release"))
-        .transpose()?;
-    let uname = args
-        .uname
-        .clone()
-        .or_else(|| metalos_uki::bzimage_release(&kernel));
-    let cmdline = (!args.cmdline.is_empty()).then_some(args.cmdline.as_bytes());
-    let sections = UkiSections {
-        linux: &kernel,
-        initrd: initrd.as_deref(),
-        cmdline,
-        osrel: osrel.as_deref(),
-        uname: uname.as_deref().map(str::as_bytes),
+    let inputs = UkiInputs {
+        kernel: read(&args.kernel, "kernel")?,
+        initrd: args
+            .initrd
+            .as_ref()
+            .map(|p| read(p, "initrd"))
+            .transpose()?,
+        cmdline: args.cmdline.clone(),
+        osrel: args
+            .os_release
+            .as_ref()
+            .map(|p| read(p, "os-release"))
+            .transpose()?,
+        uname: args.uname.clone(),
     };
-    let uki = build_uki(&stub, &sections)
+    let uki = inputs
+        .build(&stub)
         .with_context(|| format!("cannot build a UKI from stub {}", args.stub.display()))?;
     write_atomic(&args.output, &uki)?;
     progress.step(&format!(

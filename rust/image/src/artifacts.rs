@@ -53,26 +53,19 @@ pub fn build_artifacts(
                 .map_err(|e| FieldError::new(f, format!("cannot read: {e}")))
         };
         let stub = read(&u.stub, "stub")?;
-        let kernel = read(&u.kernel, "kernel")?;
-        let initrd = u.initrd.as_ref().map(|s| read(s, "initrd")).transpose()?;
-        let osrel = u
-            .os_release
-            .as_ref()
-            .map(|s| read(s, "os-release"))
-            .transpose()?;
-        let uname = u
-            .uname
-            .clone()
-            .or_else(|| metalos_uki::bzimage_release(&kernel));
-        let cmdline = (!u.cmdline.is_empty()).then_some(u.cmdline.as_bytes());
-        let sections = metalos_uki::UkiSections {
-            linux: &kernel,
-            initrd: initrd.as_deref(),
-            cmdline,
-            osrel: osrel.as_deref(),
-            uname: uname.as_deref().map(str::as_bytes),
+        let inputs = metalos_uki::UkiInputs {
+            kernel: read(&u.kernel, "kernel")?,
+            initrd: u.initrd.as_ref().map(|s| read(s, "initrd")).transpose()?,
+            cmdline: u.cmdline.clone(),
+            osrel: u
+                .os_release
+                .as_ref()
+                .map(|s| read(s, "os-release"))
+                .transpose()?,
+            uname: u.uname.clone(),
         };
-        let bytes = metalos_uki::build_uki(&stub, &sections)
+        let bytes = inputs
+            .build(&stub)
             .map_err(|e| FieldError::new(format!("{field}.stub"), e.to_string()))?;
         save(dir, &u.name, &bytes, resolver, &mut records)?;
     }

@@ -37,4 +37,4 @@ pub use bzimage::bzimage_release;
 pub use error::{Result, UkiError};
 pub use pe::{PeInfo, SectionHeader};
 pub use reader::{SectionSummary, Uki};
-pub use writer::{add_sections, build_uki, NewSection, UkiSections};
+pub use writer::{add_sections, build_uki, NewSection, UkiInputs, UkiSections};

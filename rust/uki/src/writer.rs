@@ -356,3 +356,37 @@ mod tests {
         assert_eq!(build_uki(b"MZ", &s), Err(UkiError::EmptyKernel));
     }
 }
+
+/// Owned UKI inputs as tools read them from files; [`UkiInputs::build`]
+/// fills `.uname` from the kernel's setup header when not given.
+#[derive(Debug, Clone, Default)]
+pub struct UkiInputs {
+    /// Kernel (bzImage).
+    pub kernel: Vec<u8>,
+    /// Initrd.
+    pub initrd: Option<Vec<u8>>,
+    /// Command line; empty means no `.cmdline` section.
+    pub cmdline: String,
+    /// os-release.
+    pub osrel: Option<Vec<u8>>,
+    /// Kernel release; `None` reads it from the kernel.
+    pub uname: Option<String>,
+}
+
+impl UkiInputs {
+    /// Appends the sections to `stub` (see [`build_uki`]).
+    pub fn build(&self, stub: &[u8]) -> Result<Vec<u8>> {
+        let uname = self
+            .uname
+            .clone()
+            .or_else(|| crate::bzimage::bzimage_release(&self.kernel));
+        let sections = UkiSections {
+            linux: &self.kernel,
+            initrd: self.initrd.as_deref(),
+            cmdline: (!self.cmdline.is_empty()).then_some(self.cmdline.as_bytes()),
+            osrel: self.osrel.as_deref(),
+            uname: uname.as_deref().map(str::as_bytes),
+        };
+        build_uki(stub, &sections)
+    }
+}

@@ -5,7 +5,7 @@
 //! switch-roots into the rootfs init.
 
 use anyhow::{bail, Context, Result};
-use metalos_boot::emergency::{fail, Action};
+use metalos_boot::emergency::{pid1_main, Policy};
 use metalos_boot::esp::{EspHandle, FIRST_BOOT_FLAG};
 use metalos_boot::{blockdev, firstboot, modules, netnames, rootfs, switchroot, sys};
 use metalos_config::hostconfig::HostConfig;
@@ -21,26 +21,8 @@ const MKFS_BTRFS: &str = "/usr/sbin/mkfs.btrfs";
 /// The rootfs init (busybox init in the default image).
 const ROOTFS_INIT: &str = "/sbin/init";
 
-struct Policy {
-    action: Action,
-    delay: Duration,
-}
-
 fn main() {
-    // /proc must be mounted before the command line can be read; a failure
-    // here is reported (and retried) by `run`.
-    let _ = sys::mount_api_filesystems();
-    let cmdline = sys::kernel_cmdline();
-    let mut policy = Policy {
-        action: Action::Reboot,
-        delay: Duration::from_secs(10),
-    };
-    if let Err(e) = run(&cmdline, &mut policy) {
-        if let Some(a) = sys::cmdline_value(&cmdline, "metalos.emergency").and_then(Action::parse) {
-            policy.action = a;
-        }
-        fail(PROG, &e, policy.action, policy.delay);
-    }
+    pid1_main(PROG, run);
 }
 
 fn arg_uuid(cmdline: &str, key: &str) -> Result<Uuid> {
@@ -83,8 +65,7 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     let esp = EspHandle::find(&disk, &gpt).context("the root disk has no ESP")?;
     let host_config: Option<HostConfig> = esp.read_host_config()?;
     if let Some(h) = &host_config {
-        policy.action = Action::from_config(h.boot.emergency_action);
-        policy.delay = Duration::from_secs(h.boot.emergency_delay_seconds.into());
+        policy.apply_host_config(h);
     }
 
     sys::say(

@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Context, Result};
 use metalos_boot::blockdev::{self, Disk};
-use metalos_boot::emergency::{fail, Action};
+use metalos_boot::emergency::{pid1_main, Policy};
 use metalos_boot::esp::EspHandle;
 use metalos_boot::{efivar, kexec, modules, slots, sys};
 use metalos_disk::guid::SENTINEL_DISK_GUID;
@@ -17,28 +17,8 @@ const USR_MOUNT: &str = "/run/metalos/usr";
 /// The slot payload, relative to the slot's root (= /usr).
 const PAYLOAD: &str = "lib/metalos/boot";
 
-/// The emergency policy: the kernel command line's `metalos.emergency=`
-/// wins, else the HostConfig's `boot` section once it has been read.
-struct Policy {
-    action: Action,
-    delay: Duration,
-}
-
 fn main() {
-    // /proc must be mounted before the command line can be read; a failure
-    // here is reported (and retried) by `run`.
-    let _ = sys::mount_api_filesystems();
-    let cmdline = sys::kernel_cmdline();
-    let mut policy = Policy {
-        action: Action::Reboot,
-        delay: Duration::from_secs(10),
-    };
-    if let Err(e) = run(&cmdline, &mut policy) {
-        if let Some(a) = sys::cmdline_value(&cmdline, "metalos.emergency").and_then(Action::parse) {
-            policy.action = a;
-        }
-        fail(PROG, &e, policy.action, policy.delay);
-    }
+    pid1_main(PROG, run);
 }
 
 fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
@@ -65,8 +45,7 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     );
     let host_config = esp.read_host_config()?;
     if let Some(h) = &host_config {
-        policy.action = Action::from_config(h.boot.emergency_action);
-        policy.delay = Duration::from_secs(h.boot.emergency_delay_seconds.into());
+        policy.apply_host_config(h);
     }
     let first_boot = esp.exists("metalos/first_boot");
 
