@@ -186,3 +186,145 @@ fn copy_dir(from: &Path, to: &Path) {
         std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
     }
 }
+
+/// A TLS file server: `openssl s_server -WWW` with a throwaway CA.
+struct TlsServer {
+    child: std::process::Child,
+    port: u16,
+    ca: std::path::PathBuf,
+}
+
+impl TlsServer {
+    fn start(root: &Path, dir: &Path) -> TlsServer {
+        let p = |n: &str| dir.join(n).display().to_string();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let mut args = vec!["req", "-x509"];
+        args.extend(ec);
+        let (ca_key, ca, key, csr, cert, ext) = (
+            p("ca.key"),
+            p("ca.pem"),
+            p("srv.key"),
+            p("srv.csr"),
+            p("srv.pem"),
+            p("ext.cnf"),
+        );
+        args.extend([
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=metalos-test-ca",
+        ]);
+        tool_ok("openssl", &args);
+        let mut args = vec!["req"];
+        args.extend(ec);
+        args.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"]);
+        tool_ok("openssl", &args);
+        std::fs::write(
+            &ext,
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        tool_ok(
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-out",
+                &cert,
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+            ],
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("openssl")
+            .args([
+                "s_server",
+                "-quiet",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+                "-cert",
+                &cert,
+                "-key",
+                &key,
+                "-WWW",
+            ])
+            .current_dir(root)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        TlsServer {
+            child,
+            port,
+            ca: dir.join("ca.pem"),
+        }
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn stage_over_https_with_a_private_ca() {
+    let (fx, img, bundle) = setup();
+    let serve = fx.path("serve");
+    std::fs::create_dir_all(&serve).unwrap();
+    std::fs::rename(&bundle, serve.join("v2")).unwrap();
+    let certs = fx.path("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let server = TlsServer::start(&serve, &certs);
+    let url = format!("https://127.0.0.1:{}/v2/", server.port);
+    let ca = server.ca.to_str().unwrap();
+    // Without the private CA the server is not trusted.
+    let res = metalos(&["update", "verify", &url]);
+    assert!(!res.status.success(), "an unknown CA must be refused");
+    let before = metalos_config::inputs::file_digest(&img).unwrap();
+    let res = metalos(&["update", "stage", &url, "--disk", img.to_str().unwrap()]);
+    assert!(!res.status.success());
+    assert_eq!(metalos_config::inputs::file_digest(&img).unwrap(), before);
+    metalos_ok(&["update", "verify", &url, "--ca-cert", ca]);
+    metalos_ok(&[
+        "update",
+        "stage",
+        "-q",
+        &url,
+        "--ca-cert",
+        ca,
+        "--disk",
+        img.to_str().unwrap(),
+    ]);
+    assert_eq!(attrs(&img, 3), "0012000000000000");
+}

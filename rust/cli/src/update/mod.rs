@@ -24,11 +24,17 @@ pub enum UpdateCommand {
         /// (its next-boot slot is kept, the other one written).
         #[arg(long, value_name = "DISK")]
         disk: Option<std::path::PathBuf>,
+        /// Trust only this CA (PEM) for https:// bundles instead of the built-in roots.
+        #[arg(long, value_name = "PEM")]
+        ca_cert: Option<std::path::PathBuf>,
     },
     /// Download and verify a bundle (sizes and sha256) without writing anything.
     Verify {
         /// Bundle location.
         bundle: String,
+        /// Trust only this CA (PEM) for https:// bundles.
+        #[arg(long, value_name = "PEM")]
+        ca_cert: Option<std::path::PathBuf>,
     },
     /// Show both slots: version, priority, tries, successful, booted, next.
     Status {
@@ -50,8 +56,8 @@ pub enum UpdateCommand {
     Rollback,
 }
 
-fn verify(location: &str) -> Result<()> {
-    let src = source::BundleSource::parse(location)?;
+fn verify(location: &str, ca_cert: Option<&std::path::Path>) -> Result<()> {
+    let src = source::BundleSource::parse(location, ca_cert)?;
     let m = src.manifest()?;
     src.copy_verified(&m.usr, &mut std::io::sink(), |_| {})?;
     if let Some(bl) = &m.bootloader {
@@ -72,8 +78,12 @@ fn verify(location: &str) -> Result<()> {
 /// Runs an `update` subcommand.
 pub fn run(cmd: UpdateCommand, progress: &crate::progress::Progress) -> Result<()> {
     match cmd {
-        UpdateCommand::Stage { bundle, disk } => stage::run(&bundle, disk.as_deref(), progress),
-        UpdateCommand::Verify { bundle } => verify(&bundle),
+        UpdateCommand::Stage {
+            bundle,
+            disk,
+            ca_cert,
+        } => stage::run(&bundle, disk.as_deref(), ca_cert.as_deref(), progress),
+        UpdateCommand::Verify { bundle, ca_cert } => verify(&bundle, ca_cert.as_deref()),
         UpdateCommand::Status { json } => status::status(json),
         UpdateCommand::MarkGood { check, auto } => status::mark_good(check, auto),
         UpdateCommand::Rollback => status::rollback(),

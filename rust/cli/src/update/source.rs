@@ -1,51 +1,58 @@
 //! Where a bundle comes from: a local directory (or its bundle.json) or an
-//! `http://` URL. Files are streamed into a destination while their sha256
+//! `http://`/`https://` URL. Files are streamed into a destination while their sha256
 //! is computed; short or corrupt downloads are errors.
 
 use anyhow::{bail, Context, Result};
 use metalos_image::bundle::{BundleFile, BundleManifest, BUNDLE_MANIFEST};
 use sha2::{Digest, Sha256};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A bundle location.
 pub enum BundleSource {
     /// A directory holding bundle.json.
     Dir(PathBuf),
-    /// `http://host[:port]/path/` (the directory of bundle.json).
-    Http {
-        host: String,
-        port: u16,
-        path: String,
+    /// An `http://` or `https://` URL of the directory holding bundle.json.
+    Url {
+        /// Base URL, ending in `/`.
+        base: String,
+        /// HTTP client (TLS roots: Mozilla's, or the `--ca-cert` file).
+        agent: ureq::Agent,
     },
 }
 
 impl BundleSource {
-    /// Parses a path or URL (a trailing `bundle.json` is accepted).
-    pub fn parse(location: &str) -> Result<Self> {
-        if let Some(rest) = location.strip_prefix("http://") {
-            let (hostport, path) = rest
-                .split_once('/')
-                .map(|(h, p)| (h, format!("/{p}")))
-                .unwrap_or((rest, "/".into()));
-            let (host, port) = match hostport.rsplit_once(':') {
-                Some((h, p)) => (
-                    h.to_string(),
-                    p.parse()
-                        .with_context(|| format!("bad port in {location}"))?,
-                ),
-                None => (hostport.to_string(), 80),
-            };
-            let mut path = path.trim_end_matches(BUNDLE_MANIFEST).to_string();
-            if !path.ends_with('/') {
-                path.push('/');
+    /// Parses a path or URL (a trailing `bundle.json` is accepted). For
+    /// https, `ca_cert` (PEM) replaces the built-in root certificates.
+    pub fn parse(location: &str, ca_cert: Option<&Path>) -> Result<Self> {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            let mut base = location.trim_end_matches(BUNDLE_MANIFEST).to_string();
+            if !base.ends_with('/') {
+                base.push('/');
             }
-            return Ok(Self::Http { host, port, path });
-        }
-        if location.starts_with("https://") {
-            bail!("https:// bundles are not supported by this build; use http:// (every file is verified against bundle.json's sha256) or a local path");
+            let mut tls = ureq::tls::TlsConfig::builder();
+            if let Some(path) = ca_cert {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+                    .filter_map(|item| match item {
+                        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                        _ => None,
+                    })
+                    .collect();
+                if certs.is_empty() {
+                    bail!("{} holds no PEM certificate", path.display());
+                }
+                tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+            }
+            let agent = ureq::Agent::config_builder()
+                .tls_config(tls.build())
+                .timeout_connect(Some(Duration::from_secs(30)))
+                .timeout_recv_body(Some(Duration::from_secs(120)))
+                .build()
+                .new_agent();
+            return Ok(Self::Url { base, agent });
         }
         let p = PathBuf::from(location);
         let dir = if p.file_name().is_some_and(|n| n == BUNDLE_MANIFEST) {
@@ -54,6 +61,11 @@ impl BundleSource {
             p
         };
         Ok(Self::Dir(dir))
+    }
+
+    /// Whether files come over the network (and are staged on disk first).
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Self::Url { .. })
     }
 
     fn open(&self, name: &str) -> Result<(Box<dyn Read>, Option<u64>)> {
@@ -65,7 +77,18 @@ impl BundleSource {
                 let len = f.metadata()?.len();
                 Ok((Box::new(f), Some(len)))
             }
-            Self::Http { host, port, path } => http_get(host, *port, &format!("{path}{name}")),
+            Self::Url { base, agent } => {
+                let url = format!("{base}{name}");
+                let resp = agent
+                    .get(&url)
+                    .call()
+                    .with_context(|| format!("GET {url}"))?;
+                let len = resp
+                    .headers()
+                    .get("content-length")
+                    .and_then(|v| v.to_str().ok()?.parse().ok());
+                Ok((Box::new(resp.into_body().into_reader()), len))
+            }
         }
     }
 
@@ -131,36 +154,4 @@ impl BundleSource {
         }
         Ok(())
     }
-}
-
-/// Minimal HTTP/1.0 GET: status 200 required; returns the body reader and
-/// its Content-Length when sent.
-fn http_get(host: &str, port: u16, path: &str) -> Result<(Box<dyn Read>, Option<u64>)> {
-    let url = format!("http://{host}:{port}{path}");
-    let mut stream =
-        TcpStream::connect((host, port)).with_context(|| format!("connecting to {url}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: metalos\r\n\r\n"
-    )?;
-    let mut reader = BufReader::new(stream);
-    let mut status = String::new();
-    reader.read_line(&mut status)?;
-    if status.split_whitespace().nth(1) != Some("200") {
-        bail!("GET {url}: {}", status.trim());
-    }
-    let mut len = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 || line.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().ok();
-            }
-        }
-    }
-    Ok((Box::new(reader), len))
 }

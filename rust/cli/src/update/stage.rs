@@ -57,8 +57,13 @@ pub fn target_disk(disk: Option<&Path>) -> Result<(blockdev::Disk, Gpt, Partitio
 }
 
 /// Runs `metalos update stage LOCATION [--disk DISK]`.
-pub fn run(location: &str, disk: Option<&Path>, progress: &Progress) -> Result<()> {
-    let src = BundleSource::parse(location)?;
+pub fn run(
+    location: &str,
+    disk: Option<&Path>,
+    ca_cert: Option<&Path>,
+    progress: &Progress,
+) -> Result<()> {
+    let src = BundleSource::parse(location, ca_cert)?;
     let manifest = src
         .manifest()
         .with_context(|| format!("reading the bundle at {location}"))?;
@@ -89,7 +94,7 @@ pub fn run(location: &str, disk: Option<&Path>, progress: &Progress) -> Result<(
             src.copy_verified(&manifest.usr, &mut std::io::sink(), |_| {})?;
             dir.join(&manifest.usr.file)
         }
-        BundleSource::Http { .. } => {
+        BundleSource::Url { .. } => {
             // Offline (--disk): next to the image; on a host: on ROOT.
             let dir = match disk_arg {
                 Some(d) => d
@@ -141,7 +146,7 @@ pub fn run(location: &str, disk: Option<&Path>, progress: &Progress) -> Result<(
             manifest.usr.sha256
         );
     }
-    if matches!(src, BundleSource::Http { .. }) {
+    if src.is_remote() {
         let _ = std::fs::remove_file(&staged);
     }
 
