@@ -299,3 +299,53 @@ fn disk_with_4096_byte_sectors_boots() {
     assert_ne!(report["disk_guid"], SENTINEL);
     vm.shutdown().unwrap();
 }
+
+#[test]
+fn unreadable_host_config_and_missing_payload_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    // A HostConfig that does not parse, written into the built image's ESP.
+    let image = build_default(&dir.path().join("bad-config"), None, |t| t);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&image)
+        .unwrap();
+    let report = inspect(&image);
+    let esp = &report.partitions[0];
+    let region = metalos_disk::sparse::Region::new(&f, esp.first_lba * 512, esp.size);
+    metalos_disk::esp::write_esp_file(
+        region,
+        "metalos/host-config.json",
+        b"{\"version\": 1, \"identity\": ",
+    )
+    .unwrap();
+    drop(f);
+    let mut vm = Machine::builder("unreadable_host_config")
+        .uefi()
+        .disk(Disk::overlay(&image).bootindex(1))
+        .build()
+        .unwrap();
+    vm.start().unwrap();
+    vm.wait_for_console(
+        "metalos-bootloader: FATAL: invalid HostConfig metalos/host-config.json",
+        BOOT_TIMEOUT,
+    )
+    .unwrap();
+    vm.wait_for_console("emergency action: Reboot", BOOT_TIMEOUT)
+        .unwrap();
+    vm.shutdown().unwrap();
+
+    // A /usr slot without its boot payload.
+    let image = build_default(&dir.path().join("no-payload"), None, |t| {
+        t.replace("[[usr.files]]\npath = \"lib/metalos/boot/cmdline\"\nsource = { file = \"slot-cmdline\" }\n", "")
+    });
+    let mut vm = Machine::builder("missing_payload")
+        .uefi()
+        .disk(Disk::overlay(&image).bootindex(1))
+        .build()
+        .unwrap();
+    vm.start().unwrap();
+    vm.wait_for_console("FATAL: slot 2 has no boot payload", BOOT_TIMEOUT)
+        .unwrap();
+    vm.shutdown().unwrap();
+}

@@ -31,6 +31,16 @@ fn slot_version(disk: &blockdev::Disk, number: u32, is_booted: bool) -> Option<S
     v
 }
 
+/// Writes the changed slot table to the disk (backup, then primary, synced).
+fn write_table(disk: &blockdev::Disk, gpt: &metalos_disk::gpt::Gpt) -> Result<()> {
+    let dev = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&disk.dev)?;
+    slots::write_synced(gpt, &dev)
+        .with_context(|| format!("writing the slot table of {}", disk.dev.display()))
+}
+
 /// `metalos update status`.
 pub fn status(as_json: bool) -> Result<()> {
     let (disk, gpt, booted) = booted_slot()?;
@@ -122,11 +132,7 @@ pub fn mark_good(check: Option<String>, auto: bool) -> Result<()> {
         return Ok(());
     }
     slots::mark_successful(&mut gpt, booted.number);
-    let dev = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&disk.dev)?;
-    slots::write_synced(&gpt, &dev)?;
+    write_table(&disk, &gpt)?;
     println!(
         "slot {} ({}) marked good: {}",
         booted.number,
@@ -154,11 +160,7 @@ pub fn rollback() -> Result<()> {
         );
     }
     slots::prioritize(&mut gpt, other.number);
-    let dev = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&disk.dev)?;
-    slots::write_synced(&gpt, &dev)?;
+    write_table(&disk, &gpt)?;
     println!(
         "slot {} ({}) boots next: {}",
         other.number,
