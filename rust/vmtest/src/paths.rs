@@ -2,8 +2,8 @@
 //! QEMU and OVMF.
 //!
 //! * **Workspace root**: the nearest ancestor of `CARGO_MANIFEST_DIR` (set by
-//!   `cargo test`/`cargo run`; else the directory this crate was compiled
-//!   from; else the current directory) whose `Cargo.toml` has `[workspace]`.
+//!   `cargo test`/`cargo run`; else the current directory) whose
+//!   `Cargo.toml` has `[workspace]`.
 //! * **Logs**: `$METALOS_VM_LOGS` if set; else `$CARGO_TARGET_DIR/vmtest-logs`
 //!   (relative values are relative to the workspace root); else
 //!   `<workspace>/target/vmtest-logs`. Each machine writes to
@@ -26,8 +26,9 @@ pub const FETCH_HINT: &str = "run `cargo run -p metalos -- inputs fetch` in the 
 /// The workspace root (see the module docs).
 pub fn workspace_root() -> PathBuf {
     let starts = [
+        // Runtime only: a compile-time path would make the `metalos`
+        // binary depend on where it was built (not reproducible).
         std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from),
-        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR"))),
         std::env::current_dir().ok(),
     ];
     for start in starts.into_iter().flatten() {
