@@ -29,6 +29,13 @@ fn guest_inspect(vm: &mut Machine, dev: &str) -> Value {
     .unwrap()
 }
 
+/// Starts `vm` and waits for the rootfs and its test agent.
+fn start_to_rootfs(vm: &mut Machine) {
+    vm.start().unwrap();
+    vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
+    vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+}
+
 fn mount_line(mounts: &str, target: &str) -> String {
     mounts
         .lines()
@@ -169,9 +176,7 @@ fn two_identical_disks_only_the_boot_disk_changes() {
         .agent()
         .build()
         .unwrap();
-    vm.start().unwrap();
-    vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
-    vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+    start_to_rootfs(&mut vm);
     let booted = guest_inspect(&mut vm, "/dev/vda");
     assert_ne!(booted["disk_guid"], SENTINEL);
     let cmdline = vm.succeed("cat /proc/cmdline").unwrap();
@@ -204,9 +209,7 @@ fn damaged_primary_gpt_boots_from_backup_and_is_repaired() {
         .agent()
         .build()
         .unwrap();
-    vm.start().unwrap();
-    vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
-    vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+    start_to_rootfs(&mut vm);
     vm.succeed("sync").unwrap();
     vm.shutdown().unwrap();
     let report = inspect(&damaged);
@@ -285,9 +288,7 @@ fn disk_with_4096_byte_sectors_boots() {
         .agent()
         .build()
         .unwrap();
-    vm.start().unwrap();
-    vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
-    vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+    start_to_rootfs(&mut vm);
     assert_eq!(
         vm.succeed("cat /sys/block/vda/queue/logical_block_size")
             .unwrap()

@@ -203,9 +203,6 @@ pub fn reread_partitions(file: &File) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     const BLKRRPART: libc::c_ulong = 0x125f;
     // SAFETY: ioctl without argument on an owned descriptor.
-    if unsafe { libc::ioctl(file.as_raw_fd(), BLKRRPART as _) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    let rc = unsafe { libc::ioctl(file.as_raw_fd(), BLKRRPART as _) };
+    crate::sys::check(rc.into(), || "BLKRRPART".into())
 }

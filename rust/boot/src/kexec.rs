@@ -37,13 +37,5 @@ pub fn load(kernel: &Path, initrd: &Path, cmdline: &str) -> std::io::Result<()> 
             0u64,
         )
     };
-    if rc == 0 {
-        Ok(())
-    } else {
-        let e = std::io::Error::last_os_error();
-        Err(std::io::Error::new(
-            e.kind(),
-            format!("kexec_file_load({}): {e}", kernel.display()),
-        ))
-    }
+    crate::sys::check(rc, || format!("kexec_file_load({})", kernel.display()))
 }

@@ -71,11 +71,7 @@ fn create_subvolume(parent: &Path, name: &str) -> std::io::Result<()> {
     args.name[..name.len()].copy_from_slice(name.as_bytes());
     // SAFETY: the kernel reads a properly sized, NUL-terminated struct.
     let rc = unsafe { libc::ioctl(dir.as_raw_fd(), BTRFS_IOC_SUBVOL_CREATE as _, &args) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    crate::sys::check(rc.into(), || format!("creating btrfs subvolume {name}"))
 }
 
 /// Mounts the subvolumes of `dev` below `sysroot`.

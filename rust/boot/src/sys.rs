@@ -13,6 +13,16 @@ pub fn say(prog: &str, msg: &str) {
     let _ = std::io::stdout().flush();
 }
 
+/// Turns a syscall's return code into a `Result`: negative means failure,
+/// reported as `what: <errno text>` with the errno's kind kept.
+pub fn check(rc: libc::c_long, what: impl FnOnce() -> String) -> std::io::Result<()> {
+    if rc >= 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    Err(std::io::Error::new(e.kind(), format!("{}: {e}", what())))
+}
+
 fn cstr(s: &str) -> CString {
     CString::new(s).expect("no NUL in mount arguments")
 }
@@ -45,26 +55,17 @@ pub fn mount(
             },
         )
     };
-    if rc == 0 {
-        Ok(())
-    } else {
-        let e = std::io::Error::last_os_error();
-        Err(std::io::Error::new(
-            e.kind(),
-            format!("mount {source} on {target} ({fstype}): {e}"),
-        ))
-    }
+    check(rc.into(), || {
+        format!("mount {source} on {target} ({fstype})")
+    })
 }
 
 /// `umount2(2)` with `MNT_DETACH`.
 pub fn umount(target: &str) -> std::io::Result<()> {
     let t = cstr(target);
     // SAFETY: valid C string.
-    if unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    let rc = unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) };
+    check(rc.into(), || format!("umount {target}"))
 }
 
 /// Mounts /proc, /sys, /dev, /run (and efivarfs when present), ignoring
