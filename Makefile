@@ -1,33 +1,44 @@
 # MetalOS developer entry points. See README.md.
-#   make image   build the default disk image into out/default/
-#   make test    run the whole test suite (unit, checker, VM tests)
-#   make vm      boot out/default/disk.img in QEMU (serial console on this terminal)
-#   make bench   run the benchmarks in bench/
-#   make static  build the in-initrd binaries statically (scripts/build-static)
+#   make image      build the default disk image into out/default/
+#   make test       run the whole test suite (unit, checker and VM tests, Nix flake checks)
+#   make vm         boot out/default/disk.img in QEMU (serial console on this terminal)
+#   make nix-check  nix flake check + nix build .#disk-image through the nixpkgs stand-in
+#   make bench      run the benchmarks in bench/
+#   make static     build metalos, metalos-bootloader, metalinit statically (scripts/build-static)
+#
+# One compile: the static release binaries run everything here (inputs
+# fetch, build, vm); `make test` reuses them and adds only the test build.
 
-INPUTS := .cache/inputs/inputs.json
-CARGO  ?= cargo
+TRIPLE  := x86_64-unknown-linux-gnu
+METALOS := target/$(TRIPLE)/release/metalos
+INPUTS  := .cache/inputs/inputs.json
+CARGO   ?= cargo
 
-.PHONY: deps inputs static image test vm bench clean
+.PHONY: deps inputs static image test cargo-test vm nix-check bench clean
 
 deps:
 	scripts/install-deps
 
-# Always re-run: cached packages are reused, new inputs get fetched.
-inputs: deps
-	$(CARGO) run -q -p metalos -- inputs fetch --dir .cache/inputs
-
-static:
+static: deps
 	scripts/build-static
 
-image: inputs static
-	$(CARGO) run -q --release -p metalos -- build images/default.toml --inputs $(INPUTS) --inputs target/static-inputs.json --out out/default
+# Always re-run: cached packages are reused, new inputs get fetched.
+inputs: static
+	$(METALOS) inputs fetch --dir .cache/inputs
 
-test: inputs static
+image: inputs
+	$(METALOS) build images/default.toml --inputs $(INPUTS) --inputs target/static-inputs.json --out out/default
+
+test: cargo-test nix-check
+
+cargo-test: inputs
 	$(CARGO) test --workspace --no-fail-fast
 
+nix-check: inputs
+	scripts/nix-check
+
 vm: image
-	$(CARGO) run -q --release -p metalos -- vm boot out/default/disk.img
+	$(METALOS) vm boot out/default/disk.img
 
 bench: inputs
 	bench/run

@@ -160,31 +160,6 @@ pub fn with_version(spec: String, version: &str) -> String {
 /// the guest: `mount -t squashfs /dev/vdb …`). `bundles` maps a name to a
 /// bundle directory.
 pub fn bundle_disk(out: &Path, bundles: &[(&str, &Path)]) -> PathBuf {
-    use metalos_disk::usrfs::{write_squashfs, SquashfsOptions, UsrNode};
-    let mut nodes = vec![];
-    let mut total = 0;
-    for (name, dir) in bundles {
-        for e in std::fs::read_dir(dir).unwrap().flatten() {
-            total += e.metadata().unwrap().len();
-            nodes.push(UsrNode::File {
-                path: format!("{name}/{}", e.file_name().to_string_lossy()),
-                mode: 0o644,
-                content: metalos_config::Resolved::Path(e.path()),
-            });
-        }
-    }
-    let f = std::fs::File::create(out).unwrap();
-    let capacity = (total + (16 << 20)).div_ceil(1 << 20) << 20;
-    f.set_len(capacity).unwrap();
-    let region = metalos_disk::sparse::Region::new(&f, 0, capacity);
-    write_squashfs(
-        region,
-        &nodes,
-        SquashfsOptions {
-            zstd_level: 1,
-            mtime: 0,
-        },
-    )
-    .unwrap();
+    metalos_disk::usrfs::squashfs_of_dirs(out, bundles).unwrap();
     out.to_path_buf()
 }

@@ -189,3 +189,44 @@ pub fn probe(head: &[u8]) -> Option<UsrFsInfo> {
     }
     None
 }
+
+/// Packs the files of directories into a squashfs image file at `out`
+/// (file `NAME/FILE` for each `(NAME, DIR)`): how update bundles reach a VM
+/// as a second disk (`mount -t squashfs /dev/vdb …`). Subdirectories of a
+/// DIR are not descended into.
+pub fn squashfs_of_dirs(
+    out: &std::path::Path,
+    dirs: &[(&str, &std::path::Path)],
+) -> std::io::Result<()> {
+    let mut nodes = vec![];
+    let mut total = 0;
+    for (name, dir) in dirs {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            if !e.file_type()?.is_file() {
+                continue;
+            }
+            total += e.metadata()?.len();
+            nodes.push(UsrNode::File {
+                path: format!("{name}/{}", e.file_name().to_string_lossy()),
+                mode: 0o644,
+                content: metalos_config::Resolved::Path(e.path()),
+            });
+        }
+    }
+    let f = std::fs::File::create(out)?;
+    let capacity = (total + (16 << 20)).div_ceil(1 << 20) << 20;
+    f.set_len(capacity)?;
+    let region = crate::sparse::Region::new(&f, 0, capacity);
+    write_squashfs(
+        region,
+        &nodes,
+        SquashfsOptions {
+            zstd_level: 1,
+            mtime: 0,
+        },
+    )
+    .map(|_| ())
+    .map_err(std::io::Error::other)
+}

@@ -8,6 +8,8 @@ use metalos_vmtest::{paths, Disk, Machine, Tools};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod check;
+
 /// `metalos vm` subcommands.
 #[derive(Subcommand)]
 pub enum VmCommand {
@@ -20,6 +22,10 @@ pub enum VmCommand {
     /// console tail after --timeout. The image is never modified unless
     /// --persist: the VM writes to a qcow2 overlay in the log directory.
     Boot(BootArgs),
+    /// Run an acceptance scenario against built images (what `nix flake
+    /// check` runs): exits 0 with PASS, or non-zero naming the failed step.
+    #[command(subcommand)]
+    Check(check::CheckCommand),
 }
 
 /// `metalos vm boot` arguments.
@@ -54,6 +60,7 @@ pub struct BootArgs {
 pub fn run(cmd: VmCommand) -> Result<()> {
     match cmd {
         VmCommand::Boot(args) => boot(args),
+        VmCommand::Check(cmd) => check::run(cmd),
     }
 }
 
