@@ -25,12 +25,22 @@
           || (lib.hasPrefix "tests/" rel && !lib.hasPrefix "tests/nix" rel);
       };
 
+      # The unit tests also read images/ and docs/ (examples they check).
+      testSrc = builtins.path {
+        name = "metalos-test-source";
+        path = self;
+        filter = path: _type:
+          let rel = lib.removePrefix (toString self + "/") (toString path); in
+          !(builtins.elem rel [ "flake.nix" "flake.lock" "modules" "bench" "README.md" "tests/nix" ]);
+      };
+
       # Everything MetalOS makes, for one package set.
       metalosFor = pkgs:
         let
           kernel = pkgs.linuxPackages.kernel;
           metalos = import ./modules/tools.nix {
             inherit src version;
+            pname = "metalos-static";
             rustPlatform = pkgs.pkgsStatic.rustPlatform;
           };
           mkInputs = import ./modules/inputs.nix { inherit lib metalos; inherit (pkgs) runCommand; };
@@ -99,7 +109,8 @@
         # Unit tests of every crate (cargo test --lib --bins, release), which
         # also builds the dynamically linked package.
         unit-tests = import ./modules/tools.nix {
-          inherit src version;
+          inherit version;
+          src = testSrc;
           inherit (pkgs) rustPlatform;
           doCheck = true;
           cargoTestFlags = [ "--workspace" "--lib" "--bins" ];

@@ -2,10 +2,9 @@
 # initrds (metalos-bootloader, metalinit). With pkgsStatic.rustPlatform they
 # are static and serve both the build host and the images (one compile).
 # Package builds never run the test suite: checks do (flake.nix).
-{ rustPlatform, src, version, doCheck ? false, cargoTestFlags ? [ ] }:
+{ rustPlatform, src, version, pname ? "metalos", doCheck ? false, cargoTestFlags ? [ ] }:
 rustPlatform.buildRustPackage {
-  pname = "metalos";
-  inherit version src doCheck cargoTestFlags;
+  inherit pname version src doCheck cargoTestFlags;
   cargoLock.lockFile = ../Cargo.lock;
   cargoBuildFlags = [ "-p" "metalos" "-p" "metalos-boot" ];
   meta = {
