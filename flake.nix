@@ -54,6 +54,7 @@
             metalos = "${metalos}/bin/metalos";
             metalos-bootloader = "${metalos}/bin/metalos-bootloader";
             metalinit = "${metalos}/bin/metalinit";
+            metalimage = "${metalos}/bin/metalimage";
           };
           vmInputs = mkInputs "metalos-vm-inputs" {
             ovmf-code = "${pkgs.OVMF.fd}/FV/OVMF_CODE.fd";

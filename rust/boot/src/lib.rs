@@ -7,7 +7,7 @@
 //! * [`efivar`] reads what systemd-stub exported (LoaderDevicePartUUID);
 //! * [`esp`] reads the HostConfig and first-boot flag from the ESP in place;
 //! * [`slots`] chooses the `/usr` slot by gptprio and counts tries down;
-//! * [`kexec`] starts the slot's kernel;
+//! * [`kexec`] starts a kernel; [`slotboot`] mounts a slot and kexecs its payload;
 //! * [`firstboot`] randomizes GUIDs and grows ROOT; [`rootfs`] formats and
 //!   mounts it; [`netnames`] renames NICs; [`switchroot`] hands over;
 //! * [`emergency`] the defined failure path.
@@ -21,6 +21,7 @@ pub mod kexec;
 pub mod modules;
 pub mod netnames;
 pub mod rootfs;
+pub mod slotboot;
 pub mod slots;
 pub mod switchroot;
 pub mod sys;

@@ -14,7 +14,10 @@ fn stderr_of(args: &[&str]) -> String {
 fn missing_image_is_named() {
     let err = stderr_of(&["vm", "check", "boot", "/nonexistent/disk.img"]);
     assert!(err.contains("scenario boot FAILED"), "{err}");
-    assert!(err.contains("/nonexistent/disk.img does not exist"), "{err}");
+    assert!(
+        err.contains("/nonexistent/disk.img does not exist"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -32,7 +35,10 @@ fn update_needs_a_bundle_directory() {
         "--bundle",
         bundle.to_str().unwrap(),
     ]);
-    assert!(err.contains("is not an update bundle (no bundle.json)"), "{err}");
+    assert!(
+        err.contains("is not an update bundle (no bundle.json)"),
+        "{err}"
+    );
     let err = stderr_of(&["vm", "check", "update", image.to_str().unwrap()]);
     assert!(err.contains("--bundle"), "{err}");
 }

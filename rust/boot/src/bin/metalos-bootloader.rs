@@ -6,16 +6,10 @@ use anyhow::{bail, Context, Result};
 use metalos_boot::blockdev::{self, Disk};
 use metalos_boot::emergency::{pid1_main, Policy};
 use metalos_boot::esp::EspHandle;
-use metalos_boot::{efivar, kexec, modules, slots, sys};
-use metalos_disk::guid::SENTINEL_DISK_GUID;
-use std::path::Path;
+use metalos_boot::{efivar, modules, slots, sys};
 use std::time::Duration;
 
 const PROG: &str = "metalos-bootloader";
-/// Where the chosen slot is mounted.
-const USR_MOUNT: &str = "/run/metalos/usr";
-/// The slot payload, relative to the slot's root (= /usr).
-const PAYLOAD: &str = "lib/metalos/boot";
 
 fn main() {
     pid1_main(PROG, run);
@@ -76,61 +70,15 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
             slots::describe(&gpt)
         ),
     );
-    let part_dev = blockdev::partition_dev(&disk, slot.number)
-        .with_context(|| format!("no device node for partition {}", slot.number))?;
-    sys::mount(
-        part_dev.to_str().unwrap_or_default(),
-        USR_MOUNT,
-        "squashfs",
-        libc::MS_RDONLY,
-        "",
-    )
-    .with_context(|| {
-        format!(
-            "mounting /usr slot {} ({})",
-            slot.number,
-            part_dev.display()
-        )
-    })?;
-    let payload = Path::new(USR_MOUNT).join(PAYLOAD);
-    let kernel = payload.join("vmlinuz");
-    let initrd = payload.join("initrd.img");
-    let slot_cmdline = std::fs::read_to_string(payload.join("cmdline")).with_context(|| {
-        format!(
-            "slot {} has no boot payload ({}/cmdline)",
-            slot.number,
-            payload.display()
-        )
-    })?;
-
-    let mut args = vec![slot_cmdline.trim().to_string()];
-    if let Some(extra) = host_config
-        .as_ref()
-        .map(|h| h.kernel_cmdline_extra())
-        .filter(|e| !e.is_empty())
-    {
-        args.push(extra);
-    }
-    args.push(format!("metalos.usr=PARTUUID={}", slot.guid));
-    args.push(format!("metalos.root_disk={}", gpt.disk_guid));
-    if let Some(path) = blockdev::pci_path(&disk) {
-        args.push(format!("metalos.boot_disk={path}"));
-    }
-    if first_boot {
-        args.push("metalos.first_boot=detected".into());
-    }
-    if gpt.disk_guid == SENTINEL_DISK_GUID {
-        args.push(format!("metalos.randomize_guid={SENTINEL_DISK_GUID}"));
-    }
-    if let Some(a) = sys::cmdline_value(cmdline, "metalos.emergency") {
-        args.push(format!("metalos.emergency={a}"));
-    }
-    let new_cmdline = args.join(" ");
-    sys::say(
+    metalos_boot::slotboot::boot_slot(
         PROG,
-        &format!("kexec {} with: {new_cmdline}", kernel.display()),
-    );
-    Err(kexec::kexec(&kernel, &initrd, &new_cmdline)).context("kexec into the slot's kernel")
+        &disk,
+        &gpt,
+        &slot,
+        host_config.as_ref(),
+        first_boot,
+        cmdline,
+    )
 }
 
 /// The disk we booted from: the ESP systemd-stub reported, else the

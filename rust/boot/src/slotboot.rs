@@ -1,0 +1,106 @@
+//! Booting a `/usr` slot: mount it, read its boot payload
+//! (`lib/metalos/boot/{vmlinuz,initrd.img,cmdline}`) and kexec the slot's
+//! kernel with the arguments metalinit needs. Shared by metalos-bootloader
+//! (disk boot) and metalimage (after imaging), so both hand over alike.
+
+use crate::blockdev::{self, Disk};
+use crate::{kexec, sys};
+use anyhow::{Context, Result};
+use metalos_config::HostConfig;
+use metalos_disk::gpt::{Gpt, Partition};
+use metalos_disk::guid::SENTINEL_DISK_GUID;
+use std::path::Path;
+
+/// Where the chosen slot is mounted.
+const USR_MOUNT: &str = "/run/metalos/usr";
+/// The slot payload, relative to the slot's root (= /usr).
+const PAYLOAD: &str = "lib/metalos/boot";
+
+/// The kernel command line for the slot's kernel: the slot's own
+/// `cmdline`, the HostConfig's extra arguments, then what metalinit reads
+/// (`metalos.usr`, `metalos.root_disk`, `metalos.boot_disk`,
+/// `metalos.first_boot`, `metalos.randomize_guid`, `metalos.emergency`).
+pub fn slot_cmdline(
+    slot_cmdline: &str,
+    host_config: Option<&HostConfig>,
+    slot: &Partition,
+    gpt: &Gpt,
+    boot_disk_path: Option<&str>,
+    first_boot: bool,
+    current_cmdline: &str,
+) -> String {
+    let mut args = vec![slot_cmdline.trim().to_string()];
+    if let Some(extra) = host_config
+        .map(|h| h.kernel_cmdline_extra())
+        .filter(|e| !e.is_empty())
+    {
+        args.push(extra);
+    }
+    args.push(format!("metalos.usr=PARTUUID={}", slot.guid));
+    args.push(format!("metalos.root_disk={}", gpt.disk_guid));
+    if let Some(path) = boot_disk_path {
+        args.push(format!("metalos.boot_disk={path}"));
+    }
+    if first_boot {
+        args.push("metalos.first_boot=detected".into());
+    }
+    if gpt.disk_guid == SENTINEL_DISK_GUID {
+        args.push(format!("metalos.randomize_guid={SENTINEL_DISK_GUID}"));
+    }
+    if let Some(a) = sys::cmdline_value(current_cmdline, "metalos.emergency") {
+        args.push(format!("metalos.emergency={a}"));
+    }
+    args.retain(|a| !a.is_empty());
+    args.join(" ")
+}
+
+/// Mounts `slot` of `disk` read-only and kexecs its payload. Returns only
+/// on failure.
+pub fn boot_slot(
+    prog: &str,
+    disk: &Disk,
+    gpt: &Gpt,
+    slot: &Partition,
+    host_config: Option<&HostConfig>,
+    first_boot: bool,
+    current_cmdline: &str,
+) -> Result<()> {
+    let part_dev = blockdev::partition_dev(disk, slot.number)
+        .with_context(|| format!("no device node for partition {}", slot.number))?;
+    sys::mount(
+        part_dev.to_str().unwrap_or_default(),
+        USR_MOUNT,
+        "squashfs",
+        libc::MS_RDONLY,
+        "",
+    )
+    .with_context(|| {
+        format!(
+            "mounting /usr slot {} ({})",
+            slot.number,
+            part_dev.display()
+        )
+    })?;
+    let payload = Path::new(USR_MOUNT).join(PAYLOAD);
+    let kernel = payload.join("vmlinuz");
+    let initrd = payload.join("initrd.img");
+    let own = std::fs::read_to_string(payload.join("cmdline")).with_context(|| {
+        format!(
+            "slot {} has no boot payload ({}/cmdline)",
+            slot.number,
+            payload.display()
+        )
+    })?;
+    let pci = blockdev::pci_path(disk);
+    let cmdline = slot_cmdline(
+        &own,
+        host_config,
+        slot,
+        gpt,
+        pci.as_deref(),
+        first_boot,
+        current_cmdline,
+    );
+    sys::say(prog, &format!("kexec {} with: {cmdline}", kernel.display()));
+    Err(kexec::kexec(&kernel, &initrd, &cmdline)).context("kexec into the slot's kernel")
+}
