@@ -31,10 +31,12 @@ pub mod bzimage;
 pub mod error;
 pub mod pe;
 pub mod reader;
+pub mod replace;
 pub mod writer;
 
 pub use bzimage::bzimage_release;
 pub use error::{Result, UkiError};
 pub use pe::{PeInfo, SectionHeader};
 pub use reader::{SectionSummary, Uki};
+pub use replace::{replace_cmdline, replace_section};
 pub use writer::{add_sections, build_uki, NewSection, UkiInputs, UkiSections};
