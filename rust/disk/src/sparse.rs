@@ -39,6 +39,11 @@ pub fn write_sparse(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
 /// Deallocates `[offset, offset+len)`; reads return zeros afterwards. Falls
 /// back to writing zeros where the filesystem cannot punch holes.
 pub fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    // A block device reports length 0: zero the range on the device itself
+    // (skipping it would leave the old bytes there).
+    if crate::device::is_block_device(file)? {
+        return crate::device::zero_range(file, offset, len);
+    }
     let size = file.metadata()?.len();
     if offset >= size {
         return Ok(());
