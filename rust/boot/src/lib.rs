@@ -17,6 +17,7 @@ pub mod efivar;
 pub mod emergency;
 pub mod esp;
 pub mod firstboot;
+pub mod imaging;
 pub mod kexec;
 pub mod modules;
 pub mod netnames;

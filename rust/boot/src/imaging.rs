@@ -1,0 +1,261 @@
+//! Network imaging (metalimage): what the kernel command line asks for,
+//! which disk receives the image, and the streaming write with progress.
+//! The byte-level write (tables last, verification) is
+//! [`metalos_disk::imagewrite`].
+
+use crate::blockdev::{self, Disk};
+use crate::sys;
+use anyhow::{bail, Context, Result};
+use metalos_config::hostconfig::RootDisk;
+use metalos_disk::imagewrite::{self, Expected, Staged};
+use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// What metalimage needs from the kernel command line (boot.ipxe or the
+/// imaging UKI's embedded `.cmdline` puts it there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagingParams {
+    /// `metalos.host_config_url=`, may contain `${mac}`.
+    pub host_config_url: String,
+    /// `metalos.image_url=`: the zstd-compressed image, `…/blobs/sha256/<hex>`.
+    pub image_url: String,
+    /// `metalos.image_sha256=`: sha256 of the uncompressed image.
+    pub image_sha256: String,
+    /// `metalos.image_size=`: bytes of the uncompressed image.
+    pub image_size: u64,
+}
+
+fn required<'a>(cmdline: &'a str, key: &str) -> Result<&'a str> {
+    sys::cmdline_value(cmdline, key)
+        .filter(|v| !v.is_empty())
+        .with_context(|| {
+            format!(
+                "{key}= is missing from the kernel command line ({cmdline:?}); when iPXE loads \
+             the imaging UKI it replaces the embedded command line: boot it through the \
+             netboot bundle's boot.ipxe"
+            )
+        })
+}
+
+fn is_hex_digest(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl ImagingParams {
+    /// Reads the parameters; a missing or malformed one is named.
+    pub fn from_cmdline(cmdline: &str) -> Result<Self> {
+        let host_config_url = required(cmdline, "metalos.host_config_url")?.to_string();
+        let image_url = required(cmdline, "metalos.image_url")?.to_string();
+        let image_sha256 = required(cmdline, "metalos.image_sha256")?.to_ascii_lowercase();
+        if !is_hex_digest(&image_sha256) {
+            bail!("metalos.image_sha256={image_sha256}: not a sha256 (64 hex digits)");
+        }
+        let size = required(cmdline, "metalos.image_size")?;
+        let image_size = size
+            .parse()
+            .with_context(|| format!("metalos.image_size={size}: not a number of bytes"))?;
+        Ok(Self {
+            host_config_url,
+            image_url,
+            image_sha256,
+            image_size,
+        })
+    }
+
+    /// The sha256 of the compressed blob, when the image URL is content
+    /// addressed (`…/sha256/<hex>`).
+    pub fn blob_sha256(&self) -> Option<&str> {
+        let (_, last) = self.image_url.rsplit_once("/sha256/")?;
+        is_hex_digest(last).then_some(last)
+    }
+}
+
+/// A disk as the target choice sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The disk.
+    pub disk: Disk,
+    /// `/sys/block/X/removable` is 1.
+    pub removable: bool,
+    /// Serial number, if the device reports one.
+    pub serial: Option<String>,
+    /// GPT disk GUID, if the disk has a valid table.
+    pub disk_guid: Option<uuid::Uuid>,
+}
+
+impl Candidate {
+    fn describe(&self) -> String {
+        let mut s = self.disk.dev.display().to_string();
+        if let Some(serial) = &self.serial {
+            s += &format!(" (serial {serial})");
+        }
+        if self.removable {
+            s += " (removable)";
+        }
+        s
+    }
+}
+
+/// The disks of this machine with what the rule can match on.
+pub fn candidates() -> Vec<Candidate> {
+    blockdev::disks()
+        .into_iter()
+        .map(|disk| {
+            let sys = Path::new("/sys/class/block").join(&disk.name);
+            let removable = std::fs::read_to_string(sys.join("removable"))
+                .map(|s| s.trim() == "1")
+                .unwrap_or(false);
+            let serial = blockdev::serial(&disk);
+            let disk_guid = blockdev::read_gpt(&disk).ok().map(|(g, _)| g.disk_guid);
+            Candidate {
+                disk,
+                removable,
+                serial,
+                disk_guid,
+            }
+        })
+        .collect()
+}
+
+/// The disk to image: the HostConfig's root-disk rule (serial, disk GUID),
+/// or with none the single non-removable disk.
+pub fn choose_target(rule: &RootDisk, candidates: &[Candidate]) -> Result<Disk> {
+    let list = || {
+        candidates
+            .iter()
+            .map(Candidate::describe)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let found: Vec<&Candidate> = match rule {
+        RootDisk::Serial(s) => candidates
+            .iter()
+            .filter(|c| c.serial.as_deref() == Some(s))
+            .collect(),
+        RootDisk::DiskGuid(g) => candidates
+            .iter()
+            .filter(|c| c.disk_guid == Some(*g))
+            .collect(),
+        RootDisk::BootDisk => candidates.iter().filter(|c| !c.removable).collect(),
+    };
+    match (rule, found.as_slice()) {
+        (_, [one]) => Ok(one.disk.clone()),
+        (RootDisk::BootDisk, []) => bail!("no non-removable disk to image (found: {})", list()),
+        (RootDisk::BootDisk, _) => bail!(
+            "several disks could be imaged: {}; name one with the HostConfig's root-disk rule \
+             (serial or disk-guid)",
+            list()
+        ),
+        (RootDisk::Serial(s), []) => {
+            bail!("root-disk: no disk has serial {s:?} (found: {})", list())
+        }
+        (RootDisk::DiskGuid(g), []) => bail!(
+            "root-disk: no disk has GPT disk GUID {g} (found: {})",
+            list()
+        ),
+        (_, _) => bail!("root-disk: several disks match the rule: {}", list()),
+    }
+}
+
+/// Counts and hashes the compressed bytes as they pass (the blob's
+/// content address is checked once the stream ends).
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Result of [`write_image`], for the console and the log.
+#[derive(Debug)]
+pub struct WriteStats {
+    /// Compressed bytes received.
+    pub compressed: u64,
+    /// Time from the first byte to the verified end of the stream.
+    pub elapsed: Duration,
+}
+
+/// Wipes `disk`'s tables, streams the zstd-compressed image from `src`
+/// onto it (decompressing on the fly, progress on the console), checks the
+/// blob's sha256 when known, and reads everything back. Returns the staged
+/// image: the caller writes the HostConfig and then commits.
+pub fn write_image(
+    prog: &str,
+    disk: &File,
+    src: impl Read,
+    params: &ImagingParams,
+) -> Result<(Staged, WriteStats)> {
+    imagewrite::wipe_tables(disk).context("wiping the old partition tables")?;
+    let start = Instant::now();
+    let mut hashed = HashingReader {
+        inner: src,
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    let expected = Expected {
+        size: params.image_size,
+        sha256: params.image_sha256.clone(),
+    };
+    let total = params.image_size;
+    let mut last = Instant::now();
+    let mut progress = |pos: u64| {
+        if last.elapsed() >= Duration::from_secs(5) || pos == total {
+            last = Instant::now();
+            let secs = start.elapsed().as_secs_f64().max(0.001);
+            sys::say(
+                prog,
+                &format!(
+                    "imaging: {} of {} MiB ({:.0}%), {:.1} MiB/s",
+                    pos >> 20,
+                    total >> 20,
+                    pos as f64 * 100.0 / total.max(1) as f64,
+                    pos as f64 / secs / 1048576.0
+                ),
+            );
+        }
+    };
+    let staged = {
+        let mut decoder =
+            zstd::stream::read::Decoder::new(&mut hashed).context("starting the zstd decoder")?;
+        imagewrite::stream_image(disk, &mut decoder, &expected, &mut progress)
+            .with_context(|| format!("writing {}", params.image_url))?
+    };
+    // Drain what the decoder did not need (a trailing frame end).
+    std::io::copy(&mut hashed, &mut std::io::sink()).context("reading the image stream")?;
+    if let Some(want) = params.blob_sha256() {
+        let got: String = hashed
+            .hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if got != want {
+            bail!("sha256 mismatch: {} is {got}", params.image_url);
+        }
+    }
+    sys::say(prog, "imaging: reading the image back to verify it");
+    staged.verify(disk).context("verifying the written image")?;
+    Ok((
+        staged,
+        WriteStats {
+            compressed: hashed.bytes,
+            elapsed: start.elapsed(),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests;
