@@ -185,7 +185,13 @@ pub struct UserNet {
     pub hostfwd: Vec<HostFwd>,
     /// Guest → host forwards.
     pub guestfwd: Vec<GuestFwd>,
+    /// Guest addresses (`10.0.2.x:port`) answered by a static HTTP server
+    /// for a host directory, one `busybox httpd -i` per connection.
+    pub http_dirs: Vec<(String, PathBuf)>,
 }
+
+/// The host busybox that serves [`UserNet::http_dir`] (busybox-static).
+pub const HTTPD_BUSYBOX: &str = "/usr/bin/busybox";
 
 impl UserNet {
     /// No TFTP, no forwards.
@@ -217,6 +223,15 @@ impl UserNet {
             guest: guest.to_string(),
             host: host.to_string(),
         });
+        self
+    }
+
+    /// Serves `dir` over HTTP at guest address `guest` (`10.0.2.x:port`,
+    /// not .2 or .3): QEMU starts `busybox httpd -i -h DIR` for every
+    /// connection (`guestfwd=…-cmd:`), so any number of requests work and
+    /// no host port is opened. The command is fixed: no free-form commands.
+    pub fn http_dir(mut self, guest: &str, dir: impl Into<PathBuf>) -> UserNet {
+        self.http_dirs.push((guest.to_string(), dir.into()));
         self
     }
 
@@ -265,6 +280,25 @@ impl UserNet {
                 g.port(),
                 h.ip(),
                 h.port()
+            );
+        }
+        for (guest, dir) in &self.http_dirs {
+            let g: SocketAddrV4 = guest.parse().map_err(|_| {
+                VmError::Config(format!(
+                    "HTTP address {guest:?} is not an IPv4 address:port"
+                ))
+            })?;
+            if !dir.is_dir() {
+                return Err(VmError::Config(format!(
+                    "HTTP root {} is not a directory",
+                    dir.display()
+                )));
+            }
+            v += &format!(
+                ",guestfwd=tcp:{}:{}-cmd:{HTTPD_BUSYBOX} httpd -i -h {}",
+                g.ip(),
+                g.port(),
+                escape(&dir.display().to_string())
             );
         }
         Ok(v)
@@ -351,6 +385,28 @@ mod tests {
             let err = bad.validate("n0").unwrap_err().to_string();
             assert!(err.contains("127.0.0.1") || err.contains("IPv4"), "{err}");
         }
+    }
+
+    #[test]
+    fn http_dir_serves_a_directory_per_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("a,b");
+        std::fs::create_dir(&root).unwrap();
+        let v = UserNet::new()
+            .http_dir("10.0.2.100:80", &root)
+            .validate("n0")
+            .unwrap();
+        assert_eq!(
+            v,
+            format!(
+                "user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:80-cmd:{HTTPD_BUSYBOX} httpd -i -h {}",
+                escape(&root.display().to_string())
+            )
+        );
+        let missing = UserNet::new().http_dir("10.0.2.100:80", dir.path().join("none"));
+        assert!(missing.validate("n0").is_err());
+        let bad = UserNet::new().http_dir("example.com:80", dir.path());
+        assert!(bad.validate("n0").is_err());
     }
 
     #[test]
