@@ -24,6 +24,14 @@ pub struct BuildArgs {
     /// Output directory; receives disk.img and manifest.json.
     #[arg(long, short, value_name = "DIR")]
     out: PathBuf,
+    /// Also write a netboot bundle to OUT/netboot, served at this URL
+    /// (as `metalos netboot build --image OUT --base-url URL`).
+    #[arg(long, value_name = "URL")]
+    netboot_base_url: Option<String>,
+    /// HostConfig for the netboot bundle: MAC=HOSTCONFIG.json (repeatable;
+    /// needs --netboot-base-url).
+    #[arg(long, value_name = "MAC=HOSTCONFIG", requires = "netboot_base_url")]
+    netboot_host: Vec<String>,
 }
 
 /// Runs `metalos build`.
@@ -63,5 +71,9 @@ pub fn run(args: BuildArgs, progress: &Progress) -> Result<()> {
         manifest.disk.size >> 20,
         &manifest.disk.sha256[..16]
     ));
+    if let Some(url) = &args.netboot_base_url {
+        let out = args.out.join("netboot");
+        crate::netboot::build(&args.out, url, &args.netboot_host, &out, progress)?;
+    }
     Ok(())
 }

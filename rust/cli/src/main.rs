@@ -4,6 +4,7 @@ mod build;
 mod initrd;
 mod inputs;
 mod inspect;
+mod netboot;
 mod output;
 mod progress;
 mod uki;
@@ -39,6 +40,10 @@ enum Command {
     /// A/B updates on a running host: stage, status, mark-good, rollback.
     #[command(subcommand)]
     Update(update::UpdateCommand),
+    /// Netboot bundles: build (iPXE script, imaging UKI, image blob, HostConfigs),
+    /// publish into a served tree, serve over HTTP.
+    #[command(subcommand)]
+    Netboot(netboot::NetbootCommand),
     /// Manage build inputs (kernel, systemd-stub, busybox, OVMF).
     #[command(subcommand)]
     Inputs(inputs::InputsCommand),
@@ -55,6 +60,7 @@ fn main() {
         Command::Inputs(cmd) => inputs::run(cmd, &progress),
         Command::Vm(cmd) => vm::run(cmd),
         Command::Update(cmd) => update::run(cmd, &progress),
+        Command::Netboot(cmd) => netboot::run(cmd, &progress),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

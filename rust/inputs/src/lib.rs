@@ -65,6 +65,14 @@ const PACKAGES: &[PackageInputs] = &[
         }],
     },
     PackageInputs {
+        package: Some("ca-certificates"),
+        wanted: &[Wanted {
+            name: "ca-certificates",
+            path: CA_BUNDLE,
+            kind: InputKind::File,
+        }],
+    },
+    PackageInputs {
         package: Some("ovmf"),
         wanted: &[
             Wanted {
@@ -80,6 +88,54 @@ const PACKAGES: &[PackageInputs] = &[
         ],
     },
 ];
+
+/// The CA bundle made from the `ca-certificates` package (see [`write_ca_bundle`]).
+const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
+
+/// Writes `root/etc/ssl/certs/ca-certificates.crt` for an unpacked
+/// `ca-certificates` package: every `usr/share/ca-certificates/**/*.crt` in
+/// byte-wise sorted path order, each ending in a newline. This is what
+/// `update-ca-certificates` makes with Debian's default configuration (all
+/// certificates enabled), without running maintainer scripts; the same
+/// package always gives the same bytes.
+pub fn write_ca_bundle(root: &Path) -> Result<PathBuf, FetchError> {
+    fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), FetchError> {
+        for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+            let path = entry.map_err(io_err(dir))?.path();
+            if path.is_dir() {
+                collect(&path, out)?;
+            } else if path.extension().is_some_and(|e| e == "crt") {
+                out.push(path);
+            }
+        }
+        Ok(())
+    }
+    let certs = root.join("usr/share/ca-certificates");
+    let mut files = Vec::new();
+    collect(&certs, &mut files)?;
+    files.sort();
+    if files.is_empty() {
+        return Err(FetchError::Missing {
+            package: "ca-certificates".into(),
+            path: "usr/share/ca-certificates/**/*.crt".into(),
+        });
+    }
+    let mut bundle = Vec::new();
+    for f in &files {
+        let pem = std::fs::read(f).map_err(io_err(f))?;
+        bundle.extend_from_slice(&pem);
+        if !pem.ends_with(b"\n") {
+            bundle.push(b'\n');
+        }
+    }
+    let out = root.join(CA_BUNDLE);
+    let dir = out.parent().expect("bundle path has a parent");
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let tmp = dir.join(".ca-certificates.crt.tmp");
+    std::fs::write(&tmp, &bundle).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, &out).map_err(io_err(&out))?;
+    Ok(out)
+}
 
 /// The kernel metapackage whose dependency names the real kernel package.
 pub const KERNEL_METAPACKAGE: &str = "linux-image-cloud-amd64";
@@ -222,6 +278,9 @@ pub fn fetch(dir: &Path, progress: &dyn Fn(&str)) -> Result<InputsManifest, Fetc
             }
         };
         let (root, origin) = unpack(&dir, &name, progress)?;
+        if name == "ca-certificates" {
+            write_ca_bundle(&root)?;
+        }
         for w in pkg.wanted {
             let rel = w.path.replace("{kver}", &kver);
             let path = root.join(&rel);

@@ -4,7 +4,7 @@
 
 mod esp;
 mod source;
-mod stage;
+pub(crate) mod stage;
 mod status;
 
 use anyhow::Result;

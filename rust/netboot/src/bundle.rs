@@ -1,0 +1,316 @@
+//! `metalos netboot build`: a bundle directory from a `metalos build` output.
+
+use crate::cmdline::{self, ImageParams};
+use crate::error::{io, NetbootError, Result};
+use crate::fsutil;
+use crate::manifest::{BundleManifest, FileRecord, ImageRecord, BUNDLE_VERSION, MANIFEST_FILE};
+use metalos_config::{HostConfig, MacAddr};
+use metalos_image::manifest::BuildManifest;
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The imaging UKI's artifact name in the image build.
+pub const IMAGING_UKI: &str = "imaging.efi";
+/// The iPXE script's file name.
+pub const BOOT_SCRIPT: &str = "boot.ipxe";
+/// zstd level of the image blob. Single-threaded, so the blob is the same
+/// on every machine.
+pub const BLOB_ZSTD_LEVEL: i32 = 9;
+
+/// One `--host MAC=HOSTCONFIG`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostArg {
+    /// The MAC.
+    pub mac: MacAddr,
+    /// The HostConfig file.
+    pub path: PathBuf,
+}
+
+impl HostArg {
+    /// Parses `MAC=PATH` (MAC with `:` or `-`).
+    pub fn parse(arg: &str) -> Result<Self> {
+        let bad = |reason: String| NetbootError::HostArg {
+            arg: arg.to_string(),
+            reason,
+        };
+        let (mac, path) = arg
+            .split_once('=')
+            .ok_or_else(|| bad("expected MAC=HOSTCONFIG.json".into()))?;
+        if path.is_empty() {
+            return Err(bad("no HostConfig file after `=`".into()));
+        }
+        Ok(HostArg {
+            mac: cmdline::parse_mac(mac).map_err(bad)?,
+            path: PathBuf::from(path),
+        })
+    }
+}
+
+/// What to bundle.
+#[derive(Debug, Clone)]
+pub struct BundleOptions<'a> {
+    /// A finished `metalos build` output (disk.img, manifest.json, artifacts/imaging.efi).
+    pub image_dir: &'a Path,
+    /// Where the bundle will be served (`http://…`).
+    pub base_url: &'a str,
+    /// HostConfigs by MAC.
+    pub hosts: &'a [HostArg],
+    /// The bundle directory to write (replaced if it exists).
+    pub out: &'a Path,
+}
+
+/// Builds the bundle: validates everything first, writes into a temp
+/// directory next to `out` and renames it into place at the end, so a
+/// failure leaves no (partial) `out`.
+pub fn build_bundle(opts: &BundleOptions<'_>, progress: &dyn Fn(&str)) -> Result<BundleManifest> {
+    let base_url = cmdline::normalize_base_url(opts.base_url)?;
+    let hosts = read_hosts(opts.hosts)?;
+    let dir = opts.image_dir;
+    let bad = |reason: String| NetbootError::Image {
+        dir: dir.to_owned(),
+        reason,
+    };
+    let build_manifest = load_build_manifest(dir)?;
+    let uki_record = build_manifest.artifacts.get(IMAGING_UKI).ok_or_else(|| {
+        bad(format!(
+            "manifest.json has no artifact {IMAGING_UKI:?}; build an image spec with \
+             [[ukis]] name = \"{IMAGING_UKI}\" (as images/default.toml has)"
+        ))
+    })?;
+    let uki_path = dir.join(&uki_record.file);
+    let uki = std::fs::read(&uki_path).map_err(io(&uki_path))?;
+    check_hash(&uki_path, &uki_record.sha256, &fsutil::sha256_hex(&uki))?;
+    let base_cmdline = metalos_uki::Uki::parse(&uki)
+        .map_err(|source| NetbootError::Uki {
+            path: uki_path.clone(),
+            source,
+        })?
+        .cmdline()
+        .map(|c| c.into_owned())
+        .unwrap_or_default();
+
+    let parent = match opts.out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    fsutil::create_dir(&parent)?;
+    let name = opts.out.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.tmp"))
+        .tempdir_in(&parent)
+        .map_err(io(&parent))?;
+    let root = tmp.path();
+    fsutil::create_dir(root)?;
+
+    let disk_path = dir.join(&build_manifest.disk.file);
+    progress(&format!(
+        "compressing {} (zstd -{BLOB_ZSTD_LEVEL})",
+        disk_path.display()
+    ));
+    let blob = compress_image(&disk_path, root)?;
+    check_hash(&disk_path, &build_manifest.disk.sha256, &blob.raw_sha256)?;
+    let image = ImageRecord {
+        blob: blob.path.clone(),
+        compression: "zstd".into(),
+        sha256: blob.raw_sha256,
+        size: blob.raw_size,
+        compressed_size: blob.size,
+        sector_size: build_manifest.disk.sector_size,
+    };
+    let params = ImageParams {
+        url: format!("{base_url}/{}", image.blob),
+        sha256: image.sha256.clone(),
+        size: image.size,
+    };
+
+    progress("writing imaging.efi and boot.ipxe");
+    let cmdline = cmdline::embedded_cmdline(&base_cmdline, &base_url, &params);
+    let imaging = metalos_uki::replace_cmdline(&uki, cmdline.as_bytes()).map_err(|source| {
+        NetbootError::Uki {
+            path: uki_path.clone(),
+            source,
+        }
+    })?;
+    write(root, IMAGING_UKI, &imaging)?;
+    let script = cmdline::ipxe_script(&base_cmdline, &base_url, &params);
+    write(root, BOOT_SCRIPT, script.as_bytes())?;
+    if !hosts.is_empty() {
+        fsutil::create_dir(&root.join("hosts"))?;
+    }
+    for (path, bytes) in &hosts {
+        write(root, path, bytes)?;
+    }
+
+    let mut files = vec![
+        record(BOOT_SCRIPT, script.as_bytes()),
+        record(IMAGING_UKI, &imaging),
+        FileRecord {
+            path: image.blob.clone(),
+            sha256: blob.sha256,
+            size: blob.size,
+        },
+    ];
+    files.extend(hosts.iter().map(|(p, b)| record(p, b)));
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let manifest = BundleManifest {
+        version: BUNDLE_VERSION,
+        base_url,
+        image,
+        files,
+    };
+    write(root, MANIFEST_FILE, &manifest.to_bytes())?;
+
+    if std::fs::symlink_metadata(opts.out).is_ok() {
+        std::fs::remove_dir_all(opts.out).map_err(io(opts.out))?;
+    }
+    let kept = tmp.keep();
+    std::fs::rename(&kept, opts.out).map_err(io(opts.out))?;
+    fsutil::sync_dir(&parent)?;
+    Ok(manifest)
+}
+
+/// Reads and validates every HostConfig; returns (bundle path, bytes) sorted.
+fn read_hosts(hosts: &[HostArg]) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    for h in hosts {
+        let path = cmdline::host_path(&h.mac);
+        if out.iter().any(|(p, _)| *p == path) {
+            return Err(NetbootError::HostArg {
+                arg: format!("{}={}", h.mac, h.path.display()),
+                reason: format!("MAC {} is given twice", h.mac),
+            });
+        }
+        let bytes = std::fs::read(&h.path).map_err(io(&h.path))?;
+        let text = String::from_utf8_lossy(&bytes);
+        HostConfig::from_json(&text).map_err(|e| NetbootError::HostConfig {
+            mac: h.mac.to_string(),
+            path: h.path.clone(),
+            message: e.to_string(),
+        })?;
+        out.push((path, bytes));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Reads `DIR/manifest.json` of a `metalos build` output.
+pub fn load_build_manifest(dir: &Path) -> Result<BuildManifest> {
+    let path = dir.join("manifest.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| NetbootError::Image {
+        dir: dir.to_owned(),
+        reason: format!("cannot read manifest.json ({e}); is it a `metalos build` output?"),
+    })?;
+    serde_json::from_str(&text).map_err(|e| NetbootError::Json {
+        path,
+        reason: e.to_string(),
+    })
+}
+
+fn check_hash(path: &Path, expected: &str, actual: &str) -> Result<()> {
+    if expected == actual {
+        return Ok(());
+    }
+    Err(NetbootError::Mismatch {
+        path: path.to_owned(),
+        what: "sha256",
+        expected: expected.into(),
+        actual: actual.into(),
+    })
+}
+
+fn record(path: &str, bytes: &[u8]) -> FileRecord {
+    FileRecord {
+        path: path.to_string(),
+        sha256: fsutil::sha256_hex(bytes),
+        size: bytes.len() as u64,
+    }
+}
+
+fn write(root: &Path, rel: &str, bytes: &[u8]) -> Result<()> {
+    let path = root.join(rel);
+    std::fs::write(&path, bytes).map_err(io(&path))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).map_err(io(&path))
+}
+
+struct Blob {
+    path: String,
+    sha256: String,
+    size: u64,
+    raw_sha256: String,
+    raw_size: u64,
+}
+
+/// A writer that hashes and counts what passes through.
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Compresses the disk image into `root/blobs/sha256/<hex>` in one pass,
+/// hashing the raw and the compressed bytes.
+fn compress_image(disk: &Path, root: &Path) -> Result<Blob> {
+    let blobs = root.join("blobs/sha256");
+    fsutil::create_dir(&blobs)?;
+    let tmp_path = blobs.join(".image.zst.tmp");
+    let out = std::fs::File::create(&tmp_path).map_err(io(&tmp_path))?;
+    let mut input = std::fs::File::open(disk).map_err(io(disk))?;
+    let raw_size = input.metadata().map_err(io(disk))?.len();
+    let sink = HashingWriter {
+        inner: std::io::BufWriter::new(out),
+        hasher: Sha256::new(),
+        size: 0,
+    };
+    let mut enc = zstd::stream::Encoder::new(sink, BLOB_ZSTD_LEVEL).map_err(io(&tmp_path))?;
+    enc.include_checksum(true).map_err(io(&tmp_path))?;
+    enc.include_contentsize(true).map_err(io(&tmp_path))?;
+    enc.set_pledged_src_size(Some(raw_size))
+        .map_err(io(&tmp_path))?;
+    let mut raw_hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut seen = 0u64;
+    loop {
+        let n = input.read(&mut buf).map_err(io(disk))?;
+        if n == 0 {
+            break;
+        }
+        raw_hasher.update(&buf[..n]);
+        enc.write_all(&buf[..n]).map_err(io(&tmp_path))?;
+        seen += n as u64;
+    }
+    if seen != raw_size {
+        return Err(NetbootError::Invalid {
+            path: disk.to_owned(),
+            reason: format!("changed while reading ({seen} of {raw_size} bytes)"),
+        });
+    }
+    let mut sink = enc.finish().map_err(io(&tmp_path))?;
+    sink.flush().map_err(io(&tmp_path))?;
+    let sha256 = hex::encode(sink.hasher.finalize());
+    let path = format!("blobs/sha256/{sha256}");
+    std::fs::rename(&tmp_path, root.join(&path)).map_err(io(root.join(&path)))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(root.join(&path), std::fs::Permissions::from_mode(0o644))
+        .map_err(io(root.join(&path)))?;
+    Ok(Blob {
+        path,
+        sha256,
+        size: sink.size,
+        raw_sha256: hex::encode(raw_hasher.finalize()),
+        raw_size,
+    })
+}

@@ -1,0 +1,29 @@
+//! MetalOS netboot bundles.
+//!
+//! * [`build_bundle`] turns a `metalos build` output into a bundle directory:
+//!   `boot.ipxe`, `imaging.efi` (the imaging UKI with the netboot command
+//!   line embedded), the zstd-compressed disk image under
+//!   `blobs/sha256/<hex>`, `hosts/<mac>.json` and `manifest.json`.
+//!   Bit-reproducible.
+//! * [`publish()`] copies a bundle into a served tree: content-addressed
+//!   blobs, per-release directories, entry points switched atomically,
+//!   old releases and unreferenced blobs collected.
+//! * [`serve`] is a small static HTTP/1.1 server for development and tests.
+//!
+//! Formats and semantics: docs/netboot.md.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod bundle;
+pub mod cmdline;
+pub mod error;
+pub mod fsutil;
+pub mod manifest;
+pub mod publish;
+pub mod serve;
+
+pub use bundle::{build_bundle, BundleOptions, HostArg};
+pub use error::{NetbootError, Result};
+pub use manifest::BundleManifest;
+pub use publish::{publish, verify_served, PublishOptions, PublishReport};
