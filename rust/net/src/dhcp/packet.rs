@@ -1,0 +1,242 @@
+//! Building DHCPv4 requests and reading replies (with `dhcproto`).
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use dhcproto::v4::{DhcpOption, Flags, Message, MessageType, Opcode, OptionCode};
+use dhcproto::{Decodable, Encodable};
+
+use crate::mac::MacAddr;
+
+/// The options asked for in every request.
+const WANTED: [OptionCode; 6] = [
+    OptionCode::SubnetMask,
+    OptionCode::Router,
+    OptionCode::DomainNameServer,
+    OptionCode::DomainName,
+    OptionCode::Hostname,
+    OptionCode::AddressLeaseTime,
+];
+
+/// The kind of a server reply that matters to the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReplyKind {
+    Offer,
+    Ack,
+    Nak,
+}
+
+/// A server reply addressed to us (xid and chaddr matched).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reply {
+    pub kind: ReplyKind,
+    pub yiaddr: Ipv4Addr,
+    /// Option 54, or for an offer without it the `siaddr` field.
+    pub server_id: Option<Ipv4Addr>,
+    pub subnet_mask: Option<Ipv4Addr>,
+    pub routers: Vec<Ipv4Addr>,
+    pub dns_servers: Vec<Ipv4Addr>,
+    pub domain: Option<String>,
+    pub hostname: Option<String>,
+    pub lease_time: Option<Duration>,
+    /// Option 56, the server's explanation (in NAKs).
+    pub message: Option<String>,
+}
+
+fn base(xid: u32, mac: MacAddr, secs: u16, kind: MessageType) -> Message {
+    let octets = mac.octets();
+    let unspecified = Ipv4Addr::UNSPECIFIED;
+    let mut msg = Message::new_with_id(
+        xid,
+        unspecified,
+        unspecified,
+        unspecified,
+        unspecified,
+        &octets,
+    );
+    // Broadcast: we cannot receive unicast to an address not configured yet.
+    msg.set_flags(Flags::default().set_broadcast());
+    msg.set_secs(secs);
+    let opts = msg.opts_mut();
+    opts.insert(DhcpOption::MessageType(kind));
+    let mut client_id = vec![1u8]; // hardware type Ethernet, then the MAC
+    client_id.extend_from_slice(&octets);
+    opts.insert(DhcpOption::ClientIdentifier(client_id));
+    opts.insert(DhcpOption::ParameterRequestList(WANTED.to_vec()));
+    opts.insert(DhcpOption::MaxMessageSize(1500));
+    msg
+}
+
+/// A DHCPDISCOVER.
+pub(crate) fn discover(xid: u32, mac: MacAddr, secs: u16) -> Message {
+    base(xid, mac, secs, MessageType::Discover)
+}
+
+/// A DHCPREQUEST (SELECTING state) for `address` offered by `server_id`.
+pub(crate) fn request(
+    xid: u32,
+    mac: MacAddr,
+    secs: u16,
+    address: Ipv4Addr,
+    server_id: Ipv4Addr,
+) -> Message {
+    let mut msg = base(xid, mac, secs, MessageType::Request);
+    let opts = msg.opts_mut();
+    opts.insert(DhcpOption::RequestedIpAddress(address));
+    opts.insert(DhcpOption::ServerIdentifier(server_id));
+    msg
+}
+
+/// Encodes a message for the wire.
+pub(crate) fn encode(msg: &Message) -> Result<Vec<u8>, String> {
+    msg.to_vec().map_err(|e| e.to_string())
+}
+
+/// Decodes a datagram; `None` unless it is an OFFER, ACK or NAK for
+/// transaction `xid` and hardware address `mac`.
+pub(crate) fn parse_reply(bytes: &[u8], xid: u32, mac: MacAddr) -> Option<Reply> {
+    let msg = Message::from_bytes(bytes).ok()?;
+    if msg.opcode() != Opcode::BootReply
+        || msg.xid() != xid
+        || msg.chaddr().get(..6)? != mac.octets()
+    {
+        return None;
+    }
+    let opts = msg.opts();
+    let kind = match opts.msg_type()? {
+        MessageType::Offer => ReplyKind::Offer,
+        MessageType::Ack => ReplyKind::Ack,
+        MessageType::Nak => ReplyKind::Nak,
+        _ => return None,
+    };
+    let mut reply = Reply {
+        kind,
+        yiaddr: msg.yiaddr(),
+        server_id: None,
+        subnet_mask: None,
+        routers: Vec::new(),
+        dns_servers: Vec::new(),
+        domain: None,
+        hostname: None,
+        lease_time: None,
+        message: None,
+    };
+    for (_, opt) in opts.iter() {
+        match opt {
+            DhcpOption::ServerIdentifier(ip) => reply.server_id = Some(*ip),
+            DhcpOption::SubnetMask(mask) => reply.subnet_mask = Some(*mask),
+            DhcpOption::Router(list) => reply.routers = list.clone(),
+            DhcpOption::DomainNameServer(list) => reply.dns_servers = list.clone(),
+            DhcpOption::DomainName(name) => reply.domain = Some(name.clone()),
+            DhcpOption::Hostname(name) => reply.hostname = Some(name.clone()),
+            DhcpOption::AddressLeaseTime(secs) => {
+                reply.lease_time = Some(Duration::from_secs(u64::from(*secs)))
+            }
+            DhcpOption::Message(text) => reply.message = Some(text.clone()),
+            _ => {}
+        }
+    }
+    if reply.server_id.is_none() && kind == ReplyKind::Offer && !msg.siaddr().is_unspecified() {
+        reply.server_id = Some(msg.siaddr());
+    }
+    Some(reply)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) const MAC: MacAddr = MacAddr([0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+    pub(crate) const SERVER: Ipv4Addr = Ipv4Addr::new(10, 77, 1, 1);
+
+    /// What a server would answer to `request` (echoing xid and chaddr).
+    pub(crate) fn server_reply(request: &Message, kind: MessageType, yiaddr: Ipv4Addr) -> Message {
+        let mut msg = Message::new_with_id(
+            request.xid(),
+            Ipv4Addr::UNSPECIFIED,
+            yiaddr,
+            SERVER,
+            Ipv4Addr::UNSPECIFIED,
+            request.chaddr(),
+        );
+        msg.set_opcode(Opcode::BootReply);
+        let opts = msg.opts_mut();
+        opts.insert(DhcpOption::MessageType(kind));
+        opts.insert(DhcpOption::ServerIdentifier(SERVER));
+        if kind != MessageType::Nak {
+            opts.insert(DhcpOption::SubnetMask(Ipv4Addr::new(255, 255, 255, 0)));
+            opts.insert(DhcpOption::Router(vec![SERVER]));
+            opts.insert(DhcpOption::DomainNameServer(vec![
+                SERVER,
+                Ipv4Addr::new(10, 77, 1, 2),
+            ]));
+            opts.insert(DhcpOption::DomainName("metalos.test".into()));
+            opts.insert(DhcpOption::AddressLeaseTime(3600));
+        } else {
+            opts.insert(DhcpOption::Message("address not available".into()));
+        }
+        msg
+    }
+
+    #[test]
+    fn discover_has_broadcast_flag_client_id_and_parameter_list() {
+        let bytes = encode(&discover(0x1234_5678, MAC, 3)).unwrap();
+        let msg = Message::from_bytes(&bytes).unwrap();
+        assert_eq!(msg.opcode(), Opcode::BootRequest);
+        assert_eq!(msg.xid(), 0x1234_5678);
+        assert!(msg.flags().broadcast());
+        assert_eq!(msg.secs(), 3);
+        assert_eq!(&msg.chaddr()[..6], &MAC.octets());
+        assert_eq!(msg.opts().msg_type(), Some(MessageType::Discover));
+        let Some(DhcpOption::ClientIdentifier(id)) = msg.opts().get(OptionCode::ClientIdentifier)
+        else {
+            panic!("no client identifier")
+        };
+        assert_eq!(id.as_slice(), &[1, 0x52, 0x54, 0, 0x12, 0x34, 0x56]);
+        let Some(DhcpOption::ParameterRequestList(list)) =
+            msg.opts().get(OptionCode::ParameterRequestList)
+        else {
+            panic!("no parameter request list")
+        };
+        assert_eq!(list.as_slice(), &WANTED);
+    }
+
+    #[test]
+    fn request_names_address_and_server() {
+        let addr = Ipv4Addr::new(10, 77, 1, 100);
+        let msg = Message::from_bytes(&encode(&request(7, MAC, 0, addr, SERVER)).unwrap()).unwrap();
+        assert_eq!(msg.opts().msg_type(), Some(MessageType::Request));
+        assert_eq!(
+            msg.opts().get(OptionCode::RequestedIpAddress),
+            Some(&DhcpOption::RequestedIpAddress(addr))
+        );
+        assert_eq!(
+            msg.opts().get(OptionCode::ServerIdentifier),
+            Some(&DhcpOption::ServerIdentifier(SERVER))
+        );
+    }
+
+    #[test]
+    fn parses_offer_and_rejects_foreign_replies() {
+        let req = discover(42, MAC, 0);
+        let yiaddr = Ipv4Addr::new(10, 77, 1, 100);
+        let bytes = encode(&server_reply(&req, MessageType::Offer, yiaddr)).unwrap();
+        let reply = parse_reply(&bytes, 42, MAC).unwrap();
+        assert_eq!(reply.kind, ReplyKind::Offer);
+        assert_eq!(reply.yiaddr, yiaddr);
+        assert_eq!(reply.server_id, Some(SERVER));
+        assert_eq!(reply.routers, vec![SERVER]);
+        assert_eq!(reply.dns_servers.len(), 2);
+        assert_eq!(reply.domain.as_deref(), Some("metalos.test"));
+        assert_eq!(reply.lease_time, Some(Duration::from_secs(3600)));
+        assert_eq!(parse_reply(&bytes, 43, MAC), None, "other xid");
+        let other = MacAddr([0x52, 0x54, 0, 0, 0, 1]);
+        assert_eq!(parse_reply(&bytes, 42, other), None, "other client");
+        assert_eq!(
+            parse_reply(&encode(&req).unwrap(), 42, MAC),
+            None,
+            "a request, not a reply"
+        );
+        assert_eq!(parse_reply(b"garbage", 42, MAC), None);
+    }
+}

@@ -1,0 +1,376 @@
+//! HTTP(S) GETs for the in-initrd programs, on top of `ureq`.
+//!
+//! * Host names are resolved by [`crate::dns`] (the initrd has no NSS), via
+//!   ureq's pluggable resolver; TLS still verifies the host name (SNI).
+//! * TLS trusts either the roots in a PEM CA bundle (and only those) or
+//!   the Mozilla roots built into ureq (webpki-roots).
+//! * Connection errors, timeouts and HTTP 5xx are retried with exponential
+//!   backoff; 4xx and TLS failures are not.
+
+use std::fs;
+use std::io::{self, Read};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use ureq::config::Config;
+use ureq::http::Uri;
+use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig};
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver as UreqResolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::Agent;
+
+use crate::dns::Resolver;
+use crate::mac::MacAddr;
+
+/// Replaces every `${mac}` in `template` by the MAC in lowercase hyphenated
+/// form (`aa-bb-cc-dd-ee-ff`, iPXE's `${net0/mac:hexhyp}`), e.g.
+/// `http://images.metalos.test/hosts/${mac}.json` →
+/// `http://images.metalos.test/hosts/52-54-00-12-34-56.json`.
+pub fn expand_url(template: &str, mac: MacAddr) -> String {
+    template.replace("${mac}", &mac.hyphenated())
+}
+
+/// How an [`HttpClient`] connects and retries.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    /// PEM file whose certificates are the only trusted roots; `None`
+    /// trusts the Mozilla roots built into ureq.
+    pub ca_bundle: Option<PathBuf>,
+    /// DNS servers to use; `None` uses [`crate::dns::default_servers`] at
+    /// the time of each request.
+    pub resolver: Option<Resolver>,
+    /// Tries per request, including the first (default 5).
+    pub attempts: u32,
+    /// Pause before the first retry; doubled for each further one (default
+    /// 1 s).
+    pub first_backoff: Duration,
+    /// The longest pause between tries (default 16 s).
+    pub max_backoff: Duration,
+    /// TCP connect timeout (default 10 s).
+    pub connect_timeout: Duration,
+    /// Longest wait for the response head, and for each read of the body
+    /// (default 30 s): a stalled server fails instead of hanging the boot.
+    pub io_timeout: Duration,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            ca_bundle: None,
+            resolver: None,
+            attempts: 5,
+            first_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(16),
+            connect_timeout: Duration::from_secs(10),
+            io_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a GET failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The server answered with a non-success status.
+    #[error("GET {url}: HTTP {status}{after}")]
+    Status {
+        /// The URL asked for.
+        url: String,
+        /// The status line, e.g. `404 Not Found`.
+        status: String,
+        /// The numeric status.
+        code: u16,
+        /// ` (after N attempts)` when retried, else empty.
+        after: String,
+    },
+    /// No response (connection, DNS, TLS or protocol failure).
+    #[error("GET {url}: {reason}{after}")]
+    Transport {
+        /// The URL asked for.
+        url: String,
+        /// What failed.
+        reason: String,
+        /// ` (after N attempts)` when retried, else empty.
+        after: String,
+    },
+    /// The body is larger than the caller's limit.
+    #[error("GET {url}: body larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The URL asked for.
+        url: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The CA bundle could not be used.
+    #[error("CA bundle {path}: {reason}")]
+    CaBundle {
+        /// The PEM file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl HttpError {
+    /// The HTTP status code, when the server answered with an error status.
+    pub fn status_code(&self) -> Option<u16> {
+        match self {
+            HttpError::Status { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// An HTTP(S) client; cheap to clone, reuses connections.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    agent: Agent,
+    options: HttpOptions,
+}
+
+/// A failure inside one try: retry it or give up at once.
+enum TryError {
+    Retry(HttpError),
+    Fatal(HttpError),
+}
+
+impl HttpClient {
+    /// A client with `options` (reads the CA bundle now).
+    pub fn new(options: HttpOptions) -> Result<Self, HttpError> {
+        let mut tls = TlsConfig::builder();
+        if let Some(path) = &options.ca_bundle {
+            tls = tls.root_certs(load_ca_bundle(path)?);
+        }
+        let config = Config::builder()
+            .http_status_as_error(false)
+            .tls_config(tls.build())
+            .user_agent(concat!("metalos-net/", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(Some(options.connect_timeout))
+            .timeout_recv_response(Some(options.io_timeout))
+            .timeout_per_read(Some(options.io_timeout))
+            .build();
+        let resolver = DnsForUreq(options.resolver.clone());
+        let agent = Agent::with_parts(config, DefaultConnector::new(), resolver);
+        Ok(HttpClient { agent, options })
+    }
+
+    /// GETs `url` into memory; fails with [`HttpError::TooLarge`] when the
+    /// body exceeds `limit` bytes. For small documents (a HostConfig).
+    pub fn get_bytes(&self, url: &str, limit: u64) -> Result<Vec<u8>, HttpError> {
+        self.with_retries(url, || {
+            let (_, mut body) = self.get_once(url)?.into_parts();
+            body.with_config()
+                .limit(limit)
+                .read_to_vec()
+                .map_err(|e| match e {
+                    ureq::Error::BodyExceedsLimit(_) => TryError::Fatal(HttpError::TooLarge {
+                        url: url.to_string(),
+                        limit,
+                    }),
+                    other => classify(url, other),
+                })
+        })
+    }
+
+    /// GETs `url` for streaming: returns the Content-Length (if the server
+    /// sent one) and a reader of the body. Only getting the response head
+    /// is retried; an error while reading is returned by the reader (as an
+    /// `io::Error`) and the caller restarts the download.
+    pub fn get_reader(
+        &self,
+        url: &str,
+    ) -> Result<(Option<u64>, impl Read + Send + 'static), HttpError> {
+        let response = self.with_retries(url, || self.get_once(url))?;
+        let (_, body) = response.into_parts();
+        Ok((body.content_length(), body.into_reader()))
+    }
+
+    /// One GET; `Ok` only for a 2xx response (redirects are followed).
+    fn get_once(&self, url: &str) -> Result<ureq::http::Response<ureq::Body>, TryError> {
+        let response = self.agent.get(url).call().map_err(|e| classify(url, e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let error = HttpError::Status {
+            url: url.to_string(),
+            status: status.to_string(),
+            code: status.as_u16(),
+            after: String::new(),
+        };
+        if status.is_server_error() {
+            Err(TryError::Retry(error))
+        } else {
+            Err(TryError::Fatal(error))
+        }
+    }
+
+    fn with_retries<T>(
+        &self,
+        url: &str,
+        mut once: impl FnMut() -> Result<T, TryError>,
+    ) -> Result<T, HttpError> {
+        let attempts = self.options.attempts.max(1);
+        let mut backoff = self.options.first_backoff;
+        for attempt in 1..=attempts {
+            match once() {
+                Ok(v) => return Ok(v),
+                Err(TryError::Fatal(e)) => return Err(e),
+                Err(TryError::Retry(e)) if attempt == attempts => {
+                    return Err(with_attempts(e, attempts))
+                }
+                Err(TryError::Retry(_)) => {
+                    thread::sleep(backoff);
+                    backoff = (backoff * 2).min(self.options.max_backoff);
+                }
+            }
+        }
+        // attempts >= 1, so the loop always returns.
+        Err(HttpError::Transport {
+            url: url.to_string(),
+            reason: "no attempt made".to_string(),
+            after: String::new(),
+        })
+    }
+}
+
+fn with_attempts(e: HttpError, attempts: u32) -> HttpError {
+    let after = if attempts > 1 {
+        format!(" (after {attempts} attempts)")
+    } else {
+        String::new()
+    };
+    match e {
+        HttpError::Status {
+            url, status, code, ..
+        } => HttpError::Status {
+            url,
+            status,
+            code,
+            after,
+        },
+        HttpError::Transport { url, reason, .. } => HttpError::Transport { url, reason, after },
+        other => other,
+    }
+}
+
+/// Sorts ureq's errors into worth retrying (the network or server may
+/// recover) and not (the request or the TLS trust is wrong).
+fn classify(url: &str, e: ureq::Error) -> TryError {
+    let retry = match &e {
+        ureq::Error::Io(io) => io.kind() != io::ErrorKind::InvalidData, // rustls errors are InvalidData
+        ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
+        ureq::Error::Protocol(_) => true,
+        _ => false,
+    };
+    let error = HttpError::Transport {
+        url: url.to_string(),
+        reason: e.to_string(),
+        after: String::new(),
+    };
+    if retry {
+        TryError::Retry(error)
+    } else {
+        TryError::Fatal(error)
+    }
+}
+
+fn load_ca_bundle(path: &Path) -> Result<RootCerts, HttpError> {
+    let err = |reason: String| HttpError::CaBundle {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let pem = fs::read(path).map_err(|e| err(e.to_string()))?;
+    let mut certs = Vec::new();
+    for item in parse_pem(&pem) {
+        if let PemItem::Certificate(cert) = item.map_err(|e| err(e.to_string()))? {
+            certs.push(cert);
+        }
+    }
+    if certs.is_empty() {
+        return Err(err("no certificates in the file".to_string()));
+    }
+    Ok(RootCerts::Specific(Arc::new(certs)))
+}
+
+/// ureq's resolver hook, answering from [`crate::dns`].
+#[derive(Debug)]
+struct DnsForUreq(Option<Resolver>);
+
+impl UreqResolver for DnsForUreq {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        _config: &Config,
+        _timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let host = uri
+            .host()
+            .ok_or_else(|| ureq::Error::BadUri(format!("{uri}: no host")))?;
+        let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
+            Some("https") => 443,
+            _ => 80,
+        });
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        let ips: Vec<IpAddr> = match literal.parse::<IpAddr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => {
+                let resolver = self.0.clone().unwrap_or_else(Resolver::from_defaults);
+                resolver
+                    .resolve_ipv4(host)
+                    .map_err(|e| ureq::Error::Io(io::Error::other(e.to_string())))?
+                    .into_iter()
+                    .map(IpAddr::V4)
+                    .collect()
+            }
+        };
+        let mut out = self.empty();
+        // ureq's address list holds at most 16.
+        for ip in ips.into_iter().take(16) {
+            out.push(SocketAddr::new(ip, port));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expands_mac_hyphenated() {
+        let mac: MacAddr = "52:54:00:AB:cd:EF".parse().unwrap();
+        assert_eq!(
+            expand_url("http://h/hosts/${mac}.json?m=${mac}", mac),
+            "http://h/hosts/52-54-00-ab-cd-ef.json?m=52-54-00-ab-cd-ef"
+        );
+        assert_eq!(expand_url("http://h/x", mac), "http://h/x");
+    }
+
+    #[test]
+    fn bad_ca_bundles_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let e = HttpClient::new(HttpOptions {
+            ca_bundle: Some(missing.clone()),
+            ..HttpOptions::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with(&format!("CA bundle {}: ", missing.display())),
+            "{e}"
+        );
+        let empty = dir.path().join("empty.pem");
+        fs::write(&empty, "not a certificate\n").unwrap();
+        let e = HttpClient::new(HttpOptions {
+            ca_bundle: Some(empty),
+            ..HttpOptions::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("no certificates"), "{e}");
+    }
+}
