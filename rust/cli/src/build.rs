@@ -38,6 +38,13 @@ pub struct BuildArgs {
 pub fn run(args: BuildArgs, progress: &Progress) -> Result<()> {
     let mut spec = ImageSpec::load(&args.spec)
         .with_context(|| format!("invalid image spec {}", args.spec.display()))?;
+    if let Some(url) = &args.netboot_base_url {
+        // Fail on a bad --netboot-* argument before spending time on the image.
+        metalos_netboot::cmdline::normalize_base_url(url)?;
+        for h in &args.netboot_host {
+            metalos_netboot::HostArg::parse(h)?;
+        }
+    }
     let inputs = crate::inputs::load_all(&args.inputs)?;
     if let Some(path) = &args.host_config {
         let abs = std::path::absolute(path).with_context(|| format!("{}", path.display()))?;

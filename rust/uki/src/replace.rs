@@ -133,10 +133,11 @@ fn check_appended(image: &[u8], pe: &PeImage, index: usize, fa: u64, sa: u64) ->
     let mut file_end = u64::from(first.raw_offset);
     let mut va_end = u64::from(first.virtual_address);
     for s in tail {
-        if s.raw_offset as u64 % fa.max(1) != 0
-            || u64::from(s.raw_offset) < file_end
-            || u64::from(s.virtual_address) < va_end
-            || s.virtual_address as u64 % sa.max(1) != 0
+        let (raw, va) = (u64::from(s.raw_offset), u64::from(s.virtual_address));
+        if pe::round_up(raw, fa) != raw
+            || raw < file_end
+            || va < va_end
+            || pe::round_up(va, sa) != va
         {
             return bad(format!("section {} is not laid out as appended", s.name));
         }
