@@ -39,11 +39,12 @@ static NEXT_LAB: AtomicUsize = AtomicUsize::new(0);
 fn require_root() {
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
-    assert_eq!(
-        euid, 0,
-        "the metalos-net netns tests need root (CAP_NET_ADMIN and CAP_SYS_ADMIN) \
-         to create network namespaces; run them as root"
-    );
+    if euid != 0 {
+        panic!(
+            "the metalos-net netns tests need root (CAP_NET_ADMIN and CAP_SYS_ADMIN) \
+             to create network namespaces; run them as root (euid is {euid})"
+        );
+    }
 }
 
 fn run(cmd: &[&str]) -> String {
@@ -588,4 +589,145 @@ fn namespaces_and_servers_are_torn_down_on_panic() {
             "{name} left behind"
         );
     }
+}
+
+/// A CA and a server certificate for `images.metalos.test`, made with the
+/// openssl CLI in `dir`; returns (CA PEM, server cert PEM, server key PEM).
+fn make_test_pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let p = |name: &str| dir.join(name);
+    let s = |path: &PathBuf| path.to_str().expect("utf-8 path").to_string();
+    let (ca_key, ca, key, csr, cert, ext) = (
+        p("ca.key"),
+        p("ca.pem"),
+        p("srv.key"),
+        p("srv.csr"),
+        p("srv.pem"),
+        p("srv.ext"),
+    );
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut cmd = vec![
+        "openssl",
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=metalos-net test CA",
+    ];
+    cmd.extend(ec);
+    let (ca_key_s, ca_s) = (s(&ca_key), s(&ca));
+    cmd.extend([
+        "-keyout",
+        &ca_key_s,
+        "-out",
+        &ca_s,
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&cmd);
+    let mut cmd = vec!["openssl", "req", "-subj", "/CN=images.metalos.test"];
+    cmd.extend(ec);
+    let (key_s, csr_s) = (s(&key), s(&csr));
+    cmd.extend(["-keyout", &key_s, "-out", &csr_s]);
+    run(&cmd);
+    fs::write(
+        &ext,
+        "subjectAltName=DNS:images.metalos.test\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write extensions");
+    run(&[
+        "openssl",
+        "x509",
+        "-req",
+        "-days",
+        "2",
+        "-in",
+        &csr_s,
+        "-CA",
+        &ca_s,
+        "-CAkey",
+        &ca_key_s,
+        "-CAcreateserial",
+        "-extfile",
+        &s(&ext),
+        "-out",
+        &s(&cert),
+    ]);
+    (ca, cert, key)
+}
+
+/// `openssl s_server -WWW` on 10.77.1.1:443 serving files from `root`.
+struct TlsServer(Child);
+
+impl TlsServer {
+    fn start(ns: &Netns, root: &Path, cert: &Path, key: &Path) -> TlsServer {
+        let child = Command::new("ip")
+            .args([
+                "netns", "exec", &ns.name, "openssl", "s_server", "-quiet", "-WWW",
+            ])
+            .args(["-accept", "10.77.1.1:443", "-cert"])
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .current_dir(root)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn openssl s_server");
+        TlsServer(child)
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn https_trusts_only_the_given_ca_bundle() {
+    let lab = Lab::new(true);
+    let pki = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = make_test_pki(pki.path());
+    let www = tempfile::tempdir().expect("tempdir");
+    fs::write(www.path().join("host.json"), "{\"hostname\":\"node1\"}\n").unwrap();
+    let _tls = TlsServer::start(&lab._server, www.path(), &cert, &key);
+    let net = cmdline::parse("ip=10.77.1.60::10.77.1.1:24 metalos.dns=10.77.1.1").unwrap();
+    let url = format!("https://{IMAGES_HOST}/host.json");
+    lab.client.run_in(|| {
+        setup::configure(&net, &SetupOptions::default()).expect("configure");
+        // Retries cover s_server still starting up (connection refused).
+        let trusted = HttpClient::new(HttpOptions {
+            ca_bundle: Some(ca.clone()),
+            ..fast_http()
+        })
+        .expect("client with CA bundle");
+        let body = trusted.get_bytes(&url, 1024).expect("GET over TLS");
+        assert_eq!(body, b"{\"hostname\":\"node1\"}\n");
+
+        // The built-in roots do not include the test CA: a TLS failure,
+        // reported at once rather than retried.
+        let untrusting = HttpClient::new(HttpOptions {
+            first_backoff: Duration::from_secs(5),
+            ..fast_http()
+        })
+        .expect("client with built-in roots");
+        let started = Instant::now();
+        let e = untrusting.get_bytes(&url, 1024).unwrap_err().to_string();
+        assert!(started.elapsed() < Duration::from_secs(4), "retried: {e}");
+        assert!(e.starts_with(&format!("GET {url}: ")), "{e}");
+        assert!(e.to_lowercase().contains("certificate"), "{e}");
+        eprintln!("without the CA bundle: {e}");
+    });
 }
