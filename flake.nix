@@ -51,6 +51,8 @@
             systemd-stub = "${pkgs.systemd}/lib/systemd/boot/efi/linuxx64.efi.stub";
             busybox = "${pkgs.pkgsStatic.busybox}/bin/busybox";
             mkfs-btrfs = "${pkgs.btrfs-progs}/bin/mkfs.btrfs";
+            # CA certificates the imaging initrd trusts for https:// URLs.
+            ca-certificates = "${pkgs.cacert}/etc/ssl/certs/ca-bundle.crt";
             metalos = "${metalos}/bin/metalos";
             metalos-bootloader = "${metalos}/bin/metalos-bootloader";
             metalinit = "${metalos}/bin/metalinit";

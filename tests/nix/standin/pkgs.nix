@@ -110,6 +110,7 @@ let
     qemu = hostLinks "qemu" { "bin/qemu-system-x86_64" = host.qemu; };
     busybox = hostLinks "busybox" { "bin/busybox" = host.busybox; };
     btrfs-progs = hostLinks "btrfs-progs" { "bin/mkfs.btrfs" = host.mkfsBtrfs; };
+    cacert = hostLinks "cacert" { "etc/ssl/certs/ca-bundle.crt" = host.caBundle; };
     nixfmt = missing "nixfmt";
   };
 in
