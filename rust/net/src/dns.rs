@@ -171,7 +171,7 @@ fn query(server: SocketAddr, name: &Name, timeout: Duration) -> Result<Answer, S
     // reports ICMP port-unreachable as ECONNREFUSED.
     socket.connect(server).map_err(io_err)?;
     socket.send(&packet).map_err(io_err)?;
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::deadline_after(Instant::now(), timeout);
     let mut buf = [0u8; 4096];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

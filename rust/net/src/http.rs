@@ -40,7 +40,8 @@ pub struct HttpOptions {
     /// trusts the Mozilla roots built into ureq.
     pub ca_bundle: Option<PathBuf>,
     /// DNS servers to use; `None` uses [`crate::dns::default_servers`] at
-    /// the time of each request.
+    /// the time of each request. The resolver's own timeout and attempts
+    /// bound name resolution (ureq's resolve timeout is not used).
     pub resolver: Option<Resolver>,
     /// Tries per request, including the first (default 5).
     pub attempts: u32,
@@ -223,7 +224,7 @@ impl HttpClient {
                 }
                 Err(TryError::Retry(_)) => {
                     thread::sleep(backoff);
-                    backoff = (backoff * 2).min(self.options.max_backoff);
+                    backoff = backoff.saturating_mul(2).min(self.options.max_backoff);
                 }
             }
         }

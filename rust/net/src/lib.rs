@@ -20,6 +20,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod addr;
 pub mod cmdline;
 pub mod dhcp;
@@ -31,6 +33,17 @@ pub mod mac;
 pub mod setup;
 
 pub use mac::MacAddr;
+
+/// `from + timeout`, saturating far in the future instead of panicking on
+/// an absurd timeout (PID 1 must not panic).
+pub(crate) fn deadline_after(
+    from: std::time::Instant,
+    timeout: std::time::Duration,
+) -> std::time::Instant {
+    from.checked_add(timeout)
+        .or_else(|| from.checked_add(std::time::Duration::from_secs(100 * 365 * 86400)))
+        .unwrap_or(from)
+}
 
 /// Any error of this crate, for callers that handle them alike.
 #[derive(Debug, thiserror::Error)]

@@ -159,7 +159,7 @@ pub fn set_link_up(ifname: &str) -> Result<(), LinkError> {
 
 /// Waits up to `timeout` for `ifname` to have link; returns whether it has.
 pub fn wait_for_carrier(ifname: &str, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::deadline_after(Instant::now(), timeout);
     loop {
         if has_carrier(ifname) {
             return true;
@@ -209,7 +209,7 @@ pub fn select_boot_nic(nics: &[Nic], mac: Option<MacAddr>) -> Result<&Nic, LinkE
 /// period, and several with link is an error listing them.
 pub fn choose_boot_nic(mac: Option<MacAddr>, timeout: Duration) -> Result<Nic, LinkError> {
     let start = Instant::now();
-    let deadline = start + timeout;
+    let deadline = crate::deadline_after(start, timeout);
     let mut first_link: Option<Instant> = None;
     loop {
         let mut nics = list_nics()?;

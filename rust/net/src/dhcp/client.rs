@@ -49,7 +49,7 @@ pub(crate) fn negotiate<T: Transport>(
         mac,
         config,
         start,
-        deadline: start + config.timeout,
+        deadline: crate::deadline_after(start, config.timeout),
     };
     let mut naks = Vec::new();
     loop {
@@ -130,7 +130,7 @@ impl<T: Transport> Exchange<'_, T> {
                     source,
                 })?;
             sent += 1;
-            let attempt_deadline = (now + wait).min(self.deadline);
+            let attempt_deadline = crate::deadline_after(now, wait).min(self.deadline);
             while let Some(datagram) =
                 self.transport
                     .recv(attempt_deadline)
@@ -147,7 +147,7 @@ impl<T: Transport> Exchange<'_, T> {
                     return Ok(reply);
                 }
             }
-            wait = (wait * 2).min(self.config.max_retransmit);
+            wait = wait.saturating_mul(2).min(self.config.max_retransmit);
         }
     }
 }

@@ -137,7 +137,7 @@ pub fn obtain_lease(ifname: &str, mac: MacAddr, config: &DhcpConfig) -> Result<L
 
 /// Configures `lease` on `ifname`: the address, a default route via the
 /// first router (if any), and the DNS servers as the process-wide default
-/// for [`dns::Resolver::system`].
+/// for [`dns::Resolver::from_defaults`] and [`crate::http`].
 pub fn apply_lease(ifname: &str, lease: &Lease) -> Result<(), AddrError> {
     addr::apply_static(ifname, &lease.to_static_config())?;
     dns::set_default_servers(&lease.dns_servers);
