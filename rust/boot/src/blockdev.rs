@@ -198,6 +198,24 @@ pub fn serial(disk: &Disk) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
+/// The device node of partition `number`, waiting up to 5 s for it to
+/// appear (after a table re-read the kernel adds partitions asynchronously).
+pub fn wait_for_partition(disk: &Disk, number: u32) -> std::io::Result<PathBuf> {
+    for _ in 0..100 {
+        if let Some(p) = partition_dev(disk, number).filter(|p| p.exists()) {
+            return Ok(p);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        format!(
+            "partition {number} of {} did not appear",
+            disk.dev.display()
+        ),
+    ))
+}
+
 /// Asks the kernel to re-read the partition table (`BLKRRPART`).
 pub fn reread_partitions(file: &File) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;

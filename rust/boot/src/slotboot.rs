@@ -65,8 +65,7 @@ pub fn boot_slot(
     first_boot: bool,
     current_cmdline: &str,
 ) -> Result<()> {
-    let part_dev = blockdev::partition_dev(disk, slot.number)
-        .with_context(|| format!("no device node for partition {}", slot.number))?;
+    let part_dev = blockdev::wait_for_partition(disk, slot.number)?;
     sys::mount(
         part_dev.to_str().unwrap_or_default(),
         USR_MOUNT,

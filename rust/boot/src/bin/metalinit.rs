@@ -10,7 +10,6 @@ use metalos_boot::esp::{EspHandle, FIRST_BOOT_FLAG};
 use metalos_boot::{blockdev, firstboot, modules, netnames, rootfs, switchroot, sys};
 use metalos_config::hostconfig::HostConfig;
 use metalos_config::spec::type_guid;
-use std::path::PathBuf;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -99,7 +98,7 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
         .find(|p| p.type_guid == root_type)
         .context("the root disk has no ROOT partition")?
         .clone();
-    let root_dev = wait_for_partition(&disk, root.number)?;
+    let root_dev = blockdev::wait_for_partition(&disk, root.number)?;
     if rootfs::is_blank(&root_dev)? {
         sys::say(
             PROG,
@@ -110,7 +109,7 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     }
     rootfs::mount_subvolumes(&root_dev, SYSROOT)?;
     rootfs::skeleton(SYSROOT)?;
-    let usr_dev = wait_for_partition(&disk, usr.number)?;
+    let usr_dev = blockdev::wait_for_partition(&disk, usr.number)?;
     sys::mount(
         &usr_dev.to_string_lossy(),
         &format!("{SYSROOT}/usr"),
@@ -146,19 +145,6 @@ fn reread(dev: &std::fs::File) -> Result<()> {
         std::thread::sleep(Duration::from_millis(100));
     }
     blockdev::reread_partitions(dev).context("re-reading the partition table")
-}
-
-fn wait_for_partition(disk: &blockdev::Disk, number: u32) -> Result<PathBuf> {
-    for _ in 0..100 {
-        if let Some(p) = blockdev::partition_dev(disk, number).filter(|p| p.exists()) {
-            return Ok(p);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    bail!(
-        "partition {number} of {} did not appear",
-        disk.dev.display()
-    )
 }
 
 fn apply_identity(h: &HostConfig) -> Result<()> {
