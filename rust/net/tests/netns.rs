@@ -557,7 +557,7 @@ fn dhcp_without_server_times_out_clearly_and_wrong_mac_is_named() {
         let took = started.elapsed();
         let msg = e.to_string();
         assert!(
-            took >= Duration::from_secs(3) && took < Duration::from_millis(3500),
+            took >= Duration::from_secs(3) && took < Duration::from_secs(4),
             "took {took:?}: {msg}"
         );
         assert!(
