@@ -6,11 +6,41 @@ use std::path::Path;
 
 /// Prints a line on the console, prefixed with the program name so the
 /// serial log says who spoke.
+///
+/// When the kernel command line names no `console=` (iPXE replaced it, so
+/// the kernel talks only to the screen), the line also goes to the first
+/// serial port: servers are watched over serial, and a PID 1 that fails
+/// must be heard there.
 pub fn say(prog: &str, msg: &str) {
     let line = format!("{prog}: {msg}\n");
     // /dev/console is stdout for PID 1 but be explicit: kmsg ordering matters less than visibility.
     let _ = std::io::stdout().write_all(line.as_bytes());
     let _ = std::io::stdout().flush();
+    if let Some(mut serial) = serial_mirror() {
+        let _ = serial.write_all(line.replace('\n', "\r\n").as_bytes());
+    }
+}
+
+/// `/dev/ttyS0` when the command line has no `console=` (see [`say`]).
+fn serial_mirror() -> Option<&'static std::fs::File> {
+    static MIRROR: std::sync::OnceLock<Option<std::fs::File>> = std::sync::OnceLock::new();
+    MIRROR
+        .get_or_init(|| {
+            if std::process::id() != 1 {
+                return None;
+            }
+            let cmdline = std::fs::read_to_string("/proc/cmdline").ok()?;
+            if cmdline.split_whitespace().any(|w| w.starts_with("console=")) {
+                return None;
+            }
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+                .open("/dev/ttyS0")
+                .ok()
+        })
+        .as_ref()
 }
 
 /// Turns a syscall's return code into a `Result`: negative means failure,
