@@ -156,7 +156,7 @@ fn bundle_contents_hashes_and_reproducibility() {
     );
     let kernel = format!(
         "kernel {BASE}/imaging.efi console=ttyS0 panic=10 BOOTIF=01-${{net0/mac:hexhyp}} \
-         ip=${{net0/ip}}::${{net0/gateway}}:${{net0/netmask}} \
+         ip=${{net0/ip}}::${{net0/gateway}}:${{net0/netmask}} metalos.dns=${{dns}} \
          metalos.host_config_url={BASE}/hosts/${{net0/mac:hexhyp}}.json {image_args}"
     );
     assert!(script.starts_with("#!ipxe\n"), "{script}");

@@ -215,10 +215,12 @@ pub fn parse_ip(value: &str) -> Result<IpConfig, CmdlineError> {
     }))
 }
 
-/// Parses a `metalos.dns=` value: comma-separated IPv4 addresses.
+/// Parses a `metalos.dns=` value: comma-separated IPv4 addresses. Empty
+/// means none (what iPXE's `${dns}` expands to without a DNS server).
 pub fn parse_dns(value: &str) -> Result<Vec<Ipv4Addr>, CmdlineError> {
     value
         .split(',')
+        .filter(|s| !s.is_empty())
         .map(|s| {
             s.parse().map_err(|_| {
                 err(
@@ -335,6 +337,16 @@ mod tests {
     }
 
     #[test]
+    fn empty_dns_means_none() {
+        // iPXE expands ${dns} to nothing when DHCP named no server.
+        assert!(parse("metalos.dns=").unwrap().dns_servers.is_empty());
+        assert_eq!(
+            parse_dns("10.0.0.1,").unwrap(),
+            vec![Ipv4Addr::new(10, 0, 0, 1)]
+        );
+    }
+
+    #[test]
     fn malformed_values_name_the_parameter() {
         let cases = [
             ("BOOTIF=06-aa-bb-cc-dd-ee-ff", "BOOTIF", "hardware type 06"),
@@ -353,7 +365,7 @@ mod tests {
             ("ip=10.0.0.3::10.0.0.1:33", "ip", "netmask"),
             ("ip=::10.0.0.1:255.255.255.0", "ip", "no client address"),
             ("ip=", "ip", "empty"),
-            ("metalos.dns=10.0.0.1,,", "metalos.dns", "not an IPv4"),
+            ("metalos.dns=10.0.0.1,x", "metalos.dns", "not an IPv4"),
             (
                 "BOOTIF=01-aa-bb-cc-dd-ee-01 metalos.mac=aa:bb:cc:dd:ee:02",
                 "BOOTIF",

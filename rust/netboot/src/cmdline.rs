@@ -83,6 +83,7 @@ pub fn ipxe_script(base_cmdline: &str, base_url: &str, image: &ImageParams) -> S
         base_cmdline.trim(),
         &format!("BOOTIF=01-{IPXE_MAC}"),
         "ip=${net0/ip}::${net0/gateway}:${net0/netmask}",
+        "metalos.dns=${dns}",
         &format!("metalos.host_config_url={base_url}/hosts/{IPXE_MAC}.json"),
         &image_args(image),
     ]);
@@ -153,7 +154,7 @@ mod tests {
         assert_eq!(
             s.lines().nth(3).unwrap(),
             "kernel http://h/imaging.efi console=ttyS0 panic=10 BOOTIF=01-${net0/mac:hexhyp} \
-             ip=${net0/ip}::${net0/gateway}:${net0/netmask} \
+             ip=${net0/ip}::${net0/gateway}:${net0/netmask} metalos.dns=${dns} \
              metalos.host_config_url=http://h/hosts/${net0/mac:hexhyp}.json \
              metalos.image_url=http://10.0.2.100/blobs/sha256/ab metalos.image_sha256=cd \
              metalos.image_size=42"
