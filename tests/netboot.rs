@@ -6,41 +6,41 @@
 use metalos_tests::*;
 use metalos_vmtest::{Disk, Machine, Nic, UserNet};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 const HTTP: &str = "10.0.2.100:80";
 const BASE_URL: &str = "http://10.0.2.100";
 const MAC1: &str = "52:54:00:aa:bb:11";
 const MAC2: &str = "52:54:00:aa:bb:12";
+/// A MAC without a HostConfig in the bundle.
+const MAC3: &str = "52:54:00:aa:bb:13";
 
-/// The default image (built once per test binary run) and a netboot
-/// bundle for it with the two test hosts.
-fn bundle(dir: &Path) -> PathBuf {
-    let image = dir.join("image");
-    build_default(&image, None, |t| t);
-    let hosts = [
-        metalos_netboot::HostArg::parse(&format!(
-            "{MAC1}={}",
-            repo().join("tests/fixtures/host-config-netboot-1.json").display()
-        ))
-        .unwrap(),
-        metalos_netboot::HostArg::parse(&format!(
-            "{MAC2}={}",
-            repo().join("tests/fixtures/host-config-netboot-2.json").display()
-        ))
-        .unwrap(),
-    ];
-    let out = dir.join("bundle");
-    metalos_netboot::build_bundle(
-        &metalos_netboot::BundleOptions {
-            image_dir: &image,
-            base_url: BASE_URL,
-            hosts: &hosts,
-            out: &out,
-        },
-        &|_| {},
-    )
-    .unwrap();
-    out
+/// The default image and a netboot bundle for it with the two test
+/// hosts, built once per test binary run under target/netboot-tests/.
+fn bundle() -> &'static Path {
+    static BUNDLE: OnceLock<PathBuf> = OnceLock::new();
+    BUNDLE.get_or_init(|| {
+        let dir = repo().join("target/netboot-tests");
+        let _ = std::fs::remove_dir_all(&dir);
+        let image = dir.join("image");
+        build_default(&image, None, |t| t);
+        let hosts = [(MAC1, 1), (MAC2, 2)].map(|(mac, n)| {
+            let hc = repo().join(format!("tests/fixtures/host-config-netboot-{n}.json"));
+            metalos_netboot::HostArg::parse(&format!("{mac}={}", hc.display())).unwrap()
+        });
+        let out = dir.join("bundle");
+        metalos_netboot::build_bundle(
+            &metalos_netboot::BundleOptions {
+                image_dir: &image,
+                base_url: BASE_URL,
+                hosts: &hosts,
+                out: &out,
+            },
+            &|_| {},
+        )
+        .unwrap();
+        out
+    })
 }
 
 /// A blank 3 GiB disk (sparse file).
@@ -59,9 +59,13 @@ fn machine(test: &str, name: &str, bundle: &Path, disk: &Path, mac: &str) -> Mac
         .memory_mib(1024)
         .disk(Disk::direct(disk).bootindex(1))
         .nic(
-            Nic::new(UserNet::new().tftp(bundle, "boot.ipxe").http_dir(HTTP, bundle))
-                .mac(mac)
-                .bootindex(2),
+            Nic::new(
+                UserNet::new()
+                    .tftp(bundle, "boot.ipxe")
+                    .http_dir(HTTP, bundle),
+            )
+            .mac(mac)
+            .bootindex(2),
         )
         .build()
         .unwrap()
@@ -70,9 +74,8 @@ fn machine(test: &str, name: &str, bundle: &Path, disk: &Path, mac: &str) -> Mac
 #[test]
 fn pxe_images_a_blank_disk_then_it_boots_from_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let bundle = bundle(dir.path());
     let disk = blank_disk(&dir.path().join("disk1.raw"));
-    let mut vm = machine("netboot_happy_path", "host1", &bundle, &disk, MAC1);
+    let mut vm = machine("netboot_happy_path", "host1", bundle(), &disk, MAC1);
     vm.start().unwrap();
     let up = vm
         .wait_for_console("METALOS-ROOTFS-UP host=(\\S+) usr=(\\S+)", 2 * BOOT_TIMEOUT)
@@ -80,11 +83,17 @@ fn pxe_images_a_blank_disk_then_it_boots_from_disk() {
     assert_eq!(up[1], "netboot-host-1", "the MAC-keyed HostConfig");
     assert_eq!(up[2], "/dev/vda2");
     let console = vm.console_text();
-    for line in ["metalimage: started", "imaging: reading the image back", "formatting ROOT"] {
+    for line in [
+        "metalimage: started",
+        "imaging: reading the image back",
+        "formatting ROOT",
+    ] {
         assert!(console.contains(line), "missing {line:?}");
     }
-    vm.send_console("sync; echo METALOS-$((40+2))-SYNCED\n").unwrap();
-    vm.wait_for_console("METALOS-42-SYNCED", BOOT_TIMEOUT).unwrap();
+    vm.send_console("sync; echo METALOS-$((40+2))-SYNCED\n")
+        .unwrap();
+    vm.wait_for_console("METALOS-42-SYNCED", BOOT_TIMEOUT)
+        .unwrap();
     vm.crash().unwrap();
 
     // Second power-on: the disk boots (no imaging), ROOT kept.
@@ -92,7 +101,168 @@ fn pxe_images_a_blank_disk_then_it_boots_from_disk() {
     vm.wait_for_console("METALOS-ROOTFS-UP host=netboot-host-1", BOOT_TIMEOUT)
         .unwrap();
     let console = vm.console_text();
-    assert_eq!(console.matches("metalimage: started").count(), 1, "imaged once");
+    assert_eq!(
+        console.matches("metalimage: started").count(),
+        1,
+        "imaged once"
+    );
     assert_eq!(console.matches("formatting ROOT").count(), 1, "ROOT kept");
     vm.shutdown().unwrap();
+}
+
+#[test]
+fn each_mac_gets_its_own_host_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = blank_disk(&dir.path().join("disk2.raw"));
+    let mut vm = machine("netboot_second_host", "host2", bundle(), &disk, MAC2);
+    vm.start().unwrap();
+    vm.wait_for_console(
+        "METALOS-ROOTFS-UP host=netboot-host-2 usr=/dev/vda2",
+        2 * BOOT_TIMEOUT,
+    )
+    .unwrap();
+    vm.shutdown().unwrap();
+}
+
+/// Netboots (NIC first in the boot order) with the iPXE script `script`
+/// onto a disk that already holds a MetalOS image, expecting metalimage to
+/// fail: returns its FATAL line once QEMU has exited by the emergency
+/// action (reboot, turned into an exit by -no-reboot), and the disk.
+fn failing_netboot(test: &str, script: &str, mac: &str) -> (String, PathBuf) {
+    let bundle = bundle();
+    let name = format!("{test}.ipxe");
+    std::fs::write(bundle.join(&name), script).unwrap();
+    let disk = repo().join(format!("target/netboot-tests/{test}.raw"));
+    let image = bundle.parent().unwrap().join("image/disk.img");
+    let st = std::process::Command::new("cp")
+        .args(["--sparse=always"])
+        .arg(&image)
+        .arg(&disk)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut vm = Machine::builder(test)
+        .uefi()
+        .disk(Disk::direct(&disk).bootindex(2))
+        .nic(
+            Nic::new(UserNet::new().tftp(bundle, &name).http_dir(HTTP, bundle))
+                .mac(mac)
+                .bootindex(1),
+        )
+        .no_reboot()
+        .build()
+        .unwrap();
+    vm.start().unwrap();
+    let fatal = vm
+        .wait_for_console("metalimage: FATAL: ([^\\r\\n]*)", 2 * BOOT_TIMEOUT)
+        .unwrap()[1]
+        .clone();
+    vm.wait_for_console("emergency action: Reboot", BOOT_TIMEOUT)
+        .unwrap();
+    vm.wait_for_shutdown(BOOT_TIMEOUT).unwrap();
+    (fatal, disk)
+}
+
+/// The bundle's boot.ipxe with `from` replaced by `to`.
+fn script_with(from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(bundle().join("boot.ipxe")).unwrap();
+    assert!(text.contains(from), "{from} not in boot.ipxe");
+    text.replace(from, to)
+}
+
+fn image_sha256() -> String {
+    let text = std::fs::read_to_string(bundle().join("boot.ipxe")).unwrap();
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix("metalos.image_sha256="))
+        .unwrap()
+        .to_string()
+}
+
+fn assert_no_valid_gpt(disk: &Path) {
+    let f = std::fs::File::open(disk).unwrap();
+    let size = f.metadata().unwrap().len();
+    assert!(
+        metalos_disk::gpt::Gpt::read(&f, size).is_err(),
+        "{} still has a partition table",
+        disk.display()
+    );
+    let out = std::process::Command::new("sgdisk")
+        .arg("-p")
+        .arg(disk)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Creating new GPT entries in memory"),
+        "sgdisk found a table:\n{text}"
+    );
+}
+
+#[test]
+fn wrong_sha256_leaves_no_bootable_disk() {
+    let sha = image_sha256();
+    let wrong = "0".repeat(64);
+    let script = script_with(
+        &format!("metalos.image_sha256={sha}"),
+        &format!("metalos.image_sha256={wrong}"),
+    );
+    let (fatal, disk) = failing_netboot("netboot_wrong_sha256", &script, MAC1);
+    assert!(
+        fatal.contains("sha256 mismatch") && fatal.contains(&wrong),
+        "{fatal}"
+    );
+    assert_no_valid_gpt(&disk);
+}
+
+#[test]
+fn truncated_image_leaves_no_bootable_disk() {
+    let bundle = bundle();
+    let blob = std::fs::read_dir(bundle.join("blobs/sha256"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let bytes = std::fs::read(&blob).unwrap();
+    std::fs::write(bundle.join("blobs/truncated"), &bytes[..bytes.len() / 2]).unwrap();
+    let name = blob.file_name().unwrap().to_string_lossy().into_owned();
+    let script = script_with(&format!("blobs/sha256/{name}"), "blobs/truncated");
+    let (fatal, disk) = failing_netboot("netboot_truncated", &script, MAC1);
+    assert!(
+        fatal.contains("http://10.0.2.100/blobs/truncated"),
+        "{fatal}"
+    );
+    assert_no_valid_gpt(&disk);
+}
+
+#[test]
+fn missing_host_config_leaves_the_disk_untouched() {
+    let script = std::fs::read_to_string(bundle().join("boot.ipxe")).unwrap();
+    let (fatal, disk) = failing_netboot("netboot_host_config_404", &script, MAC3);
+    assert!(
+        fatal.contains("GET http://10.0.2.100/hosts/52-54-00-aa-bb-13.json: HTTP 404"),
+        "{fatal}"
+    );
+    let image = bundle().parent().unwrap().join("image/disk.img");
+    assert_eq!(
+        sha256(&disk),
+        sha256(&image),
+        "nothing on the disk was touched"
+    );
+}
+
+#[test]
+fn ipxe_without_arguments_says_what_is_missing() {
+    let script = format!("#!ipxe\nkernel {BASE_URL}/imaging.efi\nboot\n");
+    let (fatal, disk) = failing_netboot("netboot_no_arguments", &script, MAC1);
+    assert!(
+        fatal.contains("metalos.host_config_url= is missing"),
+        "{fatal}"
+    );
+    let image = bundle().parent().unwrap().join("image/disk.img");
+    assert_eq!(
+        sha256(&disk),
+        sha256(&image),
+        "nothing on the disk was touched"
+    );
 }
