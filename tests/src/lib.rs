@@ -18,6 +18,9 @@ pub fn repo() -> PathBuf {
         .unwrap()
 }
 
+pub mod netboot;
+pub mod tls;
+
 /// Debian inputs + static binaries; the tests FAIL (not skip) without them.
 pub fn inputs() -> InputsManifest {
     let debian = std::env::var_os("METALOS_INPUTS")
@@ -40,12 +43,34 @@ pub fn input(m: &InputsManifest, name: &str) -> PathBuf {
         .to_path_buf()
 }
 
+/// [`inputs`] with the inputs `overrides` (name, file or directory)
+/// added or replaced, e.g. `("ca-certificates", test_ca_pem)`.
+pub fn inputs_with(overrides: &[(&str, &Path)]) -> InputsManifest {
+    let mut m = inputs();
+    for (name, path) in overrides {
+        let entry = InputsManifest::describe(path)
+            .unwrap_or_else(|e| panic!("input {name} override {}: {e}", path.display()));
+        m.inputs.insert(name.to_string(), entry);
+    }
+    m
+}
+
 /// Builds `images/default.toml` (after `edit` rewrites its text) with an
 /// optional HostConfig override into `out`; returns the disk image path.
 pub fn build_default(
     out: &Path,
     host_config: Option<&Path>,
     edit: impl FnOnce(String) -> String,
+) -> PathBuf {
+    build_default_with_inputs(out, host_config, edit, &[])
+}
+
+/// [`build_default`] with some inputs replaced (see [`inputs_with`]).
+pub fn build_default_with_inputs(
+    out: &Path,
+    host_config: Option<&Path>,
+    edit: impl FnOnce(String) -> String,
+    overrides: &[(&str, &Path)],
 ) -> PathBuf {
     let images = repo().join("images");
     let text = edit(std::fs::read_to_string(images.join("default.toml")).unwrap());
@@ -63,7 +88,12 @@ pub fn build_default(
         source_date_epoch: None,
         progress: &|_| {},
     };
-    metalos_image::build(&spec, &Resolver::new(&images, inputs()), &options).unwrap();
+    metalos_image::build(
+        &spec,
+        &Resolver::new(&images, inputs_with(overrides)),
+        &options,
+    )
+    .unwrap();
     out.join(metalos_image::build::DISK_FILE)
 }
 

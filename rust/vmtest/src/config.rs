@@ -7,8 +7,12 @@
 //! anything else), optionally QEMU's built-in TFTP server, and forwards
 //! whose host side must be `127.0.0.1` ([`UserNet::validate`] refuses any
 //! other address).
+//!
+//! A NIC can instead sit on a private L2 segment in a network namespace
+//! ([`Nic::new_netns`], [`crate::netns`]; needs root).
 
 use crate::error::{Result, VmError};
+use crate::netns::NetnsLab;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 
@@ -305,15 +309,23 @@ impl UserNet {
     }
 }
 
-/// A `virtio-net-pci` NIC on its own restricted user network.
+/// A `virtio-net-pci` NIC on its own restricted user network, or on a
+/// [`NetnsLab`] segment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Nic {
     /// MAC address (`52:54:00:12:34:56`); QEMU picks one if `None`.
     pub mac: Option<String>,
-    /// Its user network.
+    /// Its user network (unused when `netns` is set).
     pub net: UserNet,
     /// Firmware boot order index (makes the firmware try PXE on it).
     pub bootindex: Option<u32>,
+    /// Instead of user networking: tap `tapN` (`N` = the NIC's index) on
+    /// this lab's bridge. All lab NICs of a machine share one namespace, so
+    /// they must name the same lab.
+    pub netns: Option<NetnsLab>,
+    /// The NIC's option ROM: `None` = QEMU's default (iPXE), `Some("")` =
+    /// none (OVMF's own PXE / HTTP Boot), else a ROM file.
+    pub romfile: Option<String>,
 }
 
 impl Nic {
@@ -322,6 +334,35 @@ impl Nic {
         Nic {
             net,
             ..Nic::default()
+        }
+    }
+
+    /// A NIC on `lab`'s private segment (see [`crate::netns`]; needs root).
+    pub fn new_netns(lab: NetnsLab) -> Nic {
+        Nic {
+            netns: Some(lab),
+            ..Nic::default()
+        }
+    }
+
+    /// Removes the option ROM (`romfile=`): no iPXE, so OVMF boots from the
+    /// NIC with its own PXE and HTTP Boot drivers.
+    pub fn no_option_rom(mut self) -> Nic {
+        self.romfile = Some(String::new());
+        self
+    }
+
+    /// The `-netdev` value for netdev `net<index>`, after checking it.
+    pub(crate) fn netdev(&self, index: usize) -> Result<String> {
+        match &self.netns {
+            None => self.net.validate(&format!("net{index}")),
+            Some(_) if self.net != UserNet::default() => Err(VmError::Config(format!(
+                "NIC {index}: a NetnsLab NIC has no user network (TFTP/forwards): \
+                 use the lab's servers"
+            ))),
+            Some(_) => Ok(format!(
+                "tap,id=net{index},ifname=tap{index},script=no,downscript=no"
+            )),
         }
     }
 
@@ -420,6 +461,21 @@ mod tests {
             .validate_mac()
             .is_err());
         assert!(Nic::default().mac("52:54:00:12:34").validate_mac().is_err());
+    }
+
+    #[test]
+    fn netns_nics_use_their_tap() {
+        let nic = Nic::new_netns(NetnsLab::new()).no_option_rom();
+        assert_eq!(
+            nic.netdev(1).unwrap(),
+            "tap,id=net1,ifname=tap1,script=no,downscript=no"
+        );
+        assert_eq!(nic.romfile.as_deref(), Some(""));
+        let mixed = Nic {
+            net: UserNet::new().hostfwd_tcp("127.0.0.1:2222", 22),
+            ..nic
+        };
+        assert!(mixed.netdev(0).is_err());
     }
 
     #[test]

@@ -26,6 +26,9 @@
 //! * [`config`] — [`Disk`] (overlay or direct, virtio-blk or NVMe, 4K
 //!   blocks), [`Nic`] + [`UserNet`] (`restrict=on`, TFTP, loopback-only
 //!   forwards), [`Accel`] (TCG; KVM with `METALOS_VM_ACCEL=kvm`).
+//! * [`netns`] — [`NetnsLab`]: the privileged tier, a NIC on a bridge in an
+//!   anonymous network namespace with dnsmasq (DHCP, PXE/HTTP Boot answers),
+//!   HTTP and HTTPS servers (root only).
 //! * [`agent`] — the guest command protocol over the second serial port.
 //! * [`guest`] — [`guest::GuestInitrd`]: busybox test initrds with module closures.
 //! * [`paths`] — workspace, log directory, inputs manifest, QEMU/OVMF lookup.
@@ -43,6 +46,7 @@ pub mod config;
 pub mod error;
 pub mod guest;
 pub mod machine;
+pub mod netns;
 pub mod paths;
 pub mod qcow2;
 mod qmp;
@@ -52,4 +56,5 @@ mod stream;
 pub use config::{Accel, Boot, Disk, DiskInterface, GuestFwd, HostFwd, Nic, UserNet};
 pub use error::{ConsoleContext, Result, VmError};
 pub use machine::{Captures, Machine, MachineBuilder};
+pub use netns::NetnsLab;
 pub use paths::Tools;

@@ -19,7 +19,8 @@
 //! machine is built: `console.log` (every boot, with a separator line per
 //! boot), `qemu.log` (QEMU's command line and its stdout/stderr),
 //! `agent.log`, `OVMF_VARS.fd` (the private variable store) and
-//! `disk<N>.qcow2` overlays.
+//! `disk<N>.qcow2` overlays; with NICs on a [`NetnsLab`] also
+//! `netns-setup.sh` and the lab's server logs (see [`crate::netns`]).
 //!
 //! # Lifetime
 //!
@@ -32,6 +33,7 @@
 use crate::agent;
 use crate::config::{escape, Accel, Boot, Disk, DiskInterface, Nic};
 use crate::error::{describe_status, ConsoleContext, Result, VmError, TAIL_LINES};
+use crate::netns::NetnsLab;
 use crate::paths::{logs_root, sanitize, Tools};
 use crate::qmp::Qmp;
 use crate::slots::{self, Slot};
@@ -195,7 +197,11 @@ impl MachineBuilder {
         }
         for (i, n) in self.nics.iter().enumerate() {
             n.validate_mac()?;
-            n.net.validate(&format!("net{i}"))?;
+            n.netdev(i)?;
+        }
+        let lab = self.lab()?;
+        if let Some(lab) = &lab {
+            lab.validate()?;
         }
         if let Boot::Kernel { kernel, initrd, .. } = &self.boot {
             for p in std::iter::once(kernel).chain(initrd) {
@@ -243,9 +249,23 @@ impl MachineBuilder {
                 disk_files.push((d.path.clone(), "raw"));
             }
         }
+        let netns_script = match &lab {
+            Some(lab) => {
+                let taps: Vec<usize> = (self.nics.iter().enumerate())
+                    .filter(|(_, n)| n.netns.is_some())
+                    .map(|(i, _)| i)
+                    .collect();
+                let path = dir.join("netns-setup.sh");
+                std::fs::write(&path, lab.setup_script(&dir, &taps))
+                    .map_err(VmError::io(format!("writing {}", path.display())))?;
+                Some(path)
+            }
+            None => None,
+        };
         let console = Stream::new(&dir.join("console.log"));
         let agent = Stream::new(&dir.join("agent.log"));
         Ok(Machine {
+            netns_script,
             cfg: self,
             tools,
             accel,
@@ -262,6 +282,21 @@ impl MachineBuilder {
             running: None,
             last_exit: None,
         })
+    }
+}
+
+impl MachineBuilder {
+    /// The one lab of the machine's [`NetnsLab`] NICs, if any.
+    fn lab(&self) -> Result<Option<NetnsLab>> {
+        let mut labs = self.nics.iter().filter_map(|n| n.netns.as_ref());
+        let first = labs.next();
+        if labs.any(|l| Some(l) != first) {
+            return Err(VmError::Config(
+                "the NetnsLab NICs of a machine share one namespace: give them the same NetnsLab"
+                    .into(),
+            ));
+        }
+        Ok(first.cloned())
     }
 }
 
@@ -296,6 +331,8 @@ pub struct Machine {
     dir: PathBuf,
     vars: Option<PathBuf>,
     disk_files: Vec<(PathBuf, &'static str)>,
+    /// The namespace setup script, when NICs are on a [`NetnsLab`].
+    netns_script: Option<PathBuf>,
     console: Stream,
     console_cursor: usize,
     agent: Stream,
@@ -495,14 +532,14 @@ impl Machine {
             a.extend(["-device".into(), dev]);
         }
         for (i, n) in c.nics.iter().enumerate() {
-            let netdev = n
-                .net
-                .validate(&format!("net{i}"))
-                .expect("validated in build()");
+            let netdev = n.netdev(i).expect("validated in build()");
             a.extend(["-netdev".into(), netdev]);
             let mut dev = format!("virtio-net-pci,netdev=net{i}");
             if let Some(m) = &n.mac {
                 dev += &format!(",mac={m}");
+            }
+            if let Some(rom) = &n.romfile {
+                dev += &format!(",romfile={}", escape(rom));
             }
             if let Some(b) = n.bootindex {
                 dev += &format!(",bootindex={b}");
@@ -519,8 +556,23 @@ impl Machine {
         a
     }
 
+    /// The program to run and its arguments: QEMU, or with a [`NetnsLab`]
+    /// `unshare … netns-setup.sh` followed by QEMU's command line.
+    fn launch(&self, args: &[String]) -> (PathBuf, Vec<String>) {
+        match &self.netns_script {
+            None => (self.tools.qemu.clone(), args.to_vec()),
+            Some(script) => {
+                let (program, mut a) = NetnsLab::launcher(script);
+                a.push(self.tools.qemu.display().to_string());
+                a.extend(args.iter().cloned());
+                (program, a)
+            }
+        }
+    }
+
     fn command(&self, args: &[String]) -> Command {
-        let mut cmd = Command::new(&self.tools.qemu);
+        let (program, args) = self.launch(args);
+        let mut cmd = Command::new(program);
         cmd.args(args);
         let parent = std::process::id();
         // SAFETY: only async-signal-safe calls between fork and exec.
@@ -546,7 +598,8 @@ impl Machine {
             .append(true)
             .open(&path)
             .map_err(VmError::io(format!("opening {}", path.display())))?;
-        let line = std::iter::once(self.tools.qemu.display().to_string())
+        let (program, args) = self.launch(args);
+        let line = std::iter::once(program.display().to_string())
             .chain(args.iter().map(|a| shell_quote(a)))
             .collect::<Vec<_>>()
             .join(" ");

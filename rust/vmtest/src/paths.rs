@@ -156,7 +156,8 @@ impl Tools {
     }
 }
 
-fn which(program: &str) -> Option<PathBuf> {
+/// `program` on `PATH`.
+pub(crate) fn which(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|d| d.join(program))
