@@ -91,18 +91,19 @@ pub enum ImageWriteError {
     /// The held partition tables do not parse.
     #[error("the image's partition table is invalid: {0}")]
     Table(String),
-    /// I/O on the disk or the stream.
-    #[error("{what}: {source}")]
+    /// I/O on the disk or the stream (the error's text is part of the
+    /// message, not a separate cause, so it is printed once).
+    #[error("{what}: {error}")]
     Io {
         /// What was being done.
         what: &'static str,
         /// The error.
-        source: io::Error,
+        error: io::Error,
     },
 }
 
 fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> ImageWriteError {
-    move |source| ImageWriteError::Io { what, source }
+    move |error| ImageWriteError::Io { what, error }
 }
 
 type Result<T> = std::result::Result<T, ImageWriteError>;
