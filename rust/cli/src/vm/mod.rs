@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod check;
+mod netboot;
 
 /// `metalos vm` subcommands.
 #[derive(Subcommand)]
@@ -26,6 +27,10 @@ pub enum VmCommand {
     /// check` runs): exits 0 with PASS, or non-zero naming the failed step.
     #[command(subcommand)]
     Check(check::CheckCommand),
+    /// Netboot a blank machine from a netboot bundle (`metalos netboot
+    /// build`): the bundle is served over QEMU's TFTP (boot.ipxe) and HTTP
+    /// at 10.0.2.100, so build it with `--base-url http://10.0.2.100`.
+    Netboot(netboot::NetbootArgs),
 }
 
 /// `metalos vm boot` arguments.
@@ -61,11 +66,12 @@ pub fn run(cmd: VmCommand) -> Result<()> {
     match cmd {
         VmCommand::Boot(args) => boot(args),
         VmCommand::Check(cmd) => check::run(cmd),
+        VmCommand::Netboot(args) => netboot::run(args),
     }
 }
 
 /// `512`, `512MiB`, `2GiB` → MiB.
-fn memory_mib(text: &str) -> Result<u32> {
+pub(crate) fn memory_mib(text: &str) -> Result<u32> {
     let t = text.trim();
     let mib = if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
         t.parse::<u64>().context("memory size is too large")?
@@ -115,7 +121,19 @@ fn boot(args: BootArgs) -> Result<()> {
         .with_context(|| format!("preparing a VM for {}", args.image.display()))?;
     eprintln!("metalos vm: logs and overlay in {}", vm.dir().display());
 
-    let Some(pattern) = &args.expect else {
+    let what = args.image.display().to_string();
+    interact_or_expect(&mut vm, args.expect.as_deref(), args.timeout, &what)
+}
+
+/// Runs `vm` with the console on this terminal, or (with `expect`) until
+/// the console prints a match, failing after `timeout` seconds.
+pub(crate) fn interact_or_expect(
+    vm: &mut Machine,
+    expect: Option<&str>,
+    timeout: u64,
+    what: &str,
+) -> Result<()> {
+    let Some(pattern) = expect else {
         let status = vm.run_interactive().context("running QEMU")?;
         if !status.success() {
             bail!(
@@ -126,14 +144,9 @@ fn boot(args: BootArgs) -> Result<()> {
         return Ok(());
     };
     vm.start().context("starting QEMU")?;
-    let timeout = Duration::from_secs(args.timeout);
-    let caps = vm.wait_for_console(pattern, timeout).with_context(|| {
-        format!(
-            "{} did not print /{pattern}/ within {}s",
-            args.image.display(),
-            args.timeout
-        )
-    })?;
+    let caps = vm
+        .wait_for_console(pattern, Duration::from_secs(timeout))
+        .with_context(|| format!("{what} did not print /{pattern}/ within {timeout}s"))?;
     eprintln!("\nmetalos vm: matched {:?}", caps[0]);
     vm.shutdown().context("stopping QEMU")?;
     Ok(())
