@@ -36,6 +36,9 @@ fn machine(test: &str, name: &str, disk: &Path, nic: Nic, extra: &[&str]) -> Mac
         .name(name)
         .uefi()
         .memory_mib(1024)
+        // RDRAND seeds the guest kernel's RNG at once: metalimage's DHCP
+        // client (dhcproto → rand) and TLS block in getrandom() until then.
+        .cpu_model("max")
         .disk(Disk::direct(disk).bootindex(1))
         .nic(nic.mac(MAC1).bootindex(2))
         .qemu_args(extra.iter().copied())

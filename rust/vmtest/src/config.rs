@@ -326,6 +326,9 @@ pub struct Nic {
     /// The NIC's option ROM: `None` = QEMU's default (iPXE), `Some("")` =
     /// none (OVMF's own PXE / HTTP Boot), else a ROM file.
     pub romfile: Option<String>,
+    /// Record the NIC's traffic to `net<N>.pcap` in the machine directory
+    /// (QEMU's `filter-dump`; also what the firmware sends).
+    pub capture: bool,
 }
 
 impl Nic {
@@ -349,6 +352,14 @@ impl Nic {
     /// NIC with its own PXE and HTTP Boot drivers.
     pub fn no_option_rom(mut self) -> Nic {
         self.romfile = Some(String::new());
+        self
+    }
+
+    /// Records the NIC's traffic (every boot, appended) to `net<N>.pcap`
+    /// in the machine directory, readable with tcpdump or Wireshark. The
+    /// file grows with every byte sent, image downloads included.
+    pub fn capture(mut self) -> Nic {
+        self.capture = true;
         self
     }
 

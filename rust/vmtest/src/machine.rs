@@ -63,6 +63,7 @@ pub struct MachineBuilder {
     boot: Boot,
     memory_mib: u32,
     cpus: u32,
+    cpu_model: Option<String>,
     disks: Vec<Disk>,
     nics: Vec<Nic>,
     boot_network: bool,
@@ -108,6 +109,17 @@ impl MachineBuilder {
     /// Virtual CPUs (default 1).
     pub fn cpus(mut self, n: u32) -> Self {
         self.cpus = n;
+        self
+    }
+
+    /// The CPU model (`-cpu`; default: QEMU's `qemu64` under TCG, `host`
+    /// under KVM). `max` gives the guest RDRAND, which the kernel trusts
+    /// to seed its random number generator at boot: without it (and
+    /// without an RNG device) `getrandom()` can block for minutes under
+    /// TCG, e.g. in a TLS handshake or a DHCP client that uses the `rand`
+    /// crate.
+    pub fn cpu_model(mut self, model: &str) -> Self {
+        self.cpu_model = Some(model.to_string());
         self
     }
 
@@ -364,6 +376,7 @@ impl Machine {
             boot: Boot::Uefi,
             memory_mib: 512,
             cpus: 1,
+            cpu_model: None,
             disks: vec![],
             nics: vec![],
             boot_network: false,
@@ -455,8 +468,10 @@ impl Machine {
             "-smp".into(),
             c.cpus.to_string(),
         ];
-        if self.accel == Accel::Kvm {
-            a.extend(["-cpu".into(), "host".into()]);
+        match (&c.cpu_model, self.accel) {
+            (Some(model), _) => a.extend(["-cpu".into(), model.clone()]),
+            (None, Accel::Kvm) => a.extend(["-cpu".into(), "host".into()]),
+            (None, Accel::Tcg) => {}
         }
         match &c.boot {
             Boot::Uefi => {
@@ -545,6 +560,14 @@ impl Machine {
                 dev += &format!(",bootindex={b}");
             }
             a.extend(["-device".into(), dev]);
+            if n.capture {
+                let pcap = self.dir.join(format!("net{i}.pcap"));
+                a.push("-object".into());
+                a.push(format!(
+                    "filter-dump,id=dump{i},netdev=net{i},file={}",
+                    escape(&pcap.display().to_string())
+                ));
+            }
         }
         if c.boot_network {
             a.extend(["-boot".into(), "n".into()]);
