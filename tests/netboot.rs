@@ -3,6 +3,7 @@
 //! metalimage images the blank disk → kexec → setup initrd → rootfs; then
 //! the machine boots from its disk.
 
+use metalos_tests::netboot::{blank_disk, build_bundle, netboot_host_config};
 use metalos_tests::*;
 use metalos_vmtest::{Disk, Machine, Nic, UserNet};
 use std::path::{Path, PathBuf};
@@ -24,30 +25,10 @@ fn bundle() -> &'static Path {
         let _ = std::fs::remove_dir_all(&dir);
         let image = dir.join("image");
         build_default(&image, None, |t| t);
-        let hosts = [(MAC1, 1), (MAC2, 2)].map(|(mac, n)| {
-            let hc = repo().join(format!("tests/fixtures/host-config-netboot-{n}.json"));
-            metalos_netboot::HostArg::parse(&format!("{mac}={}", hc.display())).unwrap()
-        });
-        let out = dir.join("bundle");
-        metalos_netboot::build_bundle(
-            &metalos_netboot::BundleOptions {
-                image_dir: &image,
-                base_url: BASE_URL,
-                hosts: &hosts,
-                out: &out,
-            },
-            &|_| {},
-        )
-        .unwrap();
-        out
+        let (hc1, hc2) = (netboot_host_config(1), netboot_host_config(2));
+        let hosts = [(MAC1, hc1.as_path()), (MAC2, hc2.as_path())];
+        build_bundle(&image, BASE_URL, &hosts, &dir.join("bundle"))
     })
-}
-
-/// A blank 3 GiB disk (sparse file).
-fn blank_disk(path: &Path) -> PathBuf {
-    let f = std::fs::File::create(path).unwrap();
-    f.set_len(3 << 30).unwrap();
-    path.to_path_buf()
 }
 
 /// A machine with a blank disk (bootindex 1) and a NIC (bootindex 2) on a
