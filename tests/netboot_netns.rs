@@ -161,6 +161,13 @@ fn https_with_a_private_ca() {
         .unwrap();
     assert_eq!(up[1], "netboot-host-1");
     vm.shutdown().unwrap();
+    let https = read(&vm.dir().join("https.log"));
+    for file in [format!("hosts/{MAC1_HYPHENS}.json"), "blobs/sha256/".into()] {
+        assert!(
+            https.contains(&format!("FILE:{file}")),
+            "{file} not served over HTTPS:\n{https}"
+        );
+    }
 
     // Untrusted: the default image (Debian's CA bundle), same server.
     let bundle = build_bundle(default_image(), &base, &hosts, &d.join("bundle-debian"));
