@@ -7,7 +7,8 @@ source "$(dirname "$0")/lib.bash"
 work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
 $METALOS build -q images/default.toml --inputs "$INPUTS" --inputs target/static-inputs.json --out "$work/image"
-$METALOS netboot build -q --image "$work/image" --base-url http://10.0.2.100 --out "$work/bundle"
+$METALOS netboot build -q --image "$work/image" --base-url http://10.0.2.100 \
+  --host 52:54:00:12:34:56=images/host-config.json --out "$work/bundle"
 blob=$(cd "$work/bundle" && ls blobs/sha256/*)
 size=$(stat -c %s "$work/image/disk.img")
 port=$((20000 + RANDOM % 20000))
