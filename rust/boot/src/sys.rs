@@ -30,7 +30,10 @@ fn serial_mirror() -> Option<&'static std::fs::File> {
                 return None;
             }
             let cmdline = std::fs::read_to_string("/proc/cmdline").ok()?;
-            if cmdline.split_whitespace().any(|w| w.starts_with("console=")) {
+            if cmdline
+                .split_whitespace()
+                .any(|w| w.starts_with("console="))
+            {
                 return None;
             }
             use std::os::unix::fs::OpenOptionsExt;
@@ -41,6 +44,15 @@ fn serial_mirror() -> Option<&'static std::fs::File> {
                 .ok()
         })
         .as_ref()
+}
+
+/// Whether the kernel's random number generator is seeded (getrandom(2)
+/// would not block).
+pub fn kernel_rng_ready() -> bool {
+    let mut byte = 0u8;
+    // SAFETY: one byte into a local; GRND_NONBLOCK never blocks.
+    let n = unsafe { libc::getrandom((&mut byte as *mut u8).cast(), 1, libc::GRND_NONBLOCK) };
+    n == 1
 }
 
 /// Turns a syscall's return code into a `Result`: negative means failure,

@@ -52,6 +52,18 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
             state.dns_servers
         ),
     );
+    let https = [&params.host_config_url, &params.image_url]
+        .iter()
+        .any(|u| u.starts_with("https://"));
+    if https && !sys::kernel_rng_ready() {
+        // TLS blocks in getrandom(2) until the kernel RNG is seeded: say so
+        // rather than sit silent (a machine with RDRAND or an RNG device
+        // is seeded within a second).
+        sys::say(
+            PROG,
+            "waiting for the kernel's random number generator (HTTPS needs it)",
+        );
+    }
     let client = HttpClient::new(HttpOptions {
         ca_bundle: Path::new(CA_BUNDLE).exists().then(|| CA_BUNDLE.into()),
         ..Default::default()

@@ -43,17 +43,26 @@ pub(crate) struct Reply {
     pub message: Option<String>,
 }
 
+/// An empty BOOTREQUEST decoded from its wire form. dhcproto's
+/// constructors start from `Message::default()`, which draws a random xid
+/// through `rand` — a blocking getrandom(2) that never returns in a guest
+/// whose kernel RNG is not initialised yet (seen under QEMU TCG without
+/// RDRAND). Decoding builds the message without touching any RNG.
+fn bootrequest(xid: u32, chaddr: &[u8; 6]) -> Message {
+    let mut wire = [0u8; 241];
+    wire[0] = 1; // op: BOOTREQUEST
+    wire[1] = 1; // htype: Ethernet
+    wire[2] = 6; // hlen
+    wire[4..8].copy_from_slice(&xid.to_be_bytes());
+    wire[28..34].copy_from_slice(chaddr);
+    wire[236..240].copy_from_slice(&[99, 130, 83, 99]); // magic cookie
+    wire[240] = 255; // end of options
+    Message::from_bytes(&wire).unwrap_or_else(|_| unreachable!("a fixed, valid BOOTREQUEST"))
+}
+
 fn base(xid: u32, mac: MacAddr, secs: u16, kind: MessageType) -> Message {
     let octets = mac.octets();
-    let unspecified = Ipv4Addr::UNSPECIFIED;
-    let mut msg = Message::new_with_id(
-        xid,
-        unspecified,
-        unspecified,
-        unspecified,
-        unspecified,
-        &octets,
-    );
+    let mut msg = bootrequest(xid, &octets);
     // Broadcast: we cannot receive unicast to an address not configured yet.
     msg.set_flags(Flags::default().set_broadcast());
     msg.set_secs(secs);
