@@ -47,5 +47,8 @@ fn update_needs_a_bundle_directory() {
 fn vm_netboot_needs_a_bundle() {
     let dir = tempfile::tempdir().unwrap();
     let err = stderr_of(&["vm", "netboot", dir.path().to_str().unwrap()]);
-    assert!(err.contains("is not a netboot bundle (no boot.ipxe)"), "{err}");
+    assert!(
+        err.contains("is not a netboot bundle (no boot.ipxe)"),
+        "{err}"
+    );
 }
