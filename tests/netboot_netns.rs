@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 const MAC1: &str = "52:54:00:aa:bb:11";
+const MAC2: &str = "52:54:00:aa:bb:12";
 /// [`MAC1`] as metalimage puts it into `${mac}` and `hosts/` file names.
 const MAC1_HYPHENS: &str = "52-54-00-aa-bb-11";
 
@@ -29,8 +30,7 @@ fn default_image() -> &'static Path {
     })
 }
 
-/// A UEFI machine with a blank disk (bootindex 1) and one NIC with
-/// [`MAC1`] (bootindex 2) on `nic`'s lab.
+/// A UEFI machine with a blank disk (bootindex 1) and `nic` (bootindex 2).
 /// `tls`: TLS needs a seeded kernel RNG, which an emulated CPU without
 /// RDRAND and no RNG device reaches only after minutes; servers have
 /// RDRAND, so the HTTPS machines get `-cpu max`. The DHCP path must work
@@ -45,7 +45,7 @@ fn machine(test: &str, name: &str, disk: &Path, nic: Nic, extra: &[&str], tls: b
         .uefi()
         .memory_mib(1024)
         .disk(Disk::direct(disk).bootindex(1))
-        .nic(nic.mac(MAC1).bootindex(2))
+        .nic(nic.bootindex(2))
         .qemu_args(extra.iter().copied())
         .build()
         .unwrap()
@@ -61,14 +61,17 @@ fn uefi_http_boot_with_dhcp() {
     let bundle = build_bundle(
         default_image(),
         &base,
-        &[(MAC1, &netboot_host_config(1))],
+        &[
+            (MAC1, &netboot_host_config(1)),
+            (MAC2, &netboot_host_config(2)),
+        ],
         &dir.path().join("bundle"),
     );
     let disk = blank_disk(&dir.path().join("disk.raw"));
     let lab = NetnsLab::new()
         .http_dir(&bundle)
         .uefi_http_boot(&format!("{base}/imaging.efi"));
-    let nic = Nic::new_netns(lab).no_option_rom();
+    let nic = Nic::new_netns(lab).no_option_rom().mac(MAC1);
     let mut vm = machine(
         "netboot_netns_uefi_http_boot",
         "host1",
@@ -78,6 +81,21 @@ fn uefi_http_boot_with_dhcp() {
         false,
     );
     vm.start().unwrap();
+    // A second machine on the same segment (same bridge, dnsmasq and
+    // server): its own lease and its own HostConfig.
+    let disk2 = blank_disk(&dir.path().join("disk2.raw"));
+    let nic2 = Nic::new_netns(NetnsLab::join(vm.launcher_pid().unwrap(), "tapb"))
+        .no_option_rom()
+        .mac(MAC2);
+    let mut vm2 = machine(
+        "netboot_netns_uefi_http_boot",
+        "host2",
+        &disk2,
+        nic2,
+        &netns::OVMF_NO_PXE,
+        false,
+    );
+    vm2.start().unwrap();
     let net = vm
         .wait_for_console(
             r"metalimage: network: \S+ \(([0-9a-f:]+)\) (10\.77\.1\.\d+)/24 gateway 10\.77\.1\.1 via DHCP",
@@ -98,6 +116,17 @@ fn uefi_http_boot_with_dhcp() {
         .unwrap();
     assert_eq!(up[1], "netboot-host-1", "the MAC-keyed HostConfig");
     assert_eq!(up[2], "/dev/vda2");
+    let net2 = vm2
+        .wait_for_console(
+            r"metalimage: network: \S+ \(([0-9a-f:]+)\) (10\.77\.1\.\d+)/24 gateway 10\.77\.1\.1 via DHCP",
+            2 * BOOT_TIMEOUT,
+        )
+        .unwrap();
+    assert_eq!(net2[1], MAC2);
+    assert_ne!(net2[2], net[2], "each machine has its own lease");
+    vm2.wait_for_console("METALOS-ROOTFS-UP host=netboot-host-2 ", 2 * BOOT_TIMEOUT)
+        .unwrap();
+    vm2.shutdown().unwrap();
     vm.shutdown().unwrap();
 
     // The firmware really was an HTTP Boot client, and got the lease it used.
@@ -142,7 +171,7 @@ fn https_with_a_private_ca() {
         "netboot_netns_https",
         "test-ca",
         &disk,
-        Nic::new_netns(lab.clone()),
+        Nic::new_netns(lab.clone()).mac(MAC1),
         &[],
         true,
     );
@@ -193,7 +222,7 @@ fn https_with_a_private_ca() {
         "netboot_netns_https",
         "debian-ca",
         &disk,
-        Nic::new_netns(lab),
+        Nic::new_netns(lab).mac(MAC1),
         &[],
         true,
     );

@@ -371,8 +371,9 @@ impl Nic {
                 "NIC {index}: a NetnsLab NIC has no user network (TFTP/forwards): \
                  use the lab's servers"
             ))),
-            Some(_) => Ok(format!(
-                "tap,id=net{index},ifname=tap{index},script=no,downscript=no"
+            Some(lab) => Ok(format!(
+                "tap,id=net{index},ifname={},script=no,downscript=no",
+                lab.tap_name(index)
             )),
         }
     }

@@ -421,6 +421,13 @@ impl Machine {
         self.vars.as_deref()
     }
 
+    /// The pid of the process QEMU was started as (QEMU itself, or the
+    /// namespace launcher of a [`NetnsLab`] machine, whose network
+    /// namespace other machines can join: [`NetnsLab::join`]).
+    pub fn launcher_pid(&self) -> Option<u32> {
+        self.running.as_ref().map(|r| r.child.id())
+    }
+
     /// Whether QEMU is running.
     pub fn is_running(&self) -> bool {
         self.running.is_some()
@@ -582,14 +589,15 @@ impl Machine {
     /// The program to run and its arguments: QEMU, or with a [`NetnsLab`]
     /// `unshare … netns-setup.sh` followed by QEMU's command line.
     fn launch(&self, args: &[String]) -> (PathBuf, Vec<String>) {
-        match &self.netns_script {
-            None => (self.tools.qemu.clone(), args.to_vec()),
-            Some(script) => {
-                let (program, mut a) = NetnsLab::launcher(script);
+        let lab = self.cfg.nics.iter().find_map(|n| n.netns.as_ref());
+        match (&self.netns_script, lab) {
+            (Some(script), Some(lab)) => {
+                let (program, mut a) = lab.launcher(script);
                 a.push(self.tools.qemu.display().to_string());
                 a.extend(args.iter().cloned());
                 (program, a)
             }
+            _ => (self.tools.qemu.clone(), args.to_vec()),
         }
     }
 

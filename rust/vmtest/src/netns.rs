@@ -90,6 +90,13 @@ pub struct NetnsLab {
     pub http_root: Option<PathBuf>,
     /// HTTPS server on [`SERVER`]`:443`.
     pub https: Option<HttpsServer>,
+    /// Join the segment of a running machine (the pid of its namespace
+    /// launcher, [`crate::Machine::launcher_pid`]) instead of making one:
+    /// same bridge, DHCP and servers; this lab's own servers are ignored.
+    pub join_pid: Option<u32>,
+    /// Name prefix of this machine's taps (`tap` unless joining: taps on
+    /// one bridge need distinct names).
+    pub tap_prefix: Option<String>,
 }
 
 impl NetnsLab {
@@ -97,6 +104,22 @@ impl NetnsLab {
     /// [`SERVER`], no DNS) and nothing else.
     pub fn new() -> NetnsLab {
         NetnsLab::default()
+    }
+
+    /// A lab whose NICs join the segment of the running machine whose
+    /// launcher is `pid` (several machines on one L2 network); its taps are
+    /// named `<tap_prefix>N`.
+    pub fn join(pid: u32, tap_prefix: &str) -> NetnsLab {
+        NetnsLab {
+            join_pid: Some(pid),
+            tap_prefix: Some(tap_prefix.to_string()),
+            ..NetnsLab::default()
+        }
+    }
+
+    /// The tap name of NIC `index`.
+    pub fn tap_name(&self, index: usize) -> String {
+        format!("{}{index}", self.tap_prefix.as_deref().unwrap_or("tap"))
     }
 
     /// Runs no DHCP server (router advertisements stay on).
@@ -162,7 +185,11 @@ impl NetnsLab {
                     .into(),
             ));
         }
-        let mut programs = vec!["unshare", "ip", "dnsmasq"];
+        let mut programs = if self.join_pid.is_some() {
+            vec!["nsenter", "ip"]
+        } else {
+            vec!["unshare", "ip", "dnsmasq"]
+        };
         if self.https.is_some() {
             programs.push("openssl");
         }
@@ -211,7 +238,17 @@ impl NetnsLab {
 
     /// The `unshare` command that runs `setup_script` and then QEMU:
     /// program and arguments to put before QEMU's own.
-    pub(crate) fn launcher(setup_script: &Path) -> (PathBuf, Vec<String>) {
+    pub(crate) fn launcher(&self, setup_script: &Path) -> (PathBuf, Vec<String>) {
+        if let Some(pid) = self.join_pid {
+            let nsenter = find_program("nsenter").unwrap_or_else(|| "nsenter".into());
+            let args = vec![
+                format!("--net=/proc/{pid}/ns/net"),
+                "--".into(),
+                "/bin/sh".into(),
+                setup_script.display().to_string(),
+            ];
+            return (nsenter, args);
+        }
         let unshare = find_program("unshare").unwrap_or_else(|| "unshare".into());
         let args = [
             "--net",
@@ -235,6 +272,21 @@ impl NetnsLab {
     pub fn setup_script(&self, dir: &Path, taps: &[usize]) -> String {
         let q = |p: &Path| sh(&p.display().to_string());
         let d = |name: &str| q(&dir.join(name));
+        if self.join_pid.is_some() {
+            let mut s = String::from(
+                "#!/bin/sh\n\
+                 # metalos-vmtest: joins a running machine's network namespace (see\n\
+                 # rust/vmtest/src/netns.rs); its arguments are the QEMU command line.\n\
+                 set -eu\n",
+            );
+            for t in taps {
+                let tap = self.tap_name(*t);
+                s += &format!("ip tuntap add dev {tap} mode tap\n");
+                s += &format!("ip link set {tap} master br0 up\n");
+            }
+            s += "exec \"$@\"\n";
+            return s;
+        }
         let mut s = String::from(
             "#!/bin/sh\n\
              # metalos-vmtest: network-namespace setup (see rust/vmtest/src/netns.rs).\n\
@@ -250,8 +302,9 @@ impl NetnsLab {
         s += "ip addr add fd77:1::1/64 dev br0 nodad\n";
         s += "ip link set br0 up\n";
         for t in taps {
-            s += &format!("ip tuntap add dev tap{t} mode tap\n");
-            s += &format!("ip link set tap{t} master br0 up\n");
+            let tap = self.tap_name(*t);
+            s += &format!("ip tuntap add dev {tap} mode tap\n");
+            s += &format!("ip link set {tap} master br0 up\n");
         }
         let mut dnsmasq: Vec<String> = vec![
             "dnsmasq".into(),
@@ -396,8 +449,25 @@ mod tests {
     }
 
     #[test]
+    fn a_joining_lab_only_adds_its_taps() {
+        let lab = NetnsLab::join(4242, "tapb");
+        let s = lab.setup_script(Path::new("/d"), &[0]);
+        assert!(
+            s.contains("ip tuntap add dev tapb0 mode tap\nip link set tapb0 master br0 up\n"),
+            "{s}"
+        );
+        assert!(
+            !s.contains("dnsmasq") && !s.contains("br0 type bridge"),
+            "{s}"
+        );
+        let (program, args) = lab.launcher(Path::new("/d/netns-setup.sh"));
+        assert!(program.ends_with("nsenter"), "{program:?}");
+        assert_eq!(args[0], "--net=/proc/4242/ns/net");
+    }
+
+    #[test]
     fn launcher_wraps_in_unshare() {
-        let (_, args) = NetnsLab::launcher(Path::new("/d/netns-setup.sh"));
+        let (_, args) = NetnsLab::new().launcher(Path::new("/d/netns-setup.sh"));
         assert_eq!(
             args.join(" "),
             "--net --pid --fork --kill-child --mount-proc -- /bin/sh /d/netns-setup.sh"
