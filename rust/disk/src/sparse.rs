@@ -40,35 +40,15 @@ pub fn write_sparse(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
 /// back to writing zeros where the filesystem cannot punch holes.
 pub fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<()> {
     // A block device reports length 0: zero the range on the device itself
-    // (skipping it would leave the old bytes there).
-    if crate::device::is_block_device(file)? {
-        return crate::device::zero_range(file, offset, len);
+    // (skipping it would leave the old bytes there). A file is not extended.
+    if !crate::device::is_block_device(file)? {
+        let size = file.metadata()?.len();
+        if offset >= size {
+            return Ok(());
+        }
+        return crate::device::zero_range(file, offset, len.min(size - offset));
     }
-    let size = file.metadata()?.len();
-    if offset >= size {
-        return Ok(());
-    }
-    let len = len.min(size - offset);
-    // SAFETY: plain syscall on an owned descriptor with integer arguments.
-    let rc = unsafe {
-        libc::fallocate(
-            file.as_raw_fd(),
-            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
-            offset as libc::off_t,
-            len as libc::off_t,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let zeros = vec![0u8; BLOCK as usize];
-    let mut done = 0;
-    while done < len {
-        let n = (len - done).min(BLOCK);
-        file.write_all_at(&zeros[..n as usize], offset + done)?;
-        done += n;
-    }
-    Ok(())
+    crate::device::zero_range(file, offset, len)
 }
 
 /// sha256 (lower-case hex) of `len` bytes at `offset`. Holes are hashed
