@@ -1088,8 +1088,9 @@ impl Drop for Machine {
     }
 }
 
-/// Quotes `s` for a POSIX shell if needed (for the logged command line).
-fn shell_quote(s: &str) -> String {
+/// Quotes `s` for a POSIX shell if needed (the logged command line, the
+/// namespace setup script).
+pub(crate) fn shell_quote(s: &str) -> String {
     if !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c))

@@ -393,16 +393,9 @@ pub(crate) fn find_program(program: &str) -> Option<PathBuf> {
     })
 }
 
-/// Quotes `s` for a POSIX shell.
+/// Quotes `s` for a POSIX shell (the harness's one quoting rule).
 fn sh(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+%".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
+    crate::machine::shell_quote(s)
 }
 
 #[cfg(test)]
