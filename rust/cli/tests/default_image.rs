@@ -5,22 +5,9 @@ use common::*;
 
 #[test]
 fn default_image_builds_and_passes_the_checkers() {
-    let inputs = real_inputs();
-    let statics = static_inputs();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("default");
-    let spec = repo_root().join("images/default.toml");
-    metalos_ok(&[
-        "build",
-        "-q",
-        spec.to_str().unwrap(),
-        "--inputs",
-        inputs.to_str().unwrap(),
-        "--inputs",
-        statics.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    build_default_image(&out, &[]);
     let img = out.join("disk.img");
     let v = tool_ok("sgdisk", &["-v", img.to_str().unwrap()]);
     assert!(v.contains("No problems found"), "{v}");
@@ -50,7 +37,7 @@ fn default_image_builds_and_passes_the_checkers() {
         &["-d", root.to_str().unwrap(), usr.path().to_str().unwrap()],
     );
     let m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&inputs).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(real_inputs()).unwrap()).unwrap();
     let busybox = metalos_config::inputs::file_digest(&root.join("bin/busybox")).unwrap();
     assert_eq!(busybox, m["inputs"]["busybox"]["sha256"].as_str().unwrap());
     let kernel =

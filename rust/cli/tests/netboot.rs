@@ -21,18 +21,7 @@ fn default_image() -> &'static Path {
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
         let out = dir.join("default");
-        let spec = repo_root().join("images/default.toml");
-        metalos_ok(&[
-            "build",
-            "-q",
-            spec.to_str().unwrap(),
-            "--inputs",
-            real_inputs().to_str().unwrap(),
-            "--inputs",
-            static_inputs().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        build_default_image(&out, &[]);
         out
     })
 }
@@ -189,22 +178,8 @@ fn build_writes_the_bundle_in_one_go() {
     let dir = tempfile::tempdir().unwrap();
     let hc = host_config(dir.path(), "h.json", "node1");
     let out = dir.path().join("img");
-    let spec = repo_root().join("images/default.toml");
-    metalos_ok(&[
-        "build",
-        "-q",
-        spec.to_str().unwrap(),
-        "--inputs",
-        real_inputs().to_str().unwrap(),
-        "--inputs",
-        static_inputs().to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--netboot-base-url",
-        BASE,
-        "--netboot-host",
-        &format!("52-54-00-12-34-56={hc}"),
-    ]);
+    let host = format!("52-54-00-12-34-56={hc}");
+    build_default_image(&out, &["--netboot-base-url", BASE, "--netboot-host", &host]);
     let separate = dir.path().join("separate");
     build_bundle(image, &separate, &[format!("{MAC}={hc}")]);
     assert!(tree(&out.join("netboot")) == tree(&separate));

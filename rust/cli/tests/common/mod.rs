@@ -315,3 +315,23 @@ pub fn real_inputs() -> PathBuf {
     );
     path
 }
+
+/// `metalos build images/default.toml` with the real Debian inputs and the
+/// static binaries into `out`, plus `extra` arguments; returns stdout.
+pub fn build_default_image(out: &Path, extra: &[&str]) -> String {
+    let spec = repo_root().join("images/default.toml");
+    let (inputs, statics) = (real_inputs(), static_inputs());
+    let mut args = vec![
+        "build",
+        "-q",
+        spec.to_str().unwrap(),
+        "--inputs",
+        inputs.to_str().unwrap(),
+        "--inputs",
+        statics.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    metalos_ok(&args)
+}
