@@ -2,25 +2,35 @@
 //!
 //! * Host names are resolved by [`crate::dns`] (the initrd has no NSS), via
 //!   ureq's pluggable resolver; TLS still verifies the host name (SNI).
+//!   Programs on a normal host can use the C library's resolver instead
+//!   ([`HttpOptions::system_resolver`]).
 //! * TLS trusts either the roots in a PEM CA bundle (and only those) or
-//!   the Mozilla roots built into ureq (webpki-roots).
+//!   the Mozilla roots built into ureq (webpki-roots), plus any extra PEM
+//!   roots given as bytes ([`HttpOptions::extra_ca_pem`]).
 //! * Connection errors, timeouts and HTTP 5xx are retried with exponential
 //!   backoff; 4xx and TLS failures are not.
+//! * [`HttpClient::get_bytes_with`] adds per-request headers, timeouts and
+//!   a bound on the total time ([`RequestOptions`]).
 
-use std::fs;
+mod request;
+mod roots;
+#[cfg(test)]
+mod tests_local;
+
 use std::io::{self, Read};
-use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::config::Config;
 use ureq::http::Uri;
-use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig};
+use ureq::tls::TlsConfig;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver as UreqResolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
+
+pub use request::RequestOptions;
 
 use crate::dns::Resolver;
 use crate::mac::MacAddr;
@@ -55,6 +65,15 @@ pub struct HttpOptions {
     /// Longest wait for the response head, and for each read of the body
     /// (default 30 s): a stalled server fails instead of hanging the boot.
     pub io_timeout: Duration,
+    /// PEM bundles (file contents) whose certificates are trusted in
+    /// addition to `ca_bundle` or the built-in roots (default none). Each
+    /// must hold at least one certificate.
+    pub extra_ca_pem: Vec<Vec<u8>>,
+    /// Resolve host names with the C library (`getaddrinfo`: `/etc/hosts`,
+    /// `/etc/resolv.conf`, NSS) instead of [`crate::dns`]; `resolver` is
+    /// then unused. For programs on a normal host, not the initrd (default
+    /// false).
+    pub system_resolver: bool,
 }
 
 impl Default for HttpOptions {
@@ -67,6 +86,8 @@ impl Default for HttpOptions {
             max_backoff: Duration::from_secs(16),
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_secs(30),
+            extra_ca_pem: Vec::new(),
+            system_resolver: false,
         }
     }
 }
@@ -112,6 +133,14 @@ pub enum HttpError {
         /// What is wrong.
         reason: String,
     },
+    /// An entry of [`HttpOptions::extra_ca_pem`] could not be used.
+    #[error("extra CA bundle #{index}: {reason}")]
+    ExtraCa {
+        /// Its index in [`HttpOptions::extra_ca_pem`].
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl HttpError {
@@ -127,7 +156,9 @@ impl HttpError {
 /// An HTTP(S) client; cheap to clone, reuses connections.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
-    agent: Agent,
+    /// One agent per root store, tried in order on a TLS failure (ureq
+    /// cannot combine the built-in roots with others in one store).
+    agents: Vec<Agent>,
     options: HttpOptions,
 }
 
@@ -140,28 +171,63 @@ enum TryError {
 impl HttpClient {
     /// A client with `options` (reads the CA bundle now).
     pub fn new(options: HttpOptions) -> Result<Self, HttpError> {
-        let mut tls = TlsConfig::builder();
-        if let Some(path) = &options.ca_bundle {
-            tls = tls.root_certs(load_ca_bundle(path)?);
+        let mut agents = Vec::new();
+        for roots in roots::root_stores(&options)? {
+            let mut tls = TlsConfig::builder();
+            if let Some(roots) = roots {
+                tls = tls.root_certs(roots);
+            }
+            let config = Config::builder()
+                .http_status_as_error(false)
+                .tls_config(tls.build())
+                .user_agent(concat!("metalos-net/", env!("CARGO_PKG_VERSION")))
+                .timeout_connect(Some(options.connect_timeout))
+                .timeout_recv_response(Some(options.io_timeout))
+                .timeout_per_read(Some(options.io_timeout))
+                .build();
+            let resolver = if options.system_resolver {
+                DnsForUreq::System
+            } else {
+                DnsForUreq::Stub(options.resolver.clone())
+            };
+            agents.push(Agent::with_parts(config, DefaultConnector::new(), resolver));
         }
-        let config = Config::builder()
-            .http_status_as_error(false)
-            .tls_config(tls.build())
-            .user_agent(concat!("metalos-net/", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(options.connect_timeout))
-            .timeout_recv_response(Some(options.io_timeout))
-            .timeout_per_read(Some(options.io_timeout))
-            .build();
-        let resolver = DnsForUreq(options.resolver.clone());
-        let agent = Agent::with_parts(config, DefaultConnector::new(), resolver);
-        Ok(HttpClient { agent, options })
+        Ok(HttpClient { agents, options })
+    }
+
+    /// The per-request settings [`HttpClient::get_bytes`] uses: no extra
+    /// headers, `io_timeout` for the response head and each read, no
+    /// total limit beyond `attempts`, any 2xx status is success.
+    pub fn request_options(&self) -> RequestOptions {
+        RequestOptions {
+            headers: Vec::new(),
+            response_timeout: Some(self.options.io_timeout),
+            read_timeout: Some(self.options.io_timeout),
+            total_timeout: None,
+            only_200_or_204: false,
+        }
     }
 
     /// GETs `url` into memory; fails with [`HttpError::TooLarge`] when the
     /// body exceeds `limit` bytes. For small documents (a HostConfig).
     pub fn get_bytes(&self, url: &str, limit: u64) -> Result<Vec<u8>, HttpError> {
-        self.with_retries(url, || {
-            let (_, mut body) = self.get_once(url)?.into_parts();
+        self.get_bytes_with(url, limit, &self.request_options())
+    }
+
+    /// [`HttpClient::get_bytes`] with per-request `options`: headers,
+    /// timeouts, a deadline for all tries together, which statuses count
+    /// as success.
+    pub fn get_bytes_with(
+        &self,
+        url: &str,
+        limit: u64,
+        options: &RequestOptions,
+    ) -> Result<Vec<u8>, HttpError> {
+        let deadline = options
+            .total_timeout
+            .map(|t| crate::deadline_after(Instant::now(), t));
+        self.with_retries(url, deadline, || {
+            let (_, mut body) = self.get_once(url, options, deadline)?.into_parts();
             body.with_config()
                 .limit(limit)
                 .read_to_vec()
@@ -183,16 +249,31 @@ impl HttpClient {
         &self,
         url: &str,
     ) -> Result<(Option<u64>, impl Read + Send + 'static), HttpError> {
-        let response = self.with_retries(url, || self.get_once(url))?;
+        let options = self.request_options();
+        let response = self.with_retries(url, None, || self.get_once(url, &options, None))?;
         let (_, body) = response.into_parts();
         Ok((body.content_length(), body.into_reader()))
     }
 
-    /// One GET; `Ok` only for a 2xx response (redirects are followed).
-    fn get_once(&self, url: &str) -> Result<ureq::http::Response<ureq::Body>, TryError> {
-        let response = self.agent.get(url).call().map_err(|e| classify(url, e))?;
+    /// One GET; `Ok` only for a success status (redirects are followed).
+    /// On a TLS failure the next root store's agent is tried.
+    fn get_once(
+        &self,
+        url: &str,
+        options: &RequestOptions,
+        deadline: Option<Instant>,
+    ) -> Result<ureq::http::Response<ureq::Body>, TryError> {
+        let mut result = Err(ureq::Error::ConnectionFailed);
+        for agent in &self.agents {
+            result = request::send(agent, url, options, deadline);
+            match &result {
+                Err(e) if roots::is_tls_failure(e) => continue,
+                _ => break,
+            }
+        }
+        let response = result.map_err(|e| classify(url, e))?;
         let status = response.status();
-        if status.is_success() {
+        if request::is_success(status.as_u16(), options) {
             return Ok(response);
         }
         let error = HttpError::Status {
@@ -208,9 +289,12 @@ impl HttpClient {
         }
     }
 
+    /// Runs `once` up to `attempts` times with backoff pauses, giving up
+    /// early when the next try could not start before `deadline`.
     fn with_retries<T>(
         &self,
         url: &str,
+        deadline: Option<Instant>,
         mut once: impl FnMut() -> Result<T, TryError>,
     ) -> Result<T, HttpError> {
         let attempts = self.options.attempts.max(1);
@@ -222,7 +306,10 @@ impl HttpClient {
                 Err(TryError::Retry(e)) if attempt == attempts => {
                     return Err(with_attempts(e, attempts))
                 }
-                Err(TryError::Retry(_)) => {
+                Err(TryError::Retry(e)) => {
+                    if deadline.is_some_and(|d| Instant::now() + backoff >= d) {
+                        return Err(with_attempts(e, attempt));
+                    }
                     thread::sleep(backoff);
                     backoff = backoff.saturating_mul(2).min(self.options.max_backoff);
                 }
@@ -278,27 +365,14 @@ fn classify(url: &str, e: ureq::Error) -> TryError {
     }
 }
 
-fn load_ca_bundle(path: &Path) -> Result<RootCerts, HttpError> {
-    let err = |reason: String| HttpError::CaBundle {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let pem = fs::read(path).map_err(|e| err(e.to_string()))?;
-    let mut certs = Vec::new();
-    for item in parse_pem(&pem) {
-        if let PemItem::Certificate(cert) = item.map_err(|e| err(e.to_string()))? {
-            certs.push(cert);
-        }
-    }
-    if certs.is_empty() {
-        return Err(err("no certificates in the file".to_string()));
-    }
-    Ok(RootCerts::Specific(Arc::new(certs)))
-}
-
-/// ureq's resolver hook, answering from [`crate::dns`].
+/// ureq's resolver hook, answering from [`crate::dns`] (or the C library).
 #[derive(Debug)]
-struct DnsForUreq(Option<Resolver>);
+enum DnsForUreq {
+    /// [`crate::dns`] with these servers (None: the process defaults).
+    Stub(Option<Resolver>),
+    /// `getaddrinfo`.
+    System,
+}
 
 impl UreqResolver for DnsForUreq {
     fn resolve(
@@ -317,15 +391,24 @@ impl UreqResolver for DnsForUreq {
         let literal = host.trim_start_matches('[').trim_end_matches(']');
         let ips: Vec<IpAddr> = match literal.parse::<IpAddr>() {
             Ok(ip) => vec![ip],
-            Err(_) => {
-                let resolver = self.0.clone().unwrap_or_else(Resolver::from_defaults);
-                resolver
-                    .resolve_ipv4(host)
-                    .map_err(|e| ureq::Error::Io(io::Error::other(e.to_string())))?
-                    .into_iter()
-                    .map(IpAddr::V4)
-                    .collect()
-            }
+            Err(_) => match self {
+                DnsForUreq::Stub(resolver) => {
+                    let resolver = resolver.clone().unwrap_or_else(Resolver::from_defaults);
+                    resolver
+                        .resolve_ipv4(host)
+                        .map_err(|e| ureq::Error::Io(io::Error::other(e.to_string())))?
+                        .into_iter()
+                        .map(IpAddr::V4)
+                        .collect()
+                }
+                DnsForUreq::System => (literal, port)
+                    .to_socket_addrs()
+                    .map_err(|e| {
+                        ureq::Error::Io(io::Error::other(format!("resolving {host:?}: {e}")))
+                    })?
+                    .map(|a| a.ip())
+                    .collect(),
+            },
         };
         let mut out = self.empty();
         // ureq's address list holds at most 16.
@@ -365,7 +448,7 @@ mod tests {
             "{e}"
         );
         let empty = dir.path().join("empty.pem");
-        fs::write(&empty, "not a certificate\n").unwrap();
+        std::fs::write(&empty, "not a certificate\n").unwrap();
         let e = HttpClient::new(HttpOptions {
             ca_bundle: Some(empty),
             ..HttpOptions::default()

@@ -1,0 +1,64 @@
+//! Per-request settings and sending one request.
+
+use std::time::{Duration, Instant};
+
+use ureq::Agent;
+
+/// Settings for one [`super::HttpClient::get_bytes_with`] call; start from
+/// [`super::HttpClient::request_options`].
+#[derive(Debug, Clone, Default)]
+pub struct RequestOptions {
+    /// Request headers (name, value), sent with every try.
+    pub headers: Vec<(String, String)>,
+    /// Longest wait for the response head of each try; `None` = no limit.
+    /// A try that times out is retried.
+    pub response_timeout: Option<Duration>,
+    /// Longest wait for each read of the body; `None` = no limit.
+    pub read_timeout: Option<Duration>,
+    /// Longest time for the whole GET — every try, the pauses between
+    /// them and reading the body; `None` = bounded only by
+    /// [`super::HttpOptions::attempts`] and the timeouts above.
+    pub total_timeout: Option<Duration>,
+    /// Only 200 and 204 are success (Ignition's rule); otherwise any 2xx.
+    pub only_200_or_204: bool,
+}
+
+/// Whether `status` ends the request successfully under `options`.
+pub(super) fn is_success(status: u16, options: &RequestOptions) -> bool {
+    if options.only_200_or_204 {
+        status == 200 || status == 204
+    } else {
+        (200..300).contains(&status)
+    }
+}
+
+/// Sends one GET with `options` through `agent`; a try that has no time
+/// left before `deadline` fails with a timeout at once.
+pub(super) fn send(
+    agent: &Agent,
+    url: &str,
+    options: &RequestOptions,
+    deadline: Option<Instant>,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    let global = match deadline {
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ureq::Error::Timeout(ureq::Timeout::Global));
+            }
+            Some(left)
+        }
+        None => None,
+    };
+    let mut request = agent
+        .get(url)
+        .config()
+        .timeout_recv_response(options.response_timeout)
+        .timeout_per_read(options.read_timeout)
+        .timeout_global(global)
+        .build();
+    for (name, value) in &options.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    request.call()
+}
