@@ -59,6 +59,25 @@
 //! (`ssh-ed25519 AAAA alice@x\nssh-rsa BBBB k2\n`). No
 //! `.ssh/authorized_keys` is written.
 //!
+//! Allocation (the `users` and `groups` cases, config order `plain`,
+//! `withuid` (2001), `grouped`, …): useradd/groupadd take the highest id in
+//! use within `UID_MIN..=UID_MAX` (1000–60000) plus one, or `UID_MIN` if
+//! none: `plain` 1000, then 2001, `grouped` 2002, `described` 2003, …; the
+//! user's own group gets gid = uid. System users/groups count down from
+//! 999 (`SYS_*_MAX`), independently for uids and gids (`sysu` 999:998 after
+//! system group `sysg` took gid 999). `noCreateHome` still writes
+//! `/home/NAME` into passwd; `homeDir` `/var/home/homed` is created (its
+//! parent existed); `groups` appends the user to existing lines
+//! (`sudo:x:27:grouped`, `users:x:100:grouped`, same in gshadow). A group
+//! without `passwordHash` gets `*` in gshadow. Every new user gets a copy
+//! of `etc/skel` in a new home (0755 uid:gid).
+//!
+//! Files: parents created 0755 root; default mode 0644; owner defaults
+//! to 0:0 per field (`user` only → uid:0); `append` to an existing file
+//! without `mode` keeps its mode (0640 stays 0640); setuid/setgid/sticky
+//! are masked out for specs < 3.4.0 (0o4755 → 0755, dir 0o1777 → 0777).
+//! Hard links share the inode; symlinks are lchowned.
+//!
 //! Units: unit files `etc/systemd/system/NAME` 0644 root; `mask: true` is a
 //! symlink `etc/systemd/system/NAME -> /dev/null`; dropins in
 //! `etc/systemd/system/NAME.d/DROPIN` (0644, dir 0755). Preset file
@@ -183,7 +202,7 @@ fn cases() -> Vec<Case> {
             },
             setup: no_setup,
             tolerate: &[],
-            notes: "2.14 applies setuid/setgid/sticky bits (toFileMode)",
+            notes: "specs < 3.4.0 mask setuid/setgid/sticky out (2.14 translates to 3.4.0-experimental with `mode & !0o7000`): 0755, 0755, 0777",
         },
         Case {
             name: "files_overwrite_append",
@@ -489,6 +508,14 @@ fn debian_ignition_reference() {
     }
     assert!(dir.join("etc/.ignition-result.json").exists());
 
+    // Special mode bits are masked out for specs < 3.4.0.
+    let dir = tmp.path().join("special");
+    reference(&case("files_special_mode"), &dir).unwrap();
+    let s = snapshot(&dir);
+    assert_eq!(s["usr/local/bin/suid"].mode, 0o755);
+    assert_eq!(s["usr/local/bin/sgid"].mode, 0o755);
+    assert_eq!(s["var/tmp/sticky"].mode, 0o777);
+
     // Users, groups, SSH keys.
     let dir = tmp.path().join("users");
     reference(&case("users_ssh_keys"), &dir).unwrap();
@@ -641,4 +668,24 @@ fn differential_cases() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Every case's config is accepted and applied by Debian Ignition 2.14, so
+/// `differential_cases` fails only on real differences. Prints each
+/// reference snapshot's paths that are not in the base root (run with
+/// `--nocapture`).
+#[test]
+fn reference_accepts_every_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = snapshot(&base_root(&tmp.path().join("base")));
+    for c in cases() {
+        let dir = tmp.path().join(c.name);
+        if reference(&c, &dir).is_none() {
+            return;
+        }
+        println!("=== {} ({})", c.name, c.notes);
+        for line in diff(&base, &snapshot(&dir)) {
+            println!("  {line}");
+        }
+    }
 }

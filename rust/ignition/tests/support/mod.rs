@@ -96,7 +96,6 @@ pub const SKEL_PROFILE: &str = "# ~/.profile from the test skeleton\nPATH=/usr/b
 ///   It is written for both roots so that they start identical; MetalOS
 ///   ignores it.
 pub fn base_root(dir: &Path) -> PathBuf {
-    let etc = dir.join("etc");
     for d in ["etc/default", "etc/skel", "etc/selinux"] {
         fs::create_dir_all(dir.join(d)).unwrap();
     }
@@ -129,7 +128,6 @@ pub fn base_root(dir: &Path) -> PathBuf {
         0o644,
         0,
     );
-    let _ = etc;
     dir.to_path_buf()
 }
 
@@ -452,13 +450,31 @@ impl fmt::Display for Shown<'_> {
     }
 }
 
+/// `kind mode uid:gid` of a node (kind alone for account entries).
+fn attrs(n: &Node) -> String {
+    match n.kind {
+        Kind::Entry(_) => Shown(&n.kind).to_string(),
+        _ => format!(
+            "{} {:04o} {}:{}{}",
+            Shown(&n.kind),
+            n.mode,
+            n.uid,
+            n.gid,
+            n.hardlink
+                .as_ref()
+                .map(|h| format!(" hard-linked with {h}"))
+                .unwrap_or_default()
+        ),
+    }
+}
+
 /// Human-readable differences from snapshot `a` to snapshot `b`, one line
 /// per path and attribute (`etc/foo: mode 0644 != 0600`).
 pub fn diff(a: &BTreeMap<String, Node>, b: &BTreeMap<String, Node>) -> Vec<String> {
     let mut out = Vec::new();
     for (path, na) in a {
         let Some(nb) = b.get(path) else {
-            out.push(format!("{path}: only in A ({})", Shown(&na.kind)));
+            out.push(format!("{path}: only in A ({})", attrs(na)));
             continue;
         };
         if na.kind != nb.kind {
@@ -486,7 +502,7 @@ pub fn diff(a: &BTreeMap<String, Node>, b: &BTreeMap<String, Node>) -> Vec<Strin
     }
     for (path, nb) in b {
         if !a.contains_key(path) {
-            out.push(format!("{path}: only in B ({})", Shown(&nb.kind)));
+            out.push(format!("{path}: only in B ({})", attrs(nb)));
         }
     }
     out
