@@ -24,5 +24,6 @@ pub mod version;
 pub use config::Config;
 pub use error::{Error, Issue, Report, Result};
 pub mod apply;
+pub mod passwd;
 pub mod plan;
 pub mod resource;

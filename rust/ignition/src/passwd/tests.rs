@@ -1,0 +1,1 @@
+//! Unit tests of the passwd planner against temporary roots.
