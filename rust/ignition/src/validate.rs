@@ -3,18 +3,7 @@
 
 use crate::config::{Config, NodeOwner, Resource, Unit};
 use crate::error::Report;
-// Temporary shims until crate::resource grows its checks.
-mod resource {
-    pub fn check_source(_: &str) -> Result<(), String> {
-        Ok(())
-    }
-    pub fn check_compression(_: Option<&str>) -> Result<(), String> {
-        Ok(())
-    }
-    pub fn check_hash(_: &str, _: u32) -> Result<(), String> {
-        Ok(())
-    }
-}
+use crate::resource;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Unit name suffixes systemd knows (Ignition's list).

@@ -6,9 +6,7 @@
 //!
 //! Run: `cargo test -p metalos-ignition --test differential` (as root; the
 //! tests print "skipped" and pass when the Debian binary, `useradd` or root
-//! are missing). `differential_cases` is ignored until `apply_configs` is
-//! implemented: `cargo test -p metalos-ignition --test differential --
-//! --ignored`, then remove the `#[ignore]`.
+//! are missing).
 //!
 //! # What Debian Ignition 2.14 produced (measured with this harness)
 //!
@@ -101,7 +99,7 @@
 
 mod support;
 
-use metalos_ignition::apply::{apply_configs, ApplyOptions};
+use metalos_ignition::apply::{apply_configs, ApplyOptions, Input};
 use serde_json::{json, Value};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -157,7 +155,7 @@ fn cases() -> Vec<Case> {
                         {"path": "/etc/hello.txt", "contents": {"source": "data:,hello%20world%0A"}, "mode": 420},
                         {"path": "/etc/secret", "contents": {"source": data_url_base64(b"s3cr3t\x00\xff\n")}, "mode": 384},
                         {"path": "/opt/app/deep/nested/file.conf", "contents": {"source": data_url(b"key = value\n")}},
-                        {"path": "/usr/local/bin/tool", "contents": {"source": "data:,%23!/bin/sh%0A"}, "mode": 493},
+                        {"path": "/opt/bin/tool", "contents": {"source": "data:,%23!/bin/sh%0A"}, "mode": 493},
                         {"path": "/etc/empty"}
                     ]}
                 })
@@ -193,8 +191,8 @@ fn cases() -> Vec<Case> {
                 json!({
                     "ignition": {"version": "3.3.0"},
                     "storage": {"files": [
-                        {"path": "/usr/local/bin/suid", "contents": {"source": "data:,x"}, "mode": 0o4755},
-                        {"path": "/usr/local/bin/sgid", "contents": {"source": "data:,x"}, "mode": 0o2755}
+                        {"path": "/opt/bin/suid", "contents": {"source": "data:,x"}, "mode": 0o4755},
+                        {"path": "/opt/bin/sgid", "contents": {"source": "data:,x"}, "mode": 0o2755}
                     ], "directories": [
                         {"path": "/var/tmp/sticky", "mode": 0o1777}
                     ]}
@@ -274,7 +272,7 @@ fn cases() -> Vec<Case> {
                         "links": [
                             {"path": "/etc/rel-link", "target": "target.txt"},
                             {"path": "/etc/abs-link", "target": "/etc/target.txt"},
-                            {"path": "/usr/local/bin/dangling", "target": "/does/not/exist"},
+                            {"path": "/opt/bin/dangling", "target": "/does/not/exist"},
                             {"path": "/etc/hard-link", "target": "/etc/target.txt", "hard": true},
                             {"path": "/etc/replaced-link", "target": "/etc/target.txt", "overwrite": true},
                             {"path": "/etc/owned-link", "target": "target.txt", "user": {"id": 1234}, "group": {"id": 1234}}
@@ -632,7 +630,6 @@ fn print_accounts(dir: &Path, s: &std::collections::BTreeMap<String, support::No
 /// Every case: Debian Ignition into root A, [`apply_configs`] into root B;
 /// the snapshots must match up to the case's tolerances.
 #[test]
-#[ignore = "pending apply_configs"]
 fn differential_cases() {
     let mut failures = Vec::new();
     for c in cases() {
@@ -647,7 +644,14 @@ fn differential_cases() {
             strict: true,
             ..ApplyOptions::default()
         };
-        if let Err(e) = apply_configs(&b, &[config_bytes(&c)], &options) {
+        if let Err(e) = apply_configs(
+            &b,
+            &[Input {
+                name: c.name.to_string(),
+                bytes: config_bytes(&c),
+            }],
+            &options,
+        ) {
             failures.push(format!("{}: apply_configs failed: {e}", c.name));
             continue;
         }

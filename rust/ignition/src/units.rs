@@ -1,0 +1,121 @@
+//! Planning `systemd.units`: unit files and drop-ins under
+//! `/etc/systemd/system`, masks as symlinks to `/dev/null`, and the preset
+//! file `/etc/systemd/system-preset/20-ignition.preset`.
+//!
+//! The preset file keeps what it held and gains one line per unit with
+//! `enabled` set: `enable NAME` / `disable NAME`, instances of a template
+//! folded into one line (`enable echo@.service bar foo`). Lines are sorted
+//! (Ignition 2.14 writes them in config order; systemd reads presets
+//! first-match per unit, so the order of distinct units does not matter).
+//! `disable` is written for every `enabled: false`, as Ignition 2.14 does:
+//! without systemctl in the initrd MetalOS cannot ask whether the unit is
+//! currently enabled.
+
+use crate::config::Unit;
+use crate::error::{Error, Result};
+use crate::plan::{Attrs, Op};
+use crate::planner::Planner;
+use crate::validate::UNIT_DIR;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// The preset file Ignition writes.
+pub const PRESET_FILE: &str = "/etc/systemd/system-preset/20-ignition.preset";
+
+const FILE: Attrs = Attrs {
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+};
+
+fn write(planner: &mut Planner, path: &str, contents: &[u8], jp: &str) -> Result<()> {
+    let at = planner.resolve(path).map_err(|m| Error::apply(jp, m))?;
+    planner
+        .ensure_parents(&at)
+        .map_err(|m| Error::apply(jp, m))?;
+    planner.push(Op::WriteFile {
+        path: at,
+        contents: contents.to_vec(),
+        attrs: FILE,
+    });
+    Ok(())
+}
+
+/// Plans every unit into `planner`.
+pub fn plan_units(planner: &mut Planner, units: &[Unit]) -> Result<()> {
+    let mut presets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut lines: BTreeSet<String> = BTreeSet::new();
+    for (i, u) in units.iter().enumerate() {
+        let jp = format!("systemd.units[{i}]");
+        let unit_path = format!("{UNIT_DIR}/{}", u.name);
+        if let Some(c) = &u.contents {
+            write(planner, &unit_path, c.as_bytes(), &format!("{jp}.contents"))?;
+        }
+        for (k, d) in u.dropins.iter().enumerate() {
+            if let Some(c) = &d.contents {
+                let p = format!("{UNIT_DIR}/{}.d/{}", u.name, d.name);
+                write(planner, &p, c.as_bytes(), &format!("{jp}.dropins[{k}]"))?;
+            }
+        }
+        match u.mask {
+            Some(true) => {
+                let at = PathBuf::from(&unit_path);
+                planner
+                    .ensure_parents(&at)
+                    .map_err(|m| Error::apply(format!("{jp}.mask"), m))?;
+                planner.push(Op::Symlink {
+                    path: at,
+                    target: PathBuf::from("/dev/null"),
+                    uid: 0,
+                    gid: 0,
+                });
+            }
+            Some(false) => {
+                let at = Path::new(&unit_path);
+                let is_mask =
+                    std::fs::read_link(planner.host(at)).is_ok_and(|t| t == Path::new("/dev/null"));
+                if is_mask {
+                    planner.push(Op::Remove {
+                        path: at.to_path_buf(),
+                    });
+                }
+            }
+            None => {}
+        }
+        match u.enabled {
+            Some(true) => match u.name.split_once('@') {
+                Some((prefix, rest)) if !rest.starts_with('.') => {
+                    let (instance, suffix) = rest.rsplit_once('.').unwrap_or((rest, ""));
+                    presets
+                        .entry(format!("{prefix}@.{suffix}"))
+                        .or_default()
+                        .insert(instance.to_string());
+                }
+                _ => {
+                    lines.insert(format!("enable {}", u.name));
+                }
+            },
+            Some(false) => {
+                lines.insert(format!("disable {}", u.name));
+            }
+            None => {}
+        }
+    }
+    for (template, instances) in presets {
+        let list: Vec<&str> = instances.iter().map(String::as_str).collect();
+        lines.insert(format!("enable {template} {}", list.join(" ")));
+    }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let existing =
+        std::fs::read_to_string(planner.host(Path::new(PRESET_FILE))).unwrap_or_default();
+    lines.extend(
+        existing
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string),
+    );
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    write(planner, PRESET_FILE, text.as_bytes(), "systemd.units")
+}
