@@ -140,7 +140,9 @@ fn gunzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
 /// `url` for messages: `data:` URLs cut to their first 40 characters.
 fn summarize(url: &str) -> String {
     const MAX: usize = 40;
-    let is_data = url.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:"));
+    let is_data = url
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("data:"));
     if is_data && url.chars().count() > MAX {
         let head: String = url.chars().take(MAX).collect();
         format!("{head}…")

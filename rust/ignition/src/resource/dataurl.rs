@@ -67,9 +67,8 @@ fn check_mediatype(mediatype: &str) -> Result<(), String> {
 /// A non-empty RFC 2045 token: no spaces, controls or tspecials.
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b))
 }
 
 /// Every `%` must start a `%XX` escape.
