@@ -491,7 +491,7 @@ fn debian_ignition_reference() {
         Kind::File(b"s3cr3t\x00\xff\n".to_vec())
     );
     assert_eq!(s["etc/secret"].mode, 0o600);
-    assert_eq!(s["usr/local/bin/tool"].mode, 0o755);
+    assert_eq!(s["opt/bin/tool"].mode, 0o755);
     assert_eq!(s["etc/empty"].kind, Kind::File(vec![]));
     for d in ["opt", "opt/app", "opt/app/deep", "opt/app/deep/nested"] {
         assert_eq!(
@@ -510,8 +510,8 @@ fn debian_ignition_reference() {
     let dir = tmp.path().join("special");
     reference(&case("files_special_mode"), &dir).unwrap();
     let s = snapshot(&dir);
-    assert_eq!(s["usr/local/bin/suid"].mode, 0o755);
-    assert_eq!(s["usr/local/bin/sgid"].mode, 0o755);
+    assert_eq!(s["opt/bin/suid"].mode, 0o755);
+    assert_eq!(s["opt/bin/sgid"].mode, 0o755);
     assert_eq!(s["var/tmp/sticky"].mode, 0o777);
 
     // Users, groups, SSH keys.
