@@ -7,6 +7,7 @@ mod inspect;
 mod netboot;
 mod output;
 mod progress;
+mod provision;
 mod uki;
 mod update;
 mod vm;
@@ -44,6 +45,9 @@ enum Command {
     /// publish into a served tree, serve over HTTP.
     #[command(subcommand)]
     Netboot(netboot::NetbootCommand),
+    /// Ignition configs: validate them, apply them to a root directory.
+    #[command(subcommand)]
+    Provision(provision::ProvisionCommand),
     /// Manage build inputs (kernel, systemd-stub, busybox, OVMF).
     #[command(subcommand)]
     Inputs(inputs::InputsCommand),
@@ -61,6 +65,7 @@ fn main() {
         Command::Vm(cmd) => vm::run(cmd),
         Command::Update(cmd) => update::run(cmd, &progress),
         Command::Netboot(cmd) => netboot::run(cmd, &progress),
+        Command::Provision(cmd) => provision::run(cmd),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -124,6 +124,32 @@ pub fn needs_network(parsed: &[Parsed]) -> bool {
     })
 }
 
+/// Merges parsed configs in order (without following their references)
+/// and validates the result: what `prepare` would find, minus fetching.
+pub fn merge_parsed(parsed: &[Parsed]) -> Report {
+    let mut merged: Option<Config> = None;
+    for p in parsed {
+        let mut c = p.config.clone();
+        c.ignition.config = Default::default();
+        merged = Some(match merged {
+            None => c,
+            Some(m) => merge(m, c),
+        });
+    }
+    let mut report = Report::default();
+    if let Some(mut c) = merged {
+        validate(&mut c, MAX_V3_MINOR, &mut report);
+    }
+    mark_merged(&mut report);
+    report
+}
+
+fn mark_merged(report: &mut Report) {
+    report.errors.iter_mut().for_each(|i| {
+        i.message = format!("{} (in the merged config)", i.message);
+    });
+}
+
 /// Renders, merges, validates and fetches (step 1).
 pub fn prepare(inputs: &[Input], parsed: Vec<Parsed>, options: &ApplyOptions) -> Result<Prepared> {
     let many = inputs.len() > 1;
@@ -158,9 +184,7 @@ pub fn prepare(inputs: &[Input], parsed: Vec<Parsed>, options: &ApplyOptions) ->
     let mut report = Report::default();
     validate(&mut config, MAX_V3_MINOR, &mut report);
     if !report.is_ok() {
-        report.errors.iter_mut().for_each(|i| {
-            i.message = format!("{} (in the merged config)", i.message);
-        });
+        mark_merged(&mut report);
         return Err(Error::Invalid(report));
     }
     let policy = policy_of(&config, fetcher)?;
