@@ -174,3 +174,101 @@ impl Planner<'_> {
         self.fs.created(&file, Kind::Other);
     }
 }
+
+/// usermod's `chown_tree` arguments: nodes owned by `old_uid` get
+/// `new_uid` (when set), nodes in group `old_gid` get `new_gid`.
+pub(crate) struct Chown {
+    pub old_uid: u32,
+    pub new_uid: Option<u32>,
+    pub old_gid: u32,
+    pub new_gid: Option<u32>,
+}
+
+impl Planner<'_> {
+    /// usermod `--uid`/`--gid` without `--move-home`: when the home
+    /// directory (on disk) is owned by the old or new uid, re-own its
+    /// tree by rewriting each changed node with its mode and contents.
+    pub(crate) fn chown_home(&mut self, home: &str, c: &Chown) {
+        let dir = self.fs.resolve(Path::new(home));
+        let Ok(m) = self.fs.host(&dir).symlink_metadata() else {
+            return;
+        };
+        if !m.is_dir() || !(c.new_uid == Some(m.uid()) || m.uid() == c.old_uid) {
+            return;
+        }
+        self.chown_tree(&dir, c);
+        self.chown_node(&dir, c);
+    }
+
+    fn chown_tree(&mut self, dir: &Path, c: &Chown) {
+        let Ok(rd) = std::fs::read_dir(self.fs.host(dir)) else {
+            return;
+        };
+        let mut names: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect();
+        names.sort();
+        for n in names {
+            let p = dir.join(n);
+            if self
+                .fs
+                .host(&p)
+                .symlink_metadata()
+                .is_ok_and(|m| m.is_dir())
+            {
+                self.chown_tree(&p, c);
+            }
+            self.chown_node(&p, c);
+        }
+    }
+
+    fn chown_node(&mut self, p: &Path, c: &Chown) {
+        let host = self.fs.host(p);
+        let Ok(m) = host.symlink_metadata() else {
+            return;
+        };
+        let uid = c
+            .new_uid
+            .filter(|_| m.uid() == c.old_uid)
+            .unwrap_or(m.uid());
+        let gid = c
+            .new_gid
+            .filter(|_| m.gid() == c.old_gid)
+            .unwrap_or(m.gid());
+        if (uid, gid) == (m.uid(), m.gid()) {
+            return;
+        }
+        let attrs = Attrs {
+            mode: m.mode() & 0o7777,
+            uid,
+            gid,
+        };
+        let ft = m.file_type();
+        let op = if ft.is_dir() {
+            Op::Directory {
+                path: p.to_path_buf(),
+                attrs,
+            }
+        } else if ft.is_symlink() {
+            let Ok(target) = std::fs::read_link(&host) else {
+                return;
+            };
+            Op::Symlink {
+                path: p.to_path_buf(),
+                target,
+                uid,
+                gid,
+            }
+        } else if ft.is_file() {
+            let Ok(contents) = std::fs::read(&host) else {
+                return;
+            };
+            Op::WriteFile {
+                path: p.to_path_buf(),
+                contents,
+                attrs,
+            }
+        } else {
+            return;
+        };
+        self.ops.push(op);
+    }
+}

@@ -3,6 +3,7 @@
 
 use super::alloc::{find_new_id, Range};
 use super::db::{add_member, del_member, has_member};
+use super::home::Chown;
 use super::{check_field, check_name, Planner};
 use crate::config::User;
 use crate::error::{Error, Result};
@@ -201,7 +202,7 @@ impl Planner<'_> {
     fn usermod(&mut self, path: &str, u: &User) -> Result<()> {
         let name = u.name.as_str();
         let (primary, supplementary) = self.resolve_groups(path, u)?;
-        let (old_uid, _, old_home) = self.db.user(name).unwrap_or((0, 0, String::new()));
+        let (old_uid, old_gid, old_home) = self.db.user(name).unwrap_or((0, 0, String::new()));
         if let Some(uid) = u.uid.filter(|uid| *uid != old_uid) {
             if self.db.uids().contains(&uid) {
                 return Err(Error::apply(
@@ -250,9 +251,18 @@ impl Planner<'_> {
         if !supplementary.is_empty() {
             self.replace_groups(name, &supplementary);
         }
+        let (uid, gid, _) = self.db.user(name).unwrap_or_default();
         if let Some(h) = move_home {
-            let (uid, gid, _) = self.db.user(name).unwrap_or_default();
             self.move_home(&old_home, &h, uid, gid);
+        } else if uid != old_uid || gid != old_gid {
+            let chown = Chown {
+                old_uid,
+                new_uid: (uid != old_uid).then_some(uid),
+                old_gid,
+                new_gid: (gid != old_gid).then_some(gid),
+            };
+            let home = new_home.unwrap_or(old_home);
+            self.chown_home(&home, &chown);
         }
         Ok(())
     }
