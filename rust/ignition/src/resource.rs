@@ -63,6 +63,10 @@ pub fn check_source(url: &str) -> std::result::Result<(), String> {
 
 fn kind(url: &str) -> std::result::Result<Kind, String> {
     let invalid = || "invalid url scheme".to_string();
+    // The url crate would trim these silently; Go's parser rejects them.
+    if url.starts_with(|c: char| c <= ' ') || url.ends_with(|c: char| c <= ' ') {
+        return Err(invalid());
+    }
     let scheme = url.split_once(':').map(|(s, _)| s).ok_or_else(invalid)?;
     if scheme.eq_ignore_ascii_case("data") {
         decode_data_url(url)?;
