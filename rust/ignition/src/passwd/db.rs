@@ -116,7 +116,7 @@ impl Table {
     pub(crate) fn remove(&mut self, name: &str) -> bool {
         let before = self.lines.len();
         self.lines
-            .retain(|l| !l.fields.as_ref().is_some_and(|x| x[0] == name));
+            .retain(|l| l.fields.as_ref().is_none_or(|x| x[0] != name));
         self.lines.len() != before
     }
 }
