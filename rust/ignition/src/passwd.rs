@@ -28,7 +28,12 @@
 //! * `usermod --move-home` cannot rename: the new home directory is
 //!   created (mode of the old one, owned by the user) and the old one is
 //!   left in place, contents included.
-//! * `usermod --uid/--gid` does not re-own files in the home directory.
+//! * `usermod --uid/--gid` re-owns the home tree (`chown_tree`) by
+//!   rewriting each changed node: hard links inside it are split.
+//! * The skeleton is copied completely (Debian's useradd 4.13 with
+//!   `--root` silently stops at the first subdirectory).
+//! * Defaults when `/etc/default/useradd` is silent are Debian's: shell
+//!   `/bin/bash`, `GROUP` 100.
 //! * No `passwd-`/`group-`/… backup files, no `.pwd.lock`, no
 //!   lastlog/faillog, no mail spool creation, no `/etc/subuid`/`subgid`.
 //! * Hard links and special files in the skeleton are not reproduced
