@@ -21,6 +21,7 @@ pub mod imaging;
 pub mod kexec;
 pub mod modules;
 pub mod netnames;
+pub mod provision;
 pub mod rootfs;
 pub mod slotboot;
 pub mod slots;

@@ -142,6 +142,10 @@ fn run_ignition_tools(root: &Path, users: &[User], groups: &[Group]) {
             a.push(g.name.clone());
             run("groupmod", &a);
         } else {
+            // Ignition 2.14 passes `--password *` when there is no hash.
+            if g.password_hash.as_ref().is_none_or(|h| h.is_empty()) {
+                a.extend([s("--password"), s("*")]);
+            }
             if g.system == Some(true) {
                 a.push(s("--system"));
             }

@@ -1,13 +1,14 @@
 //! `metalinit`: PID 1 of the setup initrd. Finds the root disk by the GUIDs
 //! the bootloader handed over, does the first-boot work (new disk GUID,
 //! grow + format ROOT), mounts ROOT, the `/usr` slot and the `/etc`
-//! overlay, applies the HostConfig identity and NIC names, and
+//! overlay, applies the HostConfig identity and NIC names, provisions
+//! (Ignition configs, first boot only; see `metalos_boot::provision`), and
 //! switch-roots into the rootfs init.
 
 use anyhow::{bail, Context, Result};
 use metalos_boot::emergency::{pid1_main, Policy};
 use metalos_boot::esp::{EspHandle, FIRST_BOOT_FLAG};
-use metalos_boot::{blockdev, firstboot, modules, netnames, rootfs, switchroot, sys};
+use metalos_boot::{blockdev, firstboot, modules, netnames, provision, rootfs, switchroot, sys};
 use metalos_config::hostconfig::HostConfig;
 use metalos_config::spec::type_guid;
 use std::time::Duration;
@@ -39,7 +40,7 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     blockdev::wait_for_disks(Duration::from_secs(10));
     let usr_guid = arg_uuid(cmdline, "metalos.usr")?;
     let disk_guid = arg_uuid(cmdline, "metalos.root_disk")?;
-    let first_boot = sys::cmdline_value(cmdline, "metalos.first_boot").is_some_and(|v| v != "0");
+    let first_boot = provision::first_boot_requested(cmdline);
 
     // The disk holding the chosen /usr slot must also carry the disk GUID we were given.
     let hint = sys::cmdline_value(cmdline, "metalos.boot_disk");
@@ -123,10 +124,19 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
         apply_identity(h)?;
         rename_nics(h);
     }
-    if first_boot && esp.exists(FIRST_BOOT_FLAG) {
-        esp.remove(FIRST_BOOT_FLAG)
-            .context("removing the first-boot flag")?;
-        sys::say(PROG, "first boot complete: flag removed");
+    if first_boot {
+        // Fails closed: an error goes to the emergency action with the
+        // flag still on the ESP, so the next boot provisions again.
+        provision::run(cmdline, host_config.as_ref(), SYSROOT.as_ref())?;
+        // Only the bootloader's `detected` comes from the ESP flag; an
+        // explicit `metalos.first_boot=1` provisions without touching it.
+        if sys::cmdline_value(cmdline, "metalos.first_boot") == Some("detected")
+            && esp.exists(FIRST_BOOT_FLAG)
+        {
+            esp.remove(FIRST_BOOT_FLAG)
+                .context("removing the first-boot flag")?;
+            sys::say(PROG, "first boot complete: flag removed");
+        }
     }
     sys::say(
         PROG,

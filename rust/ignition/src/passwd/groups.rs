@@ -41,7 +41,10 @@ impl Planner<'_> {
             Some(gid) => gid,
             None => self.alloc_gid(path, g.system == Some(true), None)?,
         };
-        self.add_group_entry(&g.name, gid, hash.unwrap_or("!"));
+        // Ignition 2.14 (and Flatcar) pass `--password *` when the config
+        // has no hash, so gshadow gets `*` (a user's private group, made by
+        // useradd itself, gets `!`).
+        self.add_group_entry(&g.name, gid, hash.unwrap_or("*"));
         Ok(())
     }
 

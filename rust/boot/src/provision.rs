@@ -1,0 +1,296 @@
+//! First-boot provisioning in metalinit: gather the Ignition configs, bring
+//! the network up only if a resource needs it, apply everything to the
+//! mounted sysroot (two-phase, journalled: a failure leaves the root as it
+//! was), and record what ran in `/var/lib/metalos/provisioning.json`.
+//!
+//! Sources, merged in Ignition's order:
+//! 1. base configs shipped in the image,
+//!    `/usr/lib/metalos/provisioning/base.d/*.ign`, in file-name order;
+//! 2. the user config: `ignition.config.url=` (or `metalos.config_url=`)
+//!    on the kernel command line, else the HostConfig's `provisioning`
+//!    object. An empty user config is ignored, as Ignition does.
+
+use crate::sys;
+use anyhow::{Context, Result};
+use metalos_config::hostconfig::HostConfig;
+use metalos_ignition::apply::{self, ApplyOptions, Input};
+use metalos_ignition::config::Resource;
+use metalos_ignition::resource::{fetch, HttpFetcher, HttpPolicy};
+use metalos_net::cmdline::{IpConfig, NetCmdline, StaticConfig};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+const PROG: &str = "metalinit";
+/// Base configs inside the sysroot (on the read-only /usr slot).
+pub const BASE_DIR: &str = "usr/lib/metalos/provisioning/base.d";
+/// The provisioning record inside the sysroot.
+pub const RECORD: &str = "var/lib/metalos/provisioning.json";
+/// The CA bundle the setup initrd carries.
+const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Whether `metalos.first_boot=VALUE` asks for provisioning (set, and not
+/// empty, `0`, `no` or `off`).
+pub fn first_boot_requested(cmdline: &str) -> bool {
+    sys::cmdline_value(cmdline, "metalos.first_boot")
+        .is_some_and(|v| !matches!(v, "" | "0" | "no" | "off"))
+}
+
+/// The user config URL on the command line, if any.
+pub fn config_url(cmdline: &str) -> Option<&str> {
+    sys::cmdline_value(cmdline, "ignition.config.url")
+        .or_else(|| sys::cmdline_value(cmdline, "metalos.config_url"))
+        .filter(|u| !u.is_empty())
+}
+
+/// Network settings for provisioning: the HostConfig's primary (or first)
+/// interface with a static IPv4 address, else the command line's (DHCP
+/// unless `ip=` says otherwise).
+pub fn network_settings(cmdline: &str, host: Option<&HostConfig>) -> Result<NetCmdline> {
+    let mut net = metalos_net::cmdline::parse(cmdline)
+        .context("network settings on the kernel command line")?;
+    let Some(h) = host else { return Ok(net) };
+    let mut ifaces: Vec<_> = h.network.interfaces.iter().collect();
+    ifaces.sort_by_key(|i| !i.primary);
+    for iface in ifaces {
+        let Some((addr, prefix)) = iface.addresses.iter().find_map(|c| match c.addr {
+            IpAddr::V4(a) => Some((a, c.prefix)),
+            IpAddr::V6(_) => None,
+        }) else {
+            continue;
+        };
+        let dns: Vec<_> = h
+            .network
+            .dns
+            .iter()
+            .filter_map(|d| match d {
+                IpAddr::V4(a) => Some(*a),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        net.boot_mac = Some(iface.mac.to_string().parse().context("HostConfig MAC")?);
+        net.ip = Some(IpConfig::Static(StaticConfig {
+            address: addr,
+            prefix_len: prefix,
+            gateway: match iface.gateway {
+                Some(IpAddr::V4(g)) => Some(g),
+                _ => None,
+            },
+            hostname: None,
+            interface: None,
+            dns_servers: dns.clone(),
+        }));
+        net.dns_servers = dns;
+        break;
+    }
+    Ok(net)
+}
+
+/// Brings the network up at most once.
+struct Network<'a> {
+    cmdline: &'a str,
+    host: Option<&'a HostConfig>,
+    up: bool,
+}
+
+impl Network<'_> {
+    fn ensure(&mut self) -> Result<()> {
+        if self.up {
+            return Ok(());
+        }
+        let net = network_settings(self.cmdline, self.host)?;
+        let state = metalos_net::setup::configure(&net, &Default::default())
+            .context("bringing up the network for provisioning")?;
+        sys::say(
+            PROG,
+            &format!(
+                "provisioning network: {} ({}) {}/{}",
+                state.nic.name, state.nic.mac, state.address, state.prefix_len
+            ),
+        );
+        self.up = true;
+        Ok(())
+    }
+}
+
+fn base_configs(sysroot: &Path) -> Result<Vec<Input>> {
+    let dir = sysroot.join(BASE_DIR);
+    let mut names: Vec<_> = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".ign"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let path = dir.join(&n);
+            Ok(Input {
+                name: format!("/{BASE_DIR}/{n}"),
+                bytes: std::fs::read(&path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            })
+        })
+        .collect()
+}
+
+fn fetcher() -> Result<Arc<HttpFetcher>> {
+    let ca = Path::new(CA_BUNDLE).exists().then(|| CA_BUNDLE.into());
+    let resolver = Some(metalos_net::dns::Resolver::from_defaults());
+    Ok(Arc::new(
+        HttpFetcher::new(ca, resolver).context("setting up HTTP")?,
+    ))
+}
+
+/// Runs first-boot provisioning against `sysroot`.
+pub fn run(cmdline: &str, host: Option<&HostConfig>, sysroot: &Path) -> Result<()> {
+    let mut network = Network {
+        cmdline,
+        host,
+        up: false,
+    };
+    let mut inputs = base_configs(sysroot)?;
+    let user = match config_url(cmdline) {
+        Some(url) => {
+            if !url.starts_with("data:") {
+                network.ensure()?;
+            }
+            let res = Resource {
+                source: Some(url.to_string()),
+                ..Default::default()
+            };
+            // Made after the network is up: the resolver takes its servers then.
+            let fetcher = fetcher()?;
+            let bytes = fetch(
+                &res,
+                "ignition.config.url",
+                Some(fetcher.as_ref()),
+                &HttpPolicy::default(),
+            )
+            .context("fetching the user config")?;
+            Some(Input {
+                name: url.to_string(),
+                bytes,
+            })
+        }
+        None => match host.and_then(|h| h.provisioning.as_ref()) {
+            Some(v) => Some(Input {
+                name: "HostConfig provisioning".into(),
+                bytes: serde_json::to_vec(v)?,
+            }),
+            None => None,
+        },
+    };
+    let user_provided = match user {
+        Some(u) if metalos_ignition::parse::is_empty(&u.bytes) => {
+            sys::say(
+                PROG,
+                &format!("provisioning: the user config {} is empty, ignored", u.name),
+            );
+            false
+        }
+        Some(u) => {
+            inputs.push(u);
+            true
+        }
+        None => false,
+    };
+    if inputs.is_empty() {
+        sys::say(
+            PROG,
+            "provisioning: no Ignition config (none in base.d, no user config)",
+        );
+        return write_record(sysroot, &[], user_provided);
+    }
+    let mut options = ApplyOptions::default();
+    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    sys::say(PROG, &format!("provisioning from {}", names.join(", ")));
+    let parsed = apply::parse_inputs(&inputs, &options).map_err(explain)?;
+    if apply::needs_network(&parsed) {
+        network.ensure()?;
+    }
+    options.fetcher = Some(fetcher()?);
+    let prepared = apply::prepare(&inputs, parsed, &options).map_err(explain)?;
+    for w in &prepared.warnings {
+        sys::say(PROG, &format!("provisioning warning: {w}"));
+    }
+    let ops = apply::plan(sysroot, &prepared, &options).map_err(explain)?;
+    apply::write(sysroot, &ops, &options).map_err(explain)?;
+    sys::say(
+        PROG,
+        &format!("provisioning applied: {} change(s)", ops.len()),
+    );
+    write_record(sysroot, &prepared.sources, user_provided)
+}
+
+/// Turns a provisioning error into one message listing every finding.
+fn explain(e: metalos_ignition::Error) -> anyhow::Error {
+    anyhow::anyhow!("provisioning failed (nothing was changed): {e}")
+}
+
+fn write_record(
+    sysroot: &Path,
+    sources: &[metalos_ignition::render::SourceRecord],
+    user_provided: bool,
+) -> Result<()> {
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let path = sysroot.join(RECORD);
+    let previous = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let mut record = serde_json::json!({
+        "result": "success",
+        "provisioningBootID": boot_id.trim(),
+        "provisioningTime": now,
+        "userConfigProvided": user_provided,
+        "sources": sources.iter().map(|s| serde_json::json!({"source": s.source, "sha512": s.sha512})).collect::<Vec<_>>(),
+    });
+    if let Some(p) = previous {
+        record["previousReport"] = p;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let mut text = serde_json::to_vec_pretty(&record)?;
+    text.push(b'\n');
+    std::fs::write(&tmp, &text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    // SAFETY: plain syscall.
+    unsafe { libc::sync() };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_boot_values() {
+        assert!(first_boot_requested("metalos.first_boot=detected"));
+        assert!(first_boot_requested("metalos.first_boot=1"));
+        for v in ["", "0", "no", "off"] {
+            assert!(
+                !first_boot_requested(&format!("metalos.first_boot={v}")),
+                "{v}"
+            );
+        }
+        assert!(!first_boot_requested("quiet"));
+    }
+
+    #[test]
+    fn config_url_aliases() {
+        assert_eq!(
+            config_url("ignition.config.url=http://a/b.ign"),
+            Some("http://a/b.ign")
+        );
+        assert_eq!(config_url("metalos.config_url=http://c"), Some("http://c"));
+        assert_eq!(config_url("ignition.config.url="), None);
+    }
+}
