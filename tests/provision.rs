@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 const MAC: &str = "52:54:00:aa:bb:01";
 const ROOTFS_UP: &str = "METALOS-ROOTFS-UP host=(\\S+)";
 const HTTP: &str = "10.0.2.100";
+/// Where QEMU forwards the guest's HTTP connections to a host-side server.
+const HTTP_ADDR: &str = "10.0.2.100:80";
 
 fn data_url(text: &str) -> String {
     let enc: String = text
@@ -395,7 +397,7 @@ fn config_url_over_http_merges_after_base_configs() {
     let mut vm = Machine::builder("provision_config_url")
         .uefi()
         .disk(Disk::overlay(&image).bootindex(1))
-        .nic(Nic::new(UserNet::new().http_dir(HTTP, &www)).mac(MAC))
+        .nic(Nic::new(UserNet::new().http_dir(HTTP_ADDR, &www)).mac(MAC))
         .agent()
         .build()
         .unwrap();

@@ -196,8 +196,19 @@ fn bad_hosts_fail_clearly_and_write_nothing() {
         r#"{"version": 1, "identity": {"hostname": "x", "colour": 1}}"#,
     )
     .unwrap();
+    let bad_ignition = dir.path().join("bad-ignition.json");
+    std::fs::write(
+        &bad_ignition,
+        r#"{"version": 1, "identity": {"hostname": "x", "machine-id": "00112233445566778899aabbccddeeff"},
+            "provisioning": {"ignition": {"version": "3.4.0"}, "storage": {"files": [{"path": "/a/../b"}]}}}"#,
+    )
+    .unwrap();
     let out = dir.path().join("bundle");
     let cases = [
+        (
+            format!("{MAC}={}", bad_ignition.display()),
+            "provisioning.storage.files[0].path: path is not fully simplified",
+        ),
         (format!("52:54:00:12:34={good}"), "is not a MAC address"),
         (MAC.to_string(), "expected MAC=HOSTCONFIG"),
         (format!("{MAC}={}", bad.display()), "identity"),

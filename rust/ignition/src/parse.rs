@@ -90,6 +90,28 @@ pub fn parse(bytes: &[u8], options: ParseOptions) -> Result<Parsed, Report> {
     }
 }
 
+/// Checks a HostConfig's `provisioning` object (a whole Ignition config)
+/// at build time: returns every error as `provisioning.PATH: message`.
+/// Referenced configs and resources are not fetched.
+pub fn check_provisioning(value: &serde_json::Value) -> Result<(), String> {
+    let bytes = serde_json::to_vec(value).map_err(|e| e.to_string())?;
+    parse(&bytes, ParseOptions::default())
+        .map(|_| ())
+        .map_err(|r| {
+            r.errors
+                .iter()
+                .map(|i| {
+                    if i.path.is_empty() {
+                        format!("provisioning: {}", i.message)
+                    } else {
+                        format!("provisioning.{}: {}", i.path, i.message)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +133,15 @@ mod tests {
         assert!(err("").contains("empty"));
         assert!(err("{,}").contains("not valid JSON"));
         assert!(err("[]").contains("JSON object"));
+    }
+
+    #[test]
+    fn provisioning_errors_are_prefixed() {
+        let v = serde_json::json!({"ignition": {"version": "3.4.0"}, "storage": {"files": [{"path": "a"}]}});
+        assert_eq!(
+            check_provisioning(&v).unwrap_err(),
+            "provisioning.storage.files[0].path: path not absolute"
+        );
     }
 
     #[test]

@@ -426,9 +426,14 @@ fn resolve_contents(spec: &ImageSpec, resolver: &Resolver) -> Result<Contents, F
             .map_err(|e| FieldError::new("host-config.default", format!("cannot read: {e}")))?;
         let text = String::from_utf8(bytes.clone())
             .map_err(|_| FieldError::new("host-config.default", "the HostConfig is not UTF-8"))?;
-        metalos_config::hostconfig::HostConfig::from_json(&text).map_err(|e| {
+        let parsed = metalos_config::hostconfig::HostConfig::from_json(&text).map_err(|e| {
             FieldError::new("host-config.default", format!("invalid HostConfig: {e}"))
         })?;
+        if let Some(p) = &parsed.provisioning {
+            metalos_ignition::parse::check_provisioning(p).map_err(|e| {
+                FieldError::new("host-config.default", format!("invalid HostConfig: {e}"))
+            })?;
+        }
         esp.push(EspFile {
             path: HOST_CONFIG_ESP_PATH.into(),
             content: Resolved::Bytes(bytes),

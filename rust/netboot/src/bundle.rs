@@ -183,11 +183,20 @@ fn read_hosts(hosts: &[HostArg]) -> Result<Vec<(String, Vec<u8>)>> {
         }
         let bytes = std::fs::read(&h.path).map_err(io(&h.path))?;
         let text = String::from_utf8_lossy(&bytes);
-        HostConfig::from_json(&text).map_err(|e| NetbootError::HostConfig {
+        let parsed = HostConfig::from_json(&text).map_err(|e| NetbootError::HostConfig {
             mac: h.mac.to_string(),
             path: h.path.clone(),
             message: e.to_string(),
         })?;
+        if let Some(p) = &parsed.provisioning {
+            metalos_ignition::parse::check_provisioning(p).map_err(|message| {
+                NetbootError::HostConfig {
+                    mac: h.mac.to_string(),
+                    path: h.path.clone(),
+                    message,
+                }
+            })?;
+        }
         out.push((path, bytes));
     }
     out.sort();
