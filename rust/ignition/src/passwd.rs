@@ -90,8 +90,10 @@ const FILES: [&str; 4] = ["passwd", "shadow", "group", "gshadow"];
 /// `now_days` (days since the epoch) is the shadow "last change" of new
 /// users and of changed passwords.
 pub fn plan(root: &Path, users: &[User], groups: &[Group], now_days: u64) -> Result<PasswdPlan> {
+    let fs = fsview::FsView::new(root);
+    // Reads follow symlinks inside the root only (never onto the host).
     let read = |rel: &str| -> Result<String> {
-        let path = root.join(rel);
+        let path = fs.host(&fs.resolve(&Path::new("/").join(rel)));
         match std::fs::read(&path) {
             Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
@@ -130,11 +132,14 @@ pub fn plan(root: &Path, users: &[User], groups: &[Group], now_days: u64) -> Res
             continue;
         }
         let contents = table.render();
-        let path = root.join(format!("etc/{name}"));
+        // Written in the (resolved) /etc, replacing a symlink there as
+        // shadow-utils does; attributes come from what it pointed at.
+        let inside = p.fs.resolve(Path::new("/etc")).join(name);
+        let current = p.fs.host(&p.fs.resolve(&inside));
         ops.push(Op::WriteFile {
-            path: PathBuf::from(format!("/etc/{name}")),
+            path: inside,
             contents,
-            attrs: file_attrs(&path, name, &p.db)?,
+            attrs: file_attrs(&current, name, &p.db)?,
         });
     }
     ops.extend(p.ops);

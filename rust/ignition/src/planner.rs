@@ -127,6 +127,31 @@ impl Planner {
         Ok(cur)
     }
 
+    /// Resolves `path` following symlinks in every component, the last
+    /// one included (for reading what a path points at inside the root).
+    pub fn resolve_full(&self, path: &str) -> Result<PathBuf, String> {
+        let mut p = self.resolve(path)?;
+        for _ in 0..MAX_SYMLINKS {
+            let host = self.host(&p);
+            match fs::symlink_metadata(&host) {
+                Ok(m) if m.file_type().is_symlink() && self.planned(&p).is_none() => {
+                    let target = fs::read_link(&host)
+                        .map_err(|e| format!("reading {}: {e}", p.display()))?;
+                    let joined = if target.is_absolute() {
+                        target
+                    } else {
+                        p.parent().unwrap_or(Path::new("/")).join(target)
+                    };
+                    p = self.resolve(&joined.to_string_lossy())?;
+                }
+                _ => return Ok(p),
+            }
+        }
+        Err(format!(
+            "too many levels of symbolic links resolving {path}"
+        ))
+    }
+
     /// Plans 0755 root:root directories for every missing ancestor of
     /// `inside` (already resolved).
     pub fn ensure_parents(&mut self, inside: &Path) -> Result<(), String> {

@@ -59,7 +59,9 @@ pub fn plan_units(planner: &mut Planner, units: &[Unit]) -> Result<()> {
         }
         match u.mask {
             Some(true) => {
-                let at = PathBuf::from(&unit_path);
+                let at = planner
+                    .resolve(&unit_path)
+                    .map_err(|m| Error::apply(format!("{jp}.mask"), m))?;
                 planner
                     .ensure_parents(&at)
                     .map_err(|m| Error::apply(format!("{jp}.mask"), m))?;
@@ -71,13 +73,13 @@ pub fn plan_units(planner: &mut Planner, units: &[Unit]) -> Result<()> {
                 });
             }
             Some(false) => {
-                let at = Path::new(&unit_path);
-                let is_mask =
-                    std::fs::read_link(planner.host(at)).is_ok_and(|t| t == Path::new("/dev/null"));
+                let at = planner
+                    .resolve(&unit_path)
+                    .map_err(|m| Error::apply(format!("{jp}.mask"), m))?;
+                let is_mask = std::fs::read_link(planner.host(&at))
+                    .is_ok_and(|t| t == Path::new("/dev/null"));
                 if is_mask {
-                    planner.push(Op::Remove {
-                        path: at.to_path_buf(),
-                    });
+                    planner.push(Op::Remove { path: at });
                 }
             }
             None => {}
@@ -108,8 +110,12 @@ pub fn plan_units(planner: &mut Planner, units: &[Unit]) -> Result<()> {
     if lines.is_empty() {
         return Ok(());
     }
-    let existing =
-        std::fs::read_to_string(planner.host(Path::new(PRESET_FILE))).unwrap_or_default();
+    // Read through the root's own symlinks, never the host's.
+    let existing = planner
+        .resolve_full(PRESET_FILE)
+        .ok()
+        .and_then(|p| std::fs::read_to_string(planner.host(&p)).ok())
+        .unwrap_or_default();
     lines.extend(
         existing
             .lines()

@@ -1726,17 +1726,12 @@ fn escape_bug_cases() -> Vec<Case> {
     ]
 }
 
-/// Bug: `plan_units` (src/units.rs) builds the mask path and reads the
-/// existing mask and preset file with `planner.host(path)` instead of
-/// `planner.resolve(path)`, so an absolute symlink in the root on the way
-/// (`ROOT/etc/systemd -> /x`) is followed by the kernel on the *host*:
-/// `mask: true` writes `/x/system/NAME`, `mask: false` deletes a host
-/// mask, the host's preset lines are copied into the root. Likewise
-/// `passwd::plan` (src/passwd.rs) reads `root.join("etc/passwd")`, so a
-/// root whose `etc/passwd` is an absolute symlink gets the host file's
-/// entries.
+/// Absolute symlinks inside the root (`ROOT/etc/systemd -> /x`,
+/// `ROOT/etc/passwd -> /x/passwd`) resolve with the root as `/`: unit
+/// masks, the existing preset file and the account files are read and
+/// written inside the root, never on the host (a regression test: all four
+/// once escaped).
 #[test]
-#[ignore = "bug: units.rs mask/preset and passwd.rs account files follow root symlinks on the host"]
-fn bug_paths_followed_on_the_host() {
+fn paths_resolve_inside_the_root() {
     run_table(escape_bug_cases());
 }
