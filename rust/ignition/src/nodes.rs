@@ -40,32 +40,37 @@ fn depth(p: &str) -> usize {
     p.split('/').filter(|c| !c.is_empty()).count()
 }
 
+/// One owner id: given, looked up by name with `lookup`, or 0.
+fn owner_id(
+    owner: &NodeOwner,
+    path: String,
+    (kind, table): (&str, &str),
+    lookup: impl Fn(&str) -> Option<u32>,
+) -> Result<u32> {
+    match (&owner.id, &owner.name) {
+        (Some(id), _) => Ok(*id),
+        (None, Some(n)) => lookup(n).ok_or_else(|| {
+            Error::apply(
+                path,
+                format!("no {kind} {n:?} in the target's /etc/{table}"),
+            )
+        }),
+        (None, None) => Ok(0),
+    }
+}
+
 fn owner_ids(
     user: &NodeOwner,
     group: &NodeOwner,
     jp: &str,
     owners: &dyn Owners,
 ) -> Result<(u32, u32)> {
-    let uid = match (&user.id, &user.name) {
-        (Some(id), _) => *id,
-        (None, Some(n)) => owners.uid(n).ok_or_else(|| {
-            Error::apply(
-                format!("{jp}.user.name"),
-                format!("no user {n:?} in the target's /etc/passwd"),
-            )
-        })?,
-        (None, None) => 0,
-    };
-    let gid = match (&group.id, &group.name) {
-        (Some(id), _) => *id,
-        (None, Some(n)) => owners.gid(n).ok_or_else(|| {
-            Error::apply(
-                format!("{jp}.group.name"),
-                format!("no group {n:?} in the target's /etc/group"),
-            )
-        })?,
-        (None, None) => 0,
-    };
+    let uid = owner_id(user, format!("{jp}.user.name"), ("user", "passwd"), |n| {
+        owners.uid(n)
+    })?;
+    let gid = owner_id(group, format!("{jp}.group.name"), ("group", "group"), |n| {
+        owners.gid(n)
+    })?;
     Ok((uid, gid))
 }
 
