@@ -109,11 +109,12 @@ use support::{
     snapshot, snapshot_with, text, Kind, Normalise, Outcome,
 };
 
-/// Normalisations of the A/B comparison beyond the always-on ones: `disable`
-/// preset lines are dropped (2.14 writes one per `enabled: false` unit;
-/// set to `false` to hold MetalOS to the same).
+/// Normalisations of the A/B comparison beyond the always-on ones (preset
+/// line order, bookkeeping files, shadow day): none. `disable` preset lines
+/// are compared too — MetalOS writes one per `enabled: false` unit, as 2.14
+/// does (`drop_preset_disable: true` would drop them from both sides).
 const DIFF_NORMALISE: Normalise = Normalise {
-    drop_preset_disable: true,
+    drop_preset_disable: false,
 };
 
 /// One differential case.
@@ -562,7 +563,8 @@ fn debian_ignition_reference() {
     );
     assert_eq!(
         text(&snapshot_with(&dir, DIFF_NORMALISE), support::PRESET_FILE),
-        "enable a.service\nenable f.timer\n"
+        "disable b.service\nenable a.service\nenable f.timer\n",
+        "MetalOS is held to 2.14's disable lines too"
     );
     assert_eq!(
         s["etc/systemd/system/c.service"].kind,
