@@ -7,8 +7,10 @@
 //! 1. base configs shipped in the image,
 //!    `/usr/lib/metalos/provisioning/base.d/*.ign`, in file-name order;
 //! 2. the user config: `ignition.config.url=` (or `metalos.config_url=`)
-//!    on the kernel command line, else the HostConfig's `provisioning`
-//!    object. An empty user config is ignored, as Ignition does.
+//!    on the kernel command line, else the config or URL staged by
+//!    `metalos reset --provisioning-file/--config-url` on the state
+//!    subvolume, else the HostConfig's `provisioning` object. An empty
+//!    user config is ignored, as Ignition does.
 
 use crate::sys;
 use anyhow::{Context, Result};
@@ -146,6 +148,50 @@ fn fetcher() -> Result<Arc<HttpFetcher>> {
     ))
 }
 
+/// Where the user config comes from.
+#[derive(Debug)]
+pub enum UserSource {
+    /// Fetched from this URL.
+    Url(String),
+    /// These bytes.
+    Config(Input),
+}
+
+/// The user config's source, in order: the command line's URL, the config
+/// staged by `metalos reset --provisioning-file`, the URL staged by
+/// `--config-url`, the HostConfig's `provisioning` object.
+pub fn user_source(
+    cmdline: &str,
+    host: Option<&HostConfig>,
+    sysroot: &Path,
+) -> Result<Option<UserSource>> {
+    use metalos_reset::layout::{CONFIG_URL, USER_CONFIG};
+    if let Some(url) = config_url(cmdline) {
+        return Ok(Some(UserSource::Url(url.to_string())));
+    }
+    let staged = sysroot.join(USER_CONFIG);
+    match std::fs::read(&staged) {
+        Ok(bytes) => {
+            let name = format!("/{USER_CONFIG}");
+            return Ok(Some(UserSource::Config(Input { name, bytes })));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", staged.display())),
+    }
+    if let Ok(url) = std::fs::read_to_string(sysroot.join(CONFIG_URL)) {
+        if !url.trim().is_empty() {
+            return Ok(Some(UserSource::Url(url.trim().to_string())));
+        }
+    }
+    Ok(match host.and_then(|h| h.provisioning.as_ref()) {
+        Some(v) => Some(UserSource::Config(Input {
+            name: "HostConfig provisioning".into(),
+            bytes: serde_json::to_vec(v)?,
+        })),
+        None => None,
+    })
+}
+
 /// Runs first-boot provisioning against `sysroot`.
 pub fn run(cmdline: &str, host: Option<&HostConfig>, sysroot: &Path) -> Result<()> {
     let mut network = Network {
@@ -154,8 +200,9 @@ pub fn run(cmdline: &str, host: Option<&HostConfig>, sysroot: &Path) -> Result<(
         up: false,
     };
     let mut inputs = base_configs(sysroot)?;
-    let user = match config_url(cmdline) {
-        Some(url) => {
+    let user = match user_source(cmdline, host, sysroot)? {
+        Some(UserSource::Url(url)) => {
+            let url = url.as_str();
             if !url.starts_with("data:") {
                 network.ensure()?;
             }
@@ -177,13 +224,8 @@ pub fn run(cmdline: &str, host: Option<&HostConfig>, sysroot: &Path) -> Result<(
                 bytes,
             })
         }
-        None => match host.and_then(|h| h.provisioning.as_ref()) {
-            Some(v) => Some(Input {
-                name: "HostConfig provisioning".into(),
-                bytes: serde_json::to_vec(v)?,
-            }),
-            None => None,
-        },
+        Some(UserSource::Config(input)) => Some(input),
+        None => None,
     };
     let user_provided = match user {
         Some(u) if metalos_ignition::parse::is_empty(&u.bytes) => {
@@ -282,6 +324,34 @@ mod tests {
             );
         }
         assert!(!first_boot_requested("quiet"));
+    }
+
+    #[test]
+    fn user_source_order() {
+        use metalos_reset::layout::{CONFIG_URL, USER_CONFIG};
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let name = |s: Option<UserSource>| match s {
+            Some(UserSource::Url(u)) => format!("url {u}"),
+            Some(UserSource::Config(i)) => format!("config {}", i.name),
+            None => "none".into(),
+        };
+        assert_eq!(name(user_source("quiet", None, r).unwrap()), "none");
+        std::fs::create_dir_all(r.join(CONFIG_URL).parent().unwrap()).unwrap();
+        std::fs::write(r.join(CONFIG_URL), "http://staged/u.ign\n").unwrap();
+        assert_eq!(
+            name(user_source("quiet", None, r).unwrap()),
+            "url http://staged/u.ign"
+        );
+        std::fs::write(r.join(USER_CONFIG), "{}").unwrap();
+        assert_eq!(
+            name(user_source("quiet", None, r).unwrap()),
+            "config /var/lib/metalos/provisioning/user.ign"
+        );
+        assert_eq!(
+            name(user_source("ignition.config.url=http://cmd", None, r).unwrap()),
+            "url http://cmd"
+        );
     }
 
     #[test]

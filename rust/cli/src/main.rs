@@ -8,6 +8,7 @@ mod netboot;
 mod output;
 mod progress;
 mod provision;
+mod reset;
 mod uki;
 mod update;
 mod vm;
@@ -48,6 +49,8 @@ enum Command {
     /// Ignition configs: validate them, apply them to a root directory.
     #[command(subcommand)]
     Provision(provision::ProvisionCommand),
+    /// Selective reset (flatcar-reset): delete everything on ROOT but --keep-paths at the next boot, then provision again.
+    Reset(reset::ResetArgs),
     /// Manage build inputs (kernel, systemd-stub, busybox, OVMF).
     #[command(subcommand)]
     Inputs(inputs::InputsCommand),
@@ -66,6 +69,7 @@ fn main() {
         Command::Update(cmd) => update::run(cmd, &progress),
         Command::Netboot(cmd) => netboot::run(cmd, &progress),
         Command::Provision(cmd) => provision::run(cmd),
+        Command::Reset(args) => reset::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -110,6 +110,17 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     }
     rootfs::mount_subvolumes(&root_dev, SYSROOT)?;
     rootfs::skeleton(SYSROOT)?;
+    // A reset staged by `metalos reset`: before the /etc overlay hides its upper dir.
+    if let Some(s) = metalos_reset::execute(SYSROOT.as_ref()).context("running the staged reset")? {
+        sys::say(
+            PROG,
+            &format!("reset: deleted {}, kept {}", s.deleted, s.kept),
+        );
+        for f in &s.failures {
+            sys::say(PROG, &format!("reset: not removed: {f}"));
+        }
+        rootfs::skeleton(SYSROOT)?; // recreates the skeleton links and dirs it removed
+    }
     let usr_dev = blockdev::wait_for_partition(&disk, usr.number)?;
     sys::mount(
         &usr_dev.to_string_lossy(),
