@@ -9,6 +9,7 @@ mod output;
 mod progress;
 mod provision;
 mod reset;
+mod ssh_keys;
 mod uki;
 mod update;
 mod vm;
@@ -49,6 +50,8 @@ enum Command {
     /// Ignition configs: validate them, apply them to a root directory.
     #[command(subcommand)]
     Provision(provision::ProvisionCommand),
+    /// SSH keys: merge ~/.ssh/authorized_keys.d/* into authorized_keys (update-ssh-keys).
+    SshKeys(ssh_keys::SshKeysArgs),
     /// Selective reset (flatcar-reset): delete everything on ROOT but --keep-paths at the next boot, then provision again.
     Reset(reset::ResetArgs),
     /// Manage build inputs (kernel, systemd-stub, busybox, OVMF).
@@ -70,6 +73,7 @@ fn main() {
         Command::Netboot(cmd) => netboot::run(cmd, &progress),
         Command::Provision(cmd) => provision::run(cmd),
         Command::Reset(args) => reset::run(args),
+        Command::SshKeys(args) => ssh_keys::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
