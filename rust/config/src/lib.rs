@@ -7,6 +7,7 @@ pub mod inputs;
 pub mod size;
 pub mod source;
 pub mod spec;
+pub mod tree;
 
 pub use error::FieldError;
 pub use hostconfig::{HostConfig, MacAddr};

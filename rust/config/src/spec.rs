@@ -230,6 +230,23 @@ pub struct UsrSpec {
     /// Symlinks.
     #[serde(default)]
     pub symlinks: Vec<LinkSpec>,
+    /// Directory trees imported whole (owners, modes, links kept).
+    #[serde(default)]
+    pub trees: Vec<TreeSpec>,
+}
+
+/// `[[usr.trees]]`: a host directory tree copied into `/usr` under `path`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TreeSpec {
+    /// The directory (usually `{ input = NAME, path = "sub/dir" }`).
+    pub source: Source,
+    /// Destination inside `/usr`; `""` is `/usr` itself.
+    #[serde(default)]
+    pub path: String,
+    /// Paths relative to the source to leave out (see [`crate::tree::exclude_matches`]).
+    #[serde(default)]
+    pub exclude: Vec<String>,
 }
 
 impl Default for UsrSpec {
@@ -240,6 +257,7 @@ impl Default for UsrSpec {
             files: vec![],
             directories: vec![],
             symlinks: vec![],
+            trees: vec![],
         }
     }
 }
@@ -509,6 +527,22 @@ impl ImageSpec {
                     format!("usr.symlinks[{i}].target"),
                     "must not be empty",
                 ));
+            }
+        }
+        for (i, t) in usr.trees.iter().enumerate() {
+            if !t.path.is_empty() {
+                check_tree_path(&t.path)
+                    .map_err(|m| FieldError::new(format!("usr.trees[{i}].path"), m))?;
+            }
+            if t.source.text.is_some() {
+                return Err(FieldError::new(
+                    format!("usr.trees[{i}].source"),
+                    "a tree needs a directory (`input`, `file` or `artifact`), not `text`",
+                ));
+            }
+            for (j, pattern) in t.exclude.iter().enumerate() {
+                crate::tree::check_pattern(pattern)
+                    .map_err(|m| FieldError::new(format!("usr.trees[{i}].exclude[{j}]"), m))?;
             }
         }
         // A file or link used as a directory is an error too.

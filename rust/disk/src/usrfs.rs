@@ -1,5 +1,7 @@
 //! The read-only `/usr` image: squashfs with zstd, built deterministically
-//! (every timestamp the build epoch, uid/gid 0, entries inserted sorted).
+//! (every timestamp the build epoch, entries inserted sorted, owners as
+//! given: 0/0 for spec entries, the source's numeric ids for imported
+//! trees). Modes keep setuid/setgid/sticky (`0o7777`).
 
 use crate::sparse::Region;
 use backhand::compression::{CompressionOptions, Compressor, Zstd};
@@ -14,15 +16,23 @@ pub enum UsrNode {
     Dir {
         /// Path, e.g. `lib/metalos`.
         path: String,
-        /// Permission bits (e.g. 0o755).
+        /// Permission bits (e.g. 0o755), setuid/setgid/sticky included.
         mode: u16,
+        /// Owner (numeric).
+        uid: u32,
+        /// Group (numeric).
+        gid: u32,
     },
     /// A regular file.
     File {
         /// Path, e.g. `bin/busybox`.
         path: String,
-        /// Permission bits.
+        /// Permission bits, setuid/setgid/sticky included.
         mode: u16,
+        /// Owner (numeric).
+        uid: u32,
+        /// Group (numeric).
+        gid: u32,
         /// Content.
         content: Resolved,
     },
@@ -32,10 +42,50 @@ pub enum UsrNode {
         path: String,
         /// Link target, stored verbatim.
         target: String,
+        /// Owner (numeric).
+        uid: u32,
+        /// Group (numeric).
+        gid: u32,
     },
 }
 
 impl UsrNode {
+    /// A directory owned by root.
+    pub fn dir(path: impl Into<String>, mode: u16) -> Self {
+        UsrNode::Dir {
+            path: path.into(),
+            mode,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    /// A regular file owned by root.
+    pub fn file(path: impl Into<String>, mode: u16, content: Resolved) -> Self {
+        UsrNode::File {
+            path: path.into(),
+            mode,
+            uid: 0,
+            gid: 0,
+            content,
+        }
+    }
+
+    /// A symlink owned by root.
+    pub fn symlink(path: impl Into<String>, target: impl Into<String>) -> Self {
+        UsrNode::Symlink {
+            path: path.into(),
+            target: target.into(),
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    /// Whether the node is a directory.
+    pub fn is_dir(&self) -> bool {
+        matches!(self, UsrNode::Dir { .. })
+    }
+
     /// Path of the node.
     pub fn path(&self) -> &str {
         match self {
@@ -110,7 +160,7 @@ pub fn write_squashfs(
     )
     .map_err(|e| sq_err("/", e))?;
     fs.set_compressor(compressor);
-    let header = |mode: u16| NodeHeader::new(mode, 0, 0, options.mtime);
+    let header = |mode: u16, uid: u32, gid: u32| NodeHeader::new(mode, uid, gid, options.mtime);
 
     let mut sorted: Vec<&UsrNode> = nodes.iter().collect();
     sorted.sort_by(|a, b| a.path().cmp(b.path()));
@@ -123,25 +173,29 @@ pub fn write_squashfs(
         for i in 1..parts.len() {
             let parent = parts[..i].join("/");
             if !listed.contains(parent.as_str()) && made.insert(parent.clone()) {
-                fs.push_dir(&parent, header(0o755))
+                fs.push_dir(&parent, header(0o755, 0, 0))
                     .map_err(|e| sq_err(&parent, e))?;
             }
         }
         match node {
-            UsrNode::Dir { mode, .. } => fs.push_dir(path, header(*mode)),
-            UsrNode::Symlink { target, .. } => {
-                fs.push_symlink(target.as_str(), path, header(0o777))
-            }
+            UsrNode::Dir { mode, uid, gid, .. } => fs.push_dir(path, header(*mode, *uid, *gid)),
+            UsrNode::Symlink {
+                target, uid, gid, ..
+            } => fs.push_symlink(target.as_str(), path, header(0o777, *uid, *gid)),
             UsrNode::File {
                 mode,
+                uid,
+                gid,
                 content: Resolved::Path(p),
                 ..
-            } => fs.push_file_from_path(p.clone(), path, header(*mode)),
+            } => fs.push_file_from_path(p.clone(), path, header(*mode, *uid, *gid)),
             UsrNode::File {
                 mode,
+                uid,
+                gid,
                 content: Resolved::Bytes(b),
                 ..
-            } => fs.push_file(Cursor::new(b.clone()), path, header(*mode)),
+            } => fs.push_file(Cursor::new(b.clone()), path, header(*mode, *uid, *gid)),
         }
         .map_err(|e| sq_err(path, e))?;
     }
@@ -208,11 +262,11 @@ pub fn squashfs_of_dirs(
                 continue;
             }
             total += e.metadata()?.len();
-            nodes.push(UsrNode::File {
-                path: format!("{name}/{}", e.file_name().to_string_lossy()),
-                mode: 0o644,
-                content: metalos_config::Resolved::Path(e.path()),
-            });
+            nodes.push(UsrNode::file(
+                format!("{name}/{}", e.file_name().to_string_lossy()),
+                0o644,
+                metalos_config::Resolved::Path(e.path()),
+            ));
         }
     }
     let f = std::fs::File::create(out)?;

@@ -445,28 +445,46 @@ fn resolve_contents(spec: &ImageSpec, resolver: &Resolver) -> Result<Contents, F
             .map(|m| parse_mode(m).expect("validated"))
             .unwrap_or(default)
     };
-    for (i, d) in spec.usr.directories.iter().enumerate() {
-        let _ = i;
-        usr.push(UsrNode::Dir {
-            path: d.path.clone(),
-            mode: mode(&d.mode, 0o755),
-        });
+    for d in &spec.usr.directories {
+        usr.push(UsrNode::dir(d.path.clone(), mode(&d.mode, 0o755)));
     }
     for (i, f) in spec.usr.files.iter().enumerate() {
         let content = resolve(&f.source, format!("usr.files[{i}].source"))?;
-        usr.push(UsrNode::File {
-            path: f.path.clone(),
-            mode: mode(&f.mode, 0o644),
-            content,
-        });
+        usr.push(UsrNode::file(f.path.clone(), mode(&f.mode, 0o644), content));
     }
     for l in &spec.usr.symlinks {
-        usr.push(UsrNode::Symlink {
-            path: l.path.clone(),
-            target: l.target.clone(),
-        });
+        usr.push(UsrNode::symlink(l.path.clone(), l.target.clone()));
     }
+    let mut trees = vec![];
+    for (i, t) in spec.usr.trees.iter().enumerate() {
+        let field = format!("usr.trees[{i}]");
+        let root = match resolve_dir(resolver, &t.source, &format!("{field}.source"))? {
+            Resolved::Path(p) => p,
+            Resolved::Bytes(_) => unreachable!("validated: trees are not `text`"),
+        };
+        if let Some(name) = &t.source.input {
+            inputs.insert(name.clone(), resolver.inputs.inputs[name].sha256.clone());
+        }
+        let nodes = crate::usrtree::walk_tree(&root, &t.path, &t.exclude)
+            .map_err(|m| FieldError::new(format!("{field}.source"), m))?;
+        trees.push((field, nodes));
+    }
+    let usr = crate::usrtree::merge(usr, trees)?;
     Ok(Contents { esp, usr, inputs })
+}
+
+/// Resolves a tree source, which must be a directory.
+fn resolve_dir(resolver: &Resolver, source: &Source, field: &str) -> Result<Resolved, FieldError> {
+    let resolved = resolver.resolve(source, field)?;
+    if let Resolved::Path(p) = &resolved {
+        if !p.is_dir() {
+            return Err(FieldError::new(
+                field,
+                format!("{} is not a directory", p.display()),
+            ));
+        }
+    }
+    Ok(resolved)
 }
 
 /// sha256 of the whole disk and of each placed partition, computed on two

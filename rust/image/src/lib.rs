@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod inspect;
 pub mod layout;
 pub mod manifest;
+pub mod usrtree;
 
 pub use build::{build, BuildError, BuildOptions};
 pub use manifest::BuildManifest;
