@@ -1,5 +1,6 @@
 # MetalOS developer entry points. See README.md.
 #   make image      build the default disk image into out/default/
+#   make server-image  build the Debian server image (images/server.toml) into out/server/
 #   make test       run the whole test suite (unit, checker and VM tests, Nix flake checks)
 #   make vm         boot out/default/disk.img in QEMU (serial console on this terminal)
 #   make nix-check  nix flake check + nix build .#disk-image through the nixpkgs stand-in
@@ -14,7 +15,7 @@ METALOS := target/$(TRIPLE)/release/metalos
 INPUTS  := .cache/inputs/inputs.json
 CARGO   ?= cargo
 
-.PHONY: deps inputs static image test cargo-test vm nix-check bench clean
+.PHONY: deps inputs static image server-image test cargo-test vm nix-check bench clean
 
 deps:
 	scripts/install-deps
@@ -28,6 +29,12 @@ inputs: static
 
 image: inputs
 	$(METALOS) build images/default.toml --inputs $(INPUTS) --inputs target/static-inputs.json --out out/default
+
+# Debian bookworm /usr (systemd, openssh-server) from images/server.lock;
+# needs root (mmdebstrap keeps file owners). docs/server-image.md.
+server-image: inputs
+	scripts/build-server-rootfs
+	$(METALOS) build images/server.toml --inputs $(INPUTS) --inputs target/static-inputs.json --inputs target/server-inputs.json --out out/server
 
 test: cargo-test nix-check
 
