@@ -19,7 +19,10 @@ const PAYLOAD: &str = "lib/metalos/boot";
 /// The kernel command line for the slot's kernel: the slot's own
 /// `cmdline`, the HostConfig's extra arguments, then what metalinit reads
 /// (`metalos.usr`, `metalos.root_disk`, `metalos.boot_disk`,
-/// `metalos.first_boot`, `metalos.randomize_guid`, `metalos.emergency`).
+/// `metalos.first_boot`, `metalos.randomize_guid`, `metalos.emergency`),
+/// and `systemd.machine_id=` from the HostConfig (systemd takes the id from
+/// there on the provisioning boot, when `/etc/machine-id` is
+/// `uninitialized` so that it applies presets; see metalinit).
 pub fn slot_cmdline(
     slot_cmdline: &str,
     host_config: Option<&HostConfig>,
@@ -46,6 +49,9 @@ pub fn slot_cmdline(
     }
     if gpt.disk_guid == SENTINEL_DISK_GUID {
         args.push(format!("metalos.randomize_guid={SENTINEL_DISK_GUID}"));
+    }
+    if let Some(h) = host_config {
+        args.push(format!("systemd.machine_id={}", h.identity.machine_id));
     }
     if let Some(a) = sys::cmdline_value(current_cmdline, "metalos.emergency") {
         args.push(format!("metalos.emergency={a}"));

@@ -132,7 +132,7 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     .context("mounting /usr")?;
     rootfs::mount_etc_overlay(SYSROOT)?;
     if let Some(h) = &host_config {
-        apply_identity(h)?;
+        apply_identity(h, first_boot)?;
         rename_nics(h);
     }
     if first_boot {
@@ -168,16 +168,27 @@ fn reread(dev: &std::fs::File) -> Result<()> {
     blockdev::reread_partitions(dev).context("re-reading the partition table")
 }
 
-fn apply_identity(h: &HostConfig) -> Result<()> {
+/// systemd in the rootfs (the server image); busybox images have none.
+const SYSTEMD: &str = "/usr/lib/systemd/systemd";
+
+fn apply_identity(h: &HostConfig, first_boot: bool) -> Result<()> {
     let etc = format!("{SYSROOT}/etc");
     std::fs::write(
         format!("{etc}/hostname"),
         format!("{}\n", h.identity.hostname),
     )?;
-    std::fs::write(
-        format!("{etc}/machine-id"),
-        format!("{}\n", h.identity.machine_id),
-    )?;
+    // On a first boot into systemd, `uninitialized` makes systemd treat the
+    // boot as its first: it applies the presets provisioning wrote (as on
+    // Flatcar) and takes the id from `systemd.machine_id=`, which
+    // metalos-bootloader puts on the command line.
+    let systemd_first_boot =
+        first_boot && std::path::Path::new(&format!("{SYSROOT}{SYSTEMD}")).exists();
+    let machine_id = if systemd_first_boot {
+        "uninitialized".to_string()
+    } else {
+        h.identity.machine_id.clone()
+    };
+    std::fs::write(format!("{etc}/machine-id"), format!("{machine_id}\n"))?;
     let name = &h.identity.hostname;
     // SAFETY: pointer and length of a live byte slice.
     if unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) } != 0 {

@@ -1,0 +1,391 @@
+//! The server image (Debian bookworm /usr with systemd and sshd) in a VM:
+//! provisioning over the same boot chain, SSH logins through a QEMU
+//! hostfwd on 127.0.0.1, `metalos ssh-keys` and `metalos reset` on the
+//! running host. One machine goes through every step (two boots), so the
+//! image is built and booted once.
+
+use metalos_config::{InputsManifest, Resolver};
+use metalos_tests::*;
+use metalos_vmtest::{Disk, Machine, Nic, UserNet};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MAC: &str = "52:54:00:aa:bb:07";
+const MACHINE_ID: &str = "5e7a1c0f2b3d4e5f60718293a4b5c6d7";
+/// Debian systemd under TCG: allow for a slow first boot.
+const SSH_TIMEOUT: Duration = Duration::from_secs(420);
+
+/// [`inputs`] plus the Debian server trees (scripts/build-server-rootfs).
+fn server_inputs() -> InputsManifest {
+    let mut m = inputs();
+    let path = repo().join("target/server-inputs.json");
+    let s = InputsManifest::load(&path).unwrap_or_else(|e| {
+        panic!("{e}\nrun `scripts/build-server-rootfs` (or `make server-image`) first")
+    });
+    m.merge(s).unwrap();
+    m
+}
+
+/// Builds images/server.toml with `host_config` on the ESP.
+fn build_server(out: &Path, host_config: &Path) -> PathBuf {
+    let images = repo().join("images");
+    let text = std::fs::read_to_string(images.join("server.toml")).unwrap();
+    let mut spec = metalos_config::spec::ImageSpec::parse(&text).unwrap();
+    spec.host_config = Some(metalos_config::spec::HostConfigSpec {
+        default: metalos_config::Source {
+            file: Some(host_config.display().to_string()),
+            ..Default::default()
+        },
+    });
+    let options = metalos_image::BuildOptions {
+        out_dir: out.to_path_buf(),
+        source_date_epoch: None,
+        progress: &|_| {},
+    };
+    metalos_image::build(&spec, &Resolver::new(&images, server_inputs()), &options).unwrap();
+    out.join(metalos_image::build::DISK_FILE)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn keygen(path: &Path) -> String {
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "metalos-test", "-f"])
+        .arg(path)
+        .status()
+        .expect("ssh-keygen (package openssh-client)");
+    assert!(st.success());
+    std::fs::read_to_string(path.with_extension("pub"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// `ssh` to the guest through the hostfwd.
+struct Ssh {
+    port: u16,
+    key: PathBuf,
+}
+
+impl Ssh {
+    fn command(&self, user: &str, key: &Path, cmd: &str) -> Command {
+        let mut c = Command::new("ssh");
+        c.args([
+            "-q",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-i",
+        ])
+        .arg(key)
+        .args([
+            "-p",
+            &self.port.to_string(),
+            &format!("{user}@127.0.0.1"),
+            cmd,
+        ])
+        .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs `cmd` as `user` with `key`: (exit status, stdout).
+    fn run_with(&self, user: &str, key: &Path, cmd: &str) -> (i32, String) {
+        let out = self.command(user, key, cmd).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    /// Runs `cmd` as `user`, which must succeed.
+    fn ok(&self, user: &str, cmd: &str) -> String {
+        let (st, out) = self.run_with(user, &self.key, cmd);
+        assert_eq!(st, 0, "ssh {user}@ {cmd}: exit {st}: {out}");
+        out
+    }
+
+    /// Waits until `user` can log in; returns how long it took.
+    fn wait(&self, vm: &Machine, user: &str, started: Instant) -> Duration {
+        loop {
+            if self.run_with(user, &self.key, "true").0 == 0 {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < SSH_TIMEOUT,
+                "no ssh login after {SSH_TIMEOUT:?}; console:\n{}",
+                tail(&vm.console_text())
+            );
+            std::thread::sleep(Duration::from_secs(3));
+        }
+    }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+fn data_url(text: &str) -> String {
+    let enc: String = text
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("data:,{enc}")
+}
+
+/// The seed's 2.2.0 example, merged in as a child config.
+fn seed_config() -> Value {
+    json!({
+        "ignition": {"version": "2.2.0"},
+        "systemd": {"units": [{
+            "name": "my.service", "enabled": true,
+            "contents": "[Service]\nType=oneshot\nExecStart=/usr/bin/echo Hello World\n\n[Install]\nWantedBy=multi-user.target"
+        }]},
+        "storage": {"links": [{
+            "filesystem": "root",
+            "path": "/etc/systemd/system/multi-user.target.wants/my.service",
+            "target": "/etc/systemd/system/my.service"
+        }]}
+    })
+}
+
+fn host_config(dir: &Path, key: &str) -> PathBuf {
+    let marker = "[Unit]\nDescription=Provisioning test marker\n\n[Service]\nType=oneshot\n\
+        ExecStart=/bin/sh -c 'cat /proc/sys/kernel/random/boot_id > /var/lib/marker'\n\n\
+        [Install]\nWantedBy=multi-user.target\n";
+    let hc = json!({
+        "version": 1,
+        "identity": {"hostname": "server-test", "machine-id": MACHINE_ID},
+        "network": {"interfaces": [{"mac": MAC, "name": "lan0", "primary": true}]},
+        "boot": {"emergency-action": "poweroff", "emergency-delay-seconds": 1},
+        "provisioning": {
+            "ignition": {
+                "version": "3.4.0",
+                "config": {"merge": [{"source": data_url(&seed_config().to_string())}]}
+            },
+            "passwd": {"users": [
+                {"name": "core", "sshAuthorizedKeys": [key], "shell": "/bin/bash"},
+                {"name": "root", "sshAuthorizedKeys": [key]}
+            ]},
+            "storage": {"files": [
+                {"path": "/etc/metalos-test/hello", "mode": 420,
+                 "contents": {"source": data_url("provisioned\n")}}
+            ]},
+            "systemd": {"units": [{"name": "marker.service", "enabled": true, "contents": marker}]}
+        }
+    });
+    let path = dir.join("host-config.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&hc).unwrap()).unwrap();
+    path
+}
+
+fn esp_has(disk: &Path, path: &str) -> bool {
+    let report = inspect(disk);
+    let esp = &report.partitions[0];
+    Command::new("mdir")
+        .args([
+            "-b",
+            "-i",
+            &format!("{}@@{}", disk.display(), esp.first_lba * 512),
+            &format!("::{path}"),
+        ])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// No failed units and the default target reached.
+fn assert_system_up(ssh: &Ssh) {
+    let failed = ssh.ok("root", "systemctl --failed --no-legend --plain");
+    assert_eq!(failed.trim(), "", "failed units");
+    ssh.ok("root", "systemctl is-active multi-user.target");
+    let state = ssh.ok("root", "systemctl is-system-running --wait || true");
+    assert_eq!(state.trim(), "running", "systemctl is-system-running");
+}
+
+#[test]
+fn server_provisioning_ssh_keys_and_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = dir.path().join("id");
+    let key = keygen(&key_path);
+    let hc = host_config(dir.path(), &key);
+    let image = build_server(&dir.path().join("out"), &hc);
+    let disk = repo().join("target/vmtest-server.raw");
+    let st = Command::new("cp")
+        .arg("--sparse=always")
+        .arg(&image)
+        .arg(&disk)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let ssh = Ssh {
+        port: free_port(),
+        key: key_path.clone(),
+    };
+    let mut vm = Machine::builder("server")
+        .uefi()
+        .memory_mib(1024)
+        .disk(Disk::direct(&disk).bootindex(1))
+        .nic(Nic::new(UserNet::new().hostfwd_tcp(&format!("127.0.0.1:{}", ssh.port), 22)).mac(MAC))
+        .build()
+        .unwrap();
+
+    // 1. First boot: provisioning, sshd with fresh host keys, login as core.
+    let started = Instant::now();
+    vm.start().unwrap();
+    let first = ssh.wait(&vm, "core", started);
+    eprintln!("server image: first boot to ssh login {first:?}");
+    assert_eq!(
+        ssh.ok("core", "cat /etc/metalos-test/hello"),
+        "provisioned\n"
+    );
+    assert_system_up(&ssh);
+    let boot_id = ssh.ok("root", "cat /proc/sys/kernel/random/boot_id");
+    assert_eq!(
+        ssh.ok("root", "cat /var/lib/marker"),
+        boot_id,
+        "the enabled unit ran"
+    );
+    let seed = ssh.ok("root", "systemctl show -p Result -p ActiveState my.service");
+    assert!(seed.contains("Result=success"), "{seed}");
+    assert!(ssh
+        .ok("root", "journalctl -b -u my.service --no-pager")
+        .contains("Hello World"));
+    assert_eq!(ssh.ok("root", "cat /etc/machine-id").trim(), MACHINE_ID);
+    let host_key = ssh.ok("root", "cat /etc/ssh/ssh_host_ed25519_key.pub");
+    ssh.ok(
+        "root",
+        "test -s /var/lib/metalos/etc/upper/ssh/ssh_host_ed25519_key",
+    );
+    let ak = ssh.ok("core", "cat ~/.ssh/authorized_keys");
+    assert!(
+        ak.starts_with("# auto-generated by metalos ssh-keys"),
+        "{ak}"
+    );
+    assert!(ak.contains(&key), "{ak}");
+
+    // 2. metalos ssh-keys on the host: a second key set, then disabled.
+    let extra_path = dir.path().join("extra");
+    let extra = keygen(&extra_path);
+    let mut add = ssh.command("core", &key_path, "metalos ssh-keys -a extra");
+    add.stdin(Stdio::piped());
+    let mut child = add.spawn().unwrap();
+    std::io::Write::write_all(
+        child.stdin.as_mut().unwrap(),
+        format!("{extra}\n").as_bytes(),
+    )
+    .unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success(), "ssh-keys -a extra");
+    assert_eq!(ssh.run_with("core", &extra_path, "echo in").1, "in\n");
+    ssh.ok("core", "metalos ssh-keys -D extra");
+    assert_ne!(
+        ssh.run_with("core", &extra_path, "true").0,
+        0,
+        "disabled key still logs in"
+    );
+    ssh.ok("core", "true");
+
+    // 3. Reset, keeping the host keys and the machine id; provisioning again.
+    ssh.ok(
+        "root",
+        "echo x > /var/tmp/gone && echo y > /etc/gone && mkdir -p /home/core/stuff && sync",
+    );
+    let preview = ssh.ok(
+        "root",
+        "metalos reset --preview --keep-paths '/etc/ssh/ssh_host_.*'",
+    );
+    assert!(preview.contains("delete /var/tmp/gone"), "{preview}");
+    assert!(
+        preview.contains("keep /etc/ssh/ssh_host_ed25519_key"),
+        "{preview}"
+    );
+    ssh.ok(
+        "root",
+        "metalos reset --keep-paths '/etc/ssh/ssh_host_.*' --keep-machine-id",
+    );
+    let _ = ssh.run_with("root", &key_path, "systemctl reboot");
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(10));
+    let second = ssh.wait(&vm, "core", started);
+    eprintln!("server image: reset + reprovisioning boot to ssh login {second:?}");
+    let console = vm.console_text();
+    assert!(
+        console.contains("metalinit: reset: deleted"),
+        "{}",
+        tail(&console)
+    );
+    assert_eq!(
+        console.matches("metalinit: provisioning applied").count(),
+        2
+    );
+    assert_eq!(
+        ssh.ok("root", "cat /etc/ssh/ssh_host_ed25519_key.pub"),
+        host_key
+    );
+    assert_eq!(ssh.ok("root", "cat /etc/machine-id").trim(), MACHINE_ID);
+    for gone in ["/var/tmp/gone", "/etc/gone", "/home/core/stuff"] {
+        assert_ne!(
+            ssh.run_with("root", &key_path, &format!("test -e {gone}"))
+                .0,
+            0,
+            "{gone} survived"
+        );
+    }
+    let boot_id2 = ssh.ok("root", "cat /proc/sys/kernel/random/boot_id");
+    assert_ne!(boot_id2, boot_id);
+    assert_eq!(
+        ssh.ok("root", "cat /var/lib/marker"),
+        boot_id2,
+        "the marker is new"
+    );
+    assert_eq!(
+        ssh.ok("core", "cat /etc/metalos-test/hello"),
+        "provisioned\n"
+    );
+    assert_system_up(&ssh);
+
+    // 4. A later boot: no provisioning, same state.
+    let _ = ssh.run_with("root", &key_path, "systemctl reboot");
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(10));
+    let third = ssh.wait(&vm, "core", started);
+    eprintln!("server image: later boot to ssh login {third:?}");
+    assert_eq!(
+        vm.console_text()
+            .matches("metalinit: provisioning applied")
+            .count(),
+        2
+    );
+    assert_system_up(&ssh);
+    ssh.ok("root", "systemctl poweroff || true");
+    vm.wait_for_shutdown(Duration::from_secs(120)).unwrap();
+    drop(vm);
+    assert!(
+        !esp_has(&disk, "metalos/first_boot"),
+        "the first-boot flag is gone"
+    );
+    let _ = std::fs::remove_file(&disk);
+}
