@@ -15,7 +15,7 @@ METALOS := target/$(TRIPLE)/release/metalos
 INPUTS  := .cache/inputs/inputs.json
 CARGO   ?= cargo
 
-.PHONY: deps inputs static image server-image test cargo-test vm nix-check bench clean
+.PHONY: deps inputs server-rootfs static image server-image test cargo-test vm nix-check bench clean
 
 deps:
 	scripts/install-deps
@@ -32,13 +32,15 @@ image: inputs
 
 # Debian bookworm /usr (systemd, openssh-server) from images/server.lock;
 # needs root (mmdebstrap keeps file owners). docs/server-image.md.
-server-image: inputs
+server-rootfs: inputs
 	scripts/build-server-rootfs
+
+server-image: server-rootfs
 	$(METALOS) build images/server.toml --inputs $(INPUTS) --inputs target/static-inputs.json --inputs target/server-inputs.json --out out/server
 
 test: cargo-test nix-check
 
-cargo-test: inputs
+cargo-test: inputs server-rootfs
 	$(CARGO) test --workspace --no-fail-fast
 
 nix-check: inputs
