@@ -14,20 +14,6 @@ const HTTP: &str = "10.0.2.100";
 /// Where QEMU forwards the guest's HTTP connections to a host-side server.
 const HTTP_ADDR: &str = "10.0.2.100:80";
 
-fn data_url(text: &str) -> String {
-    let enc: String = text
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("data:,{enc}")
-}
-
 fn gzip_base64_data_url(text: &str) -> (String, String) {
     use base64::Engine;
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -62,34 +48,6 @@ fn host_config(dir: &Path, provisioning: Option<Value>, extra_args: &[&str]) -> 
     let path = dir.join("host-config.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&hc).unwrap()).unwrap();
     path
-}
-
-/// A raw copy of a built image (the host edits its ESP between boots).
-fn raw_copy(image: &Path, to: &Path) -> PathBuf {
-    let st = std::process::Command::new("cp")
-        .arg("--sparse=always")
-        .arg(image)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    to.to_path_buf()
-}
-
-/// `mtools` image argument for the ESP of `disk`.
-fn esp_arg(disk: &Path) -> String {
-    let report = inspect(disk);
-    let esp = &report.partitions[0];
-    format!("{}@@{}", disk.display(), esp.first_lba * 512)
-}
-
-fn esp_has(disk: &Path, path: &str) -> bool {
-    std::process::Command::new("mdir")
-        .args(["-b", "-i", &esp_arg(disk), &format!("::{path}")])
-        .output()
-        .unwrap()
-        .status
-        .success()
 }
 
 fn esp_put(disk: &Path, file: &Path, path: &str) {
@@ -257,22 +215,6 @@ fn host_config_provisioning_applies_once() {
         "provisioned once"
     );
     vm.shutdown().unwrap();
-}
-
-/// The seed's own 2.2.0 example (Flatcar's boot-process page).
-fn seed_config() -> Value {
-    json!({
-        "ignition": {"version": "2.2.0"},
-        "systemd": {"units": [{
-            "name": "my.service", "enabled": true,
-            "contents": "[Service]\nType=oneshot\nExecStart=/usr/bin/echo Hello World\n\n[Install]\nWantedBy=multi-user.target"
-        }]},
-        "storage": {"links": [{
-            "filesystem": "root",
-            "path": "/etc/systemd/system/multi-user.target.wants/my.service",
-            "target": "/etc/systemd/system/my.service"
-        }]}
-    })
 }
 
 #[test]

@@ -4,10 +4,10 @@
 //! running host. One machine goes through every step (two boots), so the
 //! image is built and booted once.
 
-use metalos_config::{InputsManifest, Resolver};
+use metalos_config::InputsManifest;
 use metalos_tests::*;
 use metalos_vmtest::{Disk, Machine, Nic, UserNet};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,22 +30,13 @@ fn server_inputs() -> InputsManifest {
 
 /// Builds images/server.toml with `host_config` on the ESP.
 fn build_server(out: &Path, host_config: &Path) -> PathBuf {
-    let images = repo().join("images");
-    let text = std::fs::read_to_string(images.join("server.toml")).unwrap();
-    let mut spec = metalos_config::spec::ImageSpec::parse(&text).unwrap();
-    spec.host_config = Some(metalos_config::spec::HostConfigSpec {
-        default: metalos_config::Source {
-            file: Some(host_config.display().to_string()),
-            ..Default::default()
-        },
-    });
-    let options = metalos_image::BuildOptions {
-        out_dir: out.to_path_buf(),
-        source_date_epoch: None,
-        progress: &|_| {},
-    };
-    metalos_image::build(&spec, &Resolver::new(&images, server_inputs()), &options).unwrap();
-    out.join(metalos_image::build::DISK_FILE)
+    build_image(
+        "server.toml",
+        out,
+        Some(host_config),
+        |t| t,
+        server_inputs(),
+    )
 }
 
 fn free_port() -> u16 {
@@ -140,36 +131,6 @@ fn tail(text: &str) -> String {
     lines[lines.len().saturating_sub(60)..].join("\n")
 }
 
-fn data_url(text: &str) -> String {
-    let enc: String = text
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("data:,{enc}")
-}
-
-/// The seed's 2.2.0 example, merged in as a child config.
-fn seed_config() -> Value {
-    json!({
-        "ignition": {"version": "2.2.0"},
-        "systemd": {"units": [{
-            "name": "my.service", "enabled": true,
-            "contents": "[Service]\nType=oneshot\nExecStart=/usr/bin/echo Hello World\n\n[Install]\nWantedBy=multi-user.target"
-        }]},
-        "storage": {"links": [{
-            "filesystem": "root",
-            "path": "/etc/systemd/system/multi-user.target.wants/my.service",
-            "target": "/etc/systemd/system/my.service"
-        }]}
-    })
-}
-
 fn host_config(dir: &Path, key: &str) -> PathBuf {
     let marker = "[Unit]\nDescription=Provisioning test marker\n\n[Service]\nType=oneshot\n\
         ExecStart=/bin/sh -c 'cat /proc/sys/kernel/random/boot_id > /var/lib/marker'\n\n\
@@ -200,22 +161,6 @@ fn host_config(dir: &Path, key: &str) -> PathBuf {
     path
 }
 
-fn esp_has(disk: &Path, path: &str) -> bool {
-    let report = inspect(disk);
-    let esp = &report.partitions[0];
-    Command::new("mdir")
-        .args([
-            "-b",
-            "-i",
-            &format!("{}@@{}", disk.display(), esp.first_lba * 512),
-            &format!("::{path}"),
-        ])
-        .output()
-        .unwrap()
-        .status
-        .success()
-}
-
 /// No failed units and the default target reached.
 fn assert_system_up(ssh: &Ssh) {
     let failed = ssh.ok("root", "systemctl --failed --no-legend --plain");
@@ -232,14 +177,7 @@ fn server_provisioning_ssh_keys_and_reset() {
     let key = keygen(&key_path);
     let hc = host_config(dir.path(), &key);
     let image = build_server(&dir.path().join("out"), &hc);
-    let disk = repo().join("target/vmtest-server.raw");
-    let st = Command::new("cp")
-        .arg("--sparse=always")
-        .arg(&image)
-        .arg(&disk)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let disk = raw_copy(&image, &repo().join("target/vmtest-server.raw"));
     let ssh = Ssh {
         port: free_port(),
         key: key_path.clone(),

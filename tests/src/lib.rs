@@ -73,8 +73,26 @@ pub fn build_default_with_inputs(
     edit: impl FnOnce(String) -> String,
     overrides: &[(&str, &Path)],
 ) -> PathBuf {
+    build_image(
+        "default.toml",
+        out,
+        host_config,
+        edit,
+        inputs_with(overrides),
+    )
+}
+
+/// Builds `images/SPEC` (after `edit` rewrites its text) from `inputs`
+/// with an optional HostConfig override into `out`; returns the disk image.
+pub fn build_image(
+    spec: &str,
+    out: &Path,
+    host_config: Option<&Path>,
+    edit: impl FnOnce(String) -> String,
+    inputs: InputsManifest,
+) -> PathBuf {
     let images = repo().join("images");
-    let text = edit(std::fs::read_to_string(images.join("default.toml")).unwrap());
+    let text = edit(std::fs::read_to_string(images.join(spec)).unwrap());
     let mut spec = ImageSpec::parse(&text).unwrap();
     if let Some(hc) = host_config {
         spec.host_config = Some(metalos_config::spec::HostConfigSpec {
@@ -89,13 +107,40 @@ pub fn build_default_with_inputs(
         source_date_epoch: None,
         progress: &|_| {},
     };
-    metalos_image::build(
-        &spec,
-        &Resolver::new(&images, inputs_with(overrides)),
-        &options,
-    )
-    .unwrap();
+    metalos_image::build(&spec, &Resolver::new(&images, inputs), &options).unwrap();
     out.join(metalos_image::build::DISK_FILE)
+}
+
+/// A `data:` URL of `text`, percent-encoded (for Ignition configs).
+pub fn data_url(text: &str) -> String {
+    let enc: String = text
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("data:,{enc}")
+}
+
+/// `mtools` image argument (`DISK@@OFFSET`) for the ESP of a raw disk.
+pub fn esp_arg(disk: &Path) -> String {
+    let report = inspect(disk);
+    let esp = &report.partitions[0];
+    format!("{}@@{}", disk.display(), esp.first_lba * 512)
+}
+
+/// Whether the ESP of a raw disk has `path` (checked with `mdir`).
+pub fn esp_has(disk: &Path, path: &str) -> bool {
+    std::process::Command::new("mdir")
+        .args(["-b", "-i", &esp_arg(disk), &format!("::{path}")])
+        .output()
+        .unwrap()
+        .status
+        .success()
 }
 
 /// The HostConfig used by the VM tests (agent enabled, a NIC to rename).
@@ -193,4 +238,34 @@ pub fn with_version(spec: String, version: &str) -> String {
 pub fn bundle_disk(out: &Path, bundles: &[(&str, &Path)]) -> PathBuf {
     metalos_disk::usrfs::squashfs_of_dirs(out, bundles).unwrap();
     out.to_path_buf()
+}
+
+/// The seed's own 2.2.0 Ignition example (Flatcar's boot-process page):
+/// a unit enabled by a wants link.
+pub fn seed_config() -> serde_json::Value {
+    serde_json::json!({
+        "ignition": {"version": "2.2.0"},
+        "systemd": {"units": [{
+            "name": "my.service", "enabled": true,
+            "contents": "[Service]\nType=oneshot\nExecStart=/usr/bin/echo Hello World\n\n[Install]\nWantedBy=multi-user.target"
+        }]},
+        "storage": {"links": [{
+            "filesystem": "root",
+            "path": "/etc/systemd/system/multi-user.target.wants/my.service",
+            "target": "/etc/systemd/system/my.service"
+        }]}
+    })
+}
+
+/// A sparse raw copy of a built image at `to` (for tests that edit the
+/// disk between boots); returns `to`.
+pub fn raw_copy(image: &Path, to: &Path) -> PathBuf {
+    let st = std::process::Command::new("cp")
+        .arg("--sparse=always")
+        .arg(image)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cp {} {}", image.display(), to.display());
+    to.to_path_buf()
 }
