@@ -1,14 +1,28 @@
-//! MetalOS artifact signatures (API stub; implementation in progress).
+//! MetalOS artifact signatures.
 //!
 //! * [`SigningKey`] / [`VerifyingKey`]: ed25519, stored as PEM
-//!   (`signing.key`: PKCS#8 private key, `signing.pub`: SPKI public key).
+//!   (`signing.key`: PKCS#8 private key, `signing.pub`: SPKI public key) —
+//!   the files `openssl genpkey -algorithm ed25519` and `openssl pkey
+//!   -pubout` write, and read.
 //! * [`sign`] / [`verify`]: detached signatures, stored as `*.sig` files
-//!   (see [`Signature::to_file_bytes`]).
+//!   (see [`Signature::to_file_bytes`]: one line `ed25519 <base64>\n`).
 //! * [`KeyDir`]: the operator's key directory written by
 //!   `metalos keys generate DIR` (`signing.{key,pub}`, Secure Boot
 //!   `PK`/`KEK`/`db` `.key` + `.crt`).
+//!
+//! The format is described in docs/signing.md.
 
-use std::path::{Path, PathBuf};
+mod keydir;
+mod keys;
+mod sig;
+
+pub use keydir::{
+    sig_path, KeyDir, SECURE_BOOT_KEYS, SIGNATURE_SUFFIX, SIGNING_KEY_FILE, SIGNING_PUB_FILE,
+};
+pub use keys::{SigningKey, VerifyingKey};
+pub use sig::{sign, verify, verify_file, Signature};
+
+use std::path::PathBuf;
 
 /// Errors of key handling and verification.
 #[derive(Debug, thiserror::Error)]
@@ -32,75 +46,5 @@ pub enum SigningError {
     },
 }
 
-/// An ed25519 private key.
-pub struct SigningKey(());
-
-/// An ed25519 public key.
-#[derive(Clone)]
-pub struct VerifyingKey(());
-
-/// A detached ed25519 signature.
-pub struct Signature(());
-
-impl SigningKey {
-    /// Reads a PEM (PKCS#8) private key.
-    pub fn load(path: &Path) -> Result<SigningKey, SigningError> {
-        let _ = path;
-        todo!()
-    }
-    /// Its public half.
-    pub fn verifying_key(&self) -> VerifyingKey {
-        todo!()
-    }
-}
-
-impl VerifyingKey {
-    /// Reads a PEM (SPKI) public key.
-    pub fn load(path: &Path) -> Result<VerifyingKey, SigningError> {
-        let _ = path;
-        todo!()
-    }
-    /// Parses PEM bytes.
-    pub fn from_pem(pem: &[u8]) -> Result<VerifyingKey, SigningError> {
-        let _ = pem;
-        todo!()
-    }
-    /// PEM (SPKI) encoding.
-    pub fn to_pem(&self) -> String {
-        todo!()
-    }
-    /// Short fingerprint for messages (`sha256:` + first 16 hex of the key).
-    pub fn fingerprint(&self) -> String {
-        todo!()
-    }
-}
-
-impl Signature {
-    /// The `*.sig` file contents.
-    pub fn to_file_bytes(&self) -> Vec<u8> {
-        todo!()
-    }
-    /// Parses a `*.sig` file.
-    pub fn from_file_bytes(bytes: &[u8]) -> Result<Signature, SigningError> {
-        let _ = bytes;
-        todo!()
-    }
-}
-
-/// Signs `message` (deterministic: ed25519).
-pub fn sign(key: &SigningKey, message: &[u8]) -> Signature {
-    let _ = (key, message);
-    todo!()
-}
-
-/// Verifies `sig` over `message` with `key`.
-pub fn verify(key: &VerifyingKey, message: &[u8], sig: &Signature) -> Result<(), SigningError> {
-    let _ = (key, message, sig);
-    todo!()
-}
-
-/// The operator's key directory (`metalos keys generate DIR`).
-pub struct KeyDir {
-    /// The directory.
-    pub dir: PathBuf,
-}
+#[cfg(test)]
+mod tests;
