@@ -257,6 +257,32 @@ mod tests {
     }
 
     #[test]
+    fn signed_round_trip_and_tampering() {
+        let key = SigningKey::generate().unwrap();
+        let other = SigningKey::generate().unwrap();
+        let mut block = encode(&sample(), Some(&key)).unwrap();
+        let d = decode(&block).unwrap();
+        let fp = key.verifying_key().fingerprint();
+        assert_eq!(d.signature_state(None), SignatureState::Valid(fp.clone()));
+        assert_eq!(
+            d.signature_state(Some(&key.verifying_key())).to_string(),
+            format!("signed-valid by {fp}")
+        );
+        assert!(matches!(
+            d.signature_state(Some(&other.verifying_key())),
+            SignatureState::Invalid(_)
+        ));
+        // One changed byte of the body (a hex digit of the root hash).
+        let at = 32 + d.body.windows(4).position(|w| w == b"abab").unwrap();
+        block[at] = b'c';
+        let d = decode(&block).unwrap();
+        assert!(matches!(
+            d.signature_state(Some(&key.verifying_key())),
+            SignatureState::Invalid(_)
+        ));
+    }
+
+    #[test]
     fn rejects_garbage_and_inconsistency() {
         assert!(matches!(decode(&[0u8; 4096]), Err(DescriptorError::Magic)));
         let mut block = encode(&sample(), None).unwrap();
