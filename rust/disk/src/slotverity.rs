@@ -94,10 +94,11 @@ pub fn read_descriptor(file: &File, offset: u64) -> Result<DescriptorBlock, Slot
     let mut block = vec![0u8; BLOCK as usize];
     file.read_exact_at(&mut block, offset + layout.descriptor_offset)?;
     let d = slotdesc::decode(&block)?;
-    if d.descriptor.data_size != info.bytes_used {
+    // The writer may report its size padded to 4096: compare in blocks.
+    if d.descriptor.data_blocks != layout.data_blocks {
         return Err(DescriptorError::Malformed(format!(
-            "descriptor data size {} differs from the squashfs's {}",
-            d.descriptor.data_size, info.bytes_used
+            "descriptor covers {} blocks, the squashfs has {}",
+            d.descriptor.data_blocks, layout.data_blocks
         ))
         .into());
     }

@@ -23,8 +23,6 @@ use std::io::Read;
 pub const BLOCK: u64 = 4096;
 /// Size of a sha256 digest.
 pub const DIGEST: usize = 32;
-/// Digests per hash block.
-const PER_BLOCK: u64 = BLOCK / DIGEST as u64;
 /// Superblock signature.
 const SB_MAGIC: &[u8; 8] = b"verity\0\0";
 

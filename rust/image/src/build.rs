@@ -180,6 +180,18 @@ pub fn build(
                 };
                 let info = write_squashfs(region, &contents.usr, sq)
                     .map_err(|e| part_err(e.to_string()))?;
+                progress(&format!("sealing /usr slot {} (dm-verity tree)", p.slot));
+                // TODO(signing): pass the build's signing key here.
+                crate::verity::seal_usr_slot(
+                    disk,
+                    place.offset,
+                    place.size,
+                    info.bytes_used,
+                    &seed,
+                    &contents.usr,
+                    None,
+                )
+                .map_err(part_err)?;
                 Some(FilesystemRecord {
                     kind: info.kind.into(),
                     id: None,
@@ -307,7 +319,8 @@ fn write_bundle(
         .as_ref()
         .map(|f| f.bytes_used)
         .unwrap_or(place.size);
-    let len = used.div_ceil(4096) * 4096;
+    // The squashfs and its verity area (tree + descriptor): a staged slot is verifiable.
+    let len = metalos_disk::verity::SlotLayout::for_data_size(used).end;
     let mut usr = vec![0u8; len.min(place.size) as usize];
     disk.read_exact_at(&mut usr, place.offset)
         .map_err(err(out))?;

@@ -58,6 +58,33 @@ pub struct PartitionReport {
     /// Filesystem found, if recognised.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filesystem: Option<FsReport>,
+    /// The slot's dm-verity area (`/usr` slots with a descriptor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verity: Option<VerityReport>,
+    /// The slot descriptor's signature: `signed-valid by <fingerprint>`
+    /// (checked with the key it names), `unsigned`, `invalid (…)`, or
+    /// `no descriptor (…)` for a squashfs slot without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_signature: Option<String>,
+}
+
+/// A `/usr` slot's verity parameters (docs/verity.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct VerityReport {
+    /// Root hash, hex.
+    pub root_hash: String,
+    /// Partition number holding the tree (the slot itself).
+    pub hash_partition: u32,
+    /// Bytes into that partition of the verity superblock.
+    pub hash_offset: u64,
+    /// Data blocks (4096 bytes) covered.
+    pub data_blocks: u64,
+    /// Salt, hex.
+    pub salt: String,
+    /// sha256 of the boot payload files, by name.
+    pub payload: std::collections::BTreeMap<String, String>,
+    /// `ok`, or why the data does not match the root hash.
+    pub check: String,
 }
 
 /// Decoded gptprio.
@@ -125,6 +152,17 @@ pub fn inspect_disk(file: &File) -> Result<DiskReport, GptError> {
             let prio = GptPrio::from_attributes(p.attributes);
             let is_usr = tname == Some("usr-x86-64");
             let bytes = p.sectors() * ss;
+            let filesystem = probe_partition(
+                file,
+                p.first_lba * ss,
+                bytes.min(size.saturating_sub(p.first_lba * ss)),
+            );
+            let (verity, payload_signature) = match &filesystem {
+                Some(fs) if is_usr && fs.kind == "squashfs" => {
+                    inspect_verity(file, p.first_lba * ss, p.number)
+                }
+                _ => (None, None),
+            };
             PartitionReport {
                 slot: p.number,
                 label: p.name.clone(),
@@ -140,11 +178,9 @@ pub fn inspect_disk(file: &File) -> Result<DiskReport, GptError> {
                     tries: prio.tries,
                     successful: prio.successful,
                 }),
-                filesystem: probe_partition(
-                    file,
-                    p.first_lba * ss,
-                    bytes.min(size.saturating_sub(p.first_lba * ss)),
-                ),
+                filesystem,
+                verity,
+                payload_signature,
             }
         })
         .collect();
@@ -156,6 +192,30 @@ pub fn inspect_disk(file: &File) -> Result<DiskReport, GptError> {
         backup_gpt_error: health.backup_error,
         partitions,
     })
+}
+
+/// Reads and checks a `/usr` slot's descriptor and verity tree.
+fn inspect_verity(file: &File, offset: u64, number: u32) -> (Option<VerityReport>, Option<String>) {
+    use metalos_disk::slotverity::{check_slot, read_descriptor};
+    let block = match read_descriptor(file, offset) {
+        Ok(b) => b,
+        Err(e) => return (None, Some(format!("no descriptor ({e})"))),
+    };
+    let d = &block.descriptor;
+    let check = match check_slot(file, offset, d) {
+        Ok(()) => "ok".to_string(),
+        Err(e) => e.to_string(),
+    };
+    let report = VerityReport {
+        root_hash: d.root_hash.clone(),
+        hash_partition: number,
+        hash_offset: d.hash_offset,
+        data_blocks: d.data_blocks,
+        salt: d.salt.clone(),
+        payload: d.payload.clone(),
+        check,
+    };
+    (Some(report), Some(block.signature_state(None).to_string()))
 }
 
 fn probe_partition(file: &File, offset: u64, len: u64) -> Option<FsReport> {
@@ -246,6 +306,16 @@ pub fn render_disk(r: &DiskReport) -> String {
                 "  filesystem: {} ({} bytes{comp})",
                 fs.kind, fs.bytes_used
             );
+            if let Some(v) = &p.verity {
+                let _ = writeln!(
+                    s,
+                    "  verity: root {} (tree at partition {} + {} bytes, {} data blocks): {}",
+                    v.root_hash, v.hash_partition, v.hash_offset, v.data_blocks, v.check
+                );
+            }
+            if let Some(sig) = &p.payload_signature {
+                let _ = writeln!(s, "  payload signature: {sig}");
+            }
             for f in fs.files.iter().flatten() {
                 if f.dir {
                     let _ = writeln!(s, "    {}/", f.path);

@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod layout;
 pub mod manifest;
 pub mod usrtree;
+pub mod verity;
 
 pub use build::{build, BuildError, BuildOptions};
 pub use manifest::BuildManifest;
