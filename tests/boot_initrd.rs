@@ -79,6 +79,7 @@ fn ovmf_boots_our_uki_from_an_esp_we_wrote() {
         out_dir: out.clone(),
         source_date_epoch: None,
         progress: &|_| {},
+        signing_keys: None,
     };
     metalos_image::build(
         &spec,

@@ -106,6 +106,7 @@ pub fn build_image(
         out_dir: out.to_path_buf(),
         source_date_epoch: None,
         progress: &|_| {},
+        signing_keys: None,
     };
     metalos_image::build(&spec, &Resolver::new(&images, inputs), &options).unwrap();
     out.join(metalos_image::build::DISK_FILE)

@@ -32,6 +32,7 @@ pub fn build_bundle(
             base_url,
             hosts: &hosts,
             out,
+            signing_key: None,
         },
         &|_| {},
     )

@@ -32,6 +32,11 @@ pub struct BuildArgs {
     /// needs --netboot-base-url).
     #[arg(long, value_name = "MAC=HOSTCONFIG", requires = "netboot_base_url")]
     netboot_host: Vec<String>,
+    /// Key directory (`metalos keys generate`) overriding the spec's
+    /// `[signing] keys`: sign the update bundle (and netboot) manifests, put
+    /// signing.pub into /usr and the initrds (docs/signing.md).
+    #[arg(long, value_name = "DIR")]
+    keys: Option<PathBuf>,
 }
 
 /// Runs `metalos build`.
@@ -64,7 +69,14 @@ pub fn run(args: BuildArgs, progress: &Progress) -> Result<()> {
         out_dir: args.out.clone(),
         source_date_epoch,
         progress: &step,
+        signing_keys: args.keys.clone(),
     };
+    // The netboot bundle is signed with the image's keys.
+    let keys = args.keys.clone().or_else(|| {
+        spec.signing
+            .as_ref()
+            .map(|s| resolver.base_dir.join(&s.keys))
+    });
     let manifest = build(&spec, &resolver, &options).with_context(|| {
         format!(
             "building {} failed; nothing was written to {}",
@@ -80,7 +92,14 @@ pub fn run(args: BuildArgs, progress: &Progress) -> Result<()> {
     ));
     if let Some(url) = &args.netboot_base_url {
         let out = args.out.join("netboot");
-        crate::netboot::build(&args.out, url, &args.netboot_host, &out, progress)?;
+        crate::netboot::build(
+            &args.out,
+            url,
+            &args.netboot_host,
+            &out,
+            keys.as_deref(),
+            progress,
+        )?;
     }
     Ok(())
 }

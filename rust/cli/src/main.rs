@@ -4,6 +4,7 @@ mod build;
 mod initrd;
 mod inputs;
 mod inspect;
+mod keys;
 mod netboot;
 mod output;
 mod progress;
@@ -54,6 +55,10 @@ enum Command {
     SshKeys(ssh_keys::SshKeysArgs),
     /// Selective reset (flatcar-reset): delete everything on ROOT but --keep-paths at the next boot, then provision again.
     Reset(reset::ResetArgs),
+    /// Operator keys: generate the signing key (ed25519, signs update and
+    /// netboot manifests) and the Secure Boot PK/KEK/db (docs/signing.md).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Manage build inputs (kernel, systemd-stub, busybox, OVMF).
     #[command(subcommand)]
     Inputs(inputs::InputsCommand),
@@ -68,6 +73,7 @@ fn main() {
         Command::Uki(args) => uki::run(args, &progress),
         Command::Inspect(args) => inspect::run(args),
         Command::Inputs(cmd) => inputs::run(cmd, &progress),
+        Command::Keys(cmd) => keys::run(cmd, &progress),
         Command::Vm(cmd) => vm::run(cmd),
         Command::Update(cmd) => update::run(cmd, &progress),
         Command::Netboot(cmd) => netboot::run(cmd, &progress),

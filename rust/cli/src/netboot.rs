@@ -38,6 +38,10 @@ pub struct BuildArgs {
     /// Bundle directory to write (replaced if it exists).
     #[arg(long, value_name = "BUNDLE")]
     out: PathBuf,
+    /// Key directory (`metalos keys generate`): sign manifest.json into
+    /// manifest.json.sig (docs/signing.md).
+    #[arg(long, value_name = "DIR")]
+    keys: Option<PathBuf>,
 }
 
 /// Arguments of `metalos netboot publish`.
@@ -65,7 +69,14 @@ pub struct ServeArgs {
 /// Runs `metalos netboot …`.
 pub fn run(cmd: NetbootCommand, progress: &Progress) -> Result<()> {
     match cmd {
-        NetbootCommand::Build(a) => build(&a.image, &a.base_url, &a.hosts, &a.out, progress),
+        NetbootCommand::Build(a) => build(
+            &a.image,
+            &a.base_url,
+            &a.hosts,
+            &a.out,
+            a.keys.as_deref(),
+            progress,
+        ),
         NetbootCommand::Publish(a) => run_publish(a, progress),
         NetbootCommand::Serve(a) => serve(a),
     }
@@ -77,8 +88,16 @@ pub fn build(
     base_url: &str,
     hosts: &[String],
     out: &Path,
+    keys: Option<&Path>,
     progress: &Progress,
 ) -> Result<()> {
+    let key = keys
+        .map(|dir| {
+            metalos_signing::KeyDir::open(dir)
+                .and_then(|kd| kd.signing_key())
+                .with_context(|| format!("loading the signing key of {}", dir.display()))
+        })
+        .transpose()?;
     let hosts = hosts
         .iter()
         .map(|h| HostArg::parse(h))
@@ -89,6 +108,7 @@ pub fn build(
         base_url,
         hosts: &hosts,
         out,
+        signing_key: key.as_ref(),
     };
     let m = build_bundle(&opts, &step).with_context(|| {
         format!(
@@ -98,11 +118,15 @@ pub fn build(
         )
     })?;
     progress.step(&format!(
-        "wrote {} ({} files, image blob {} MiB, {})",
+        "wrote {} ({} files, image blob {} MiB, {}){}",
         out.display(),
-        m.files.len() + 1,
+        m.files.len() + 1 + usize::from(key.is_some()),
         m.image.compressed_size >> 20,
-        m.image.blob
+        m.image.blob,
+        match &key {
+            Some(k) => format!(", signed by {}", k.verifying_key().fingerprint()),
+            None => ", unsigned".into(),
+        }
     ));
     Ok(())
 }

@@ -34,6 +34,19 @@ pub struct ImageSpec {
     /// UKIs built (in order) after the initrds; usable as `{ artifact = NAME }`.
     #[serde(default)]
     pub ukis: Vec<UkiArtifact>,
+    /// `[signing]`: the operator's key directory (docs/signing.md).
+    #[serde(default)]
+    pub signing: Option<SigningSpec>,
+}
+
+/// `[signing]`: sign the update bundle and netboot manifests, and put the
+/// public key into `/usr` and the initrds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningSpec {
+    /// Key directory written by `metalos keys generate`, relative to the
+    /// image spec (only `signing.key` and `signing.pub` are read).
+    pub keys: String,
 }
 
 /// `[[initrds]]`: an initrd built from an initrd spec.

@@ -10,12 +10,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Builds every `[[initrds]]` and `[[ukis]]` of `spec` into `dir`,
-/// registering each in `resolver.artifacts` as soon as it exists.
+/// registering each in `resolver.artifacts` as soon as it exists. With
+/// `keys`, every initrd also gets the public key
+/// ([`crate::signing::INITRD_PUBKEY_PATH`]).
 pub fn build_artifacts(
     spec: &ImageSpec,
     resolver: &mut Resolver,
     dir: &Path,
     mtime: u64,
+    keys: Option<&crate::signing::BuildKeys>,
     progress: &dyn Fn(&str),
 ) -> Result<BTreeMap<String, ArtifactRecord>, BuildError> {
     let mut records = BTreeMap::new();
@@ -29,12 +32,15 @@ pub fn build_artifacts(
                 format!("cannot read {}: {e}", spec_path.display()),
             )
         })?;
-        let ispec = metalos_initrd::InitrdSpec::from_toml(&text).map_err(|e| {
+        let mut ispec = metalos_initrd::InitrdSpec::from_toml(&text).map_err(|e| {
             FieldError::new(
                 format!("{field}.spec"),
                 format!("{}: {e}", spec_path.display()),
             )
         })?;
+        if let Some(keys) = keys {
+            ispec.files.push(crate::signing::initrd_pubkey_entry(keys));
+        }
         // Sources in the initrd spec are relative to the initrd spec's directory.
         let mut sub = resolver.clone();
         sub.base_dir = spec_path.parent().unwrap_or(Path::new(".")).to_owned();

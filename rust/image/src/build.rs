@@ -37,6 +37,9 @@ pub struct BuildOptions<'a> {
     pub source_date_epoch: Option<u64>,
     /// Called with a short description as each step starts.
     pub progress: &'a dyn Fn(&str),
+    /// Key directory (`metalos keys generate`) to sign with; overrides the
+    /// spec's `[signing] keys`. See [`crate::signing`].
+    pub signing_keys: Option<PathBuf>,
 }
 
 /// Why a build failed. Nothing is left in the output directory.
@@ -99,9 +102,20 @@ pub fn build(
         .prefix(".artifacts.")
         .tempdir_in(out)
         .map_err(out_err(out))?;
+    let keys = crate::signing::load(spec, resolver, options.signing_keys.as_deref())?;
     let mut resolver = resolver.clone();
-    let artifacts = build_artifacts(spec, &mut resolver, artifacts_tmp.path(), epoch, progress)?;
-    let contents = resolve_contents(spec, &resolver)?;
+    let artifacts = build_artifacts(
+        spec,
+        &mut resolver,
+        artifacts_tmp.path(),
+        epoch,
+        keys.as_ref(),
+        progress,
+    )?;
+    let mut contents = resolve_contents(spec, &resolver)?;
+    if let Some(keys) = &keys {
+        crate::signing::add_usr_pubkey(&mut contents.usr, keys);
+    }
     let tmp = tempfile::Builder::new()
         .prefix(".disk.img.")
         .tempfile_in(out)
@@ -181,7 +195,6 @@ pub fn build(
                 let info = write_squashfs(region, &contents.usr, sq)
                     .map_err(|e| part_err(e.to_string()))?;
                 progress(&format!("sealing /usr slot {} (dm-verity tree)", p.slot));
-                // TODO(signing): pass the build's signing key here.
                 crate::verity::seal_usr_slot(
                     disk,
                     place.offset,
@@ -189,7 +202,7 @@ pub fn build(
                     info.bytes_used,
                     &seed,
                     &contents.usr,
-                    None,
+                    keys.as_ref().map(|k| &k.key),
                 )
                 .map_err(part_err)?;
                 Some(FilesystemRecord {
@@ -233,6 +246,10 @@ pub fn build(
         record.sha256 = hash.clone();
     }
     let bundle_tmp = write_bundle(out, disk, &placements, &records, &contents)?;
+    if let (Some(bundle), Some(keys)) = (&bundle_tmp, &keys) {
+        let path = bundle.path().join(crate::bundle::BUNDLE_MANIFEST);
+        crate::signing::sign_file(&keys.key, &path).map_err(out_err(&path))?;
+    }
     let manifest = BuildManifest {
         version: MANIFEST_VERSION,
         seed: spec.disk.seed.clone(),

@@ -80,6 +80,7 @@ fn trees_keep_owners_modes_and_links() {
         out_dir: out.clone(),
         source_date_epoch: None,
         progress: &|_| {},
+        signing_keys: None,
     };
     let manifest = build(&spec, &resolver, &options).unwrap();
     assert!(manifest.inputs.contains_key("rootfs"));

@@ -69,6 +69,7 @@ fn build_seals_usr_and_inspect_reports_it() {
         out_dir: out.clone(),
         source_date_epoch: None,
         progress: &|_| {},
+        signing_keys: None,
     };
     let manifest = build(&spec, &resolver, &options).unwrap();
     let disk_path = out.join("disk.img");
@@ -113,6 +114,7 @@ fn build_seals_usr_and_inspect_reports_it() {
         out_dir: out2.clone(),
         source_date_epoch: None,
         progress: &|_| {},
+        signing_keys: None,
     };
     build(&spec, &resolver, &options).unwrap();
     let report2 = inspect_disk(&std::fs::File::open(out2.join("disk.img")).unwrap()).unwrap();

@@ -58,7 +58,12 @@ pub struct BundleOptions<'a> {
     pub hosts: &'a [HostArg],
     /// The bundle directory to write (replaced if it exists).
     pub out: &'a Path,
+    /// Signs `manifest.json` into [`SIGNATURE_FILE`] (docs/signing.md).
+    pub signing_key: Option<&'a metalos_signing::SigningKey>,
 }
+
+/// The detached signature of `manifest.json` (written with a signing key).
+pub const SIGNATURE_FILE: &str = "manifest.json.sig";
 
 /// Builds the bundle: validates everything first, writes into a temp
 /// directory next to `out` and renames it into place at the end, so a
@@ -159,7 +164,12 @@ pub fn build_bundle(opts: &BundleOptions<'_>, progress: &dyn Fn(&str)) -> Result
         image,
         files,
     };
-    write(root, MANIFEST_FILE, &manifest.to_bytes())?;
+    let manifest_bytes = manifest.to_bytes();
+    write(root, MANIFEST_FILE, &manifest_bytes)?;
+    if let Some(key) = opts.signing_key {
+        let sig = metalos_signing::sign(key, &manifest_bytes);
+        write(root, SIGNATURE_FILE, &sig.to_file_bytes())?;
+    }
 
     if std::fs::symlink_metadata(opts.out).is_ok() {
         std::fs::remove_dir_all(opts.out).map_err(io(opts.out))?;

@@ -8,6 +8,8 @@
 //! * [`publish()`] copies a bundle into a served tree: content-addressed
 //!   blobs, per-release directories, entry points switched atomically,
 //!   old releases and unreferenced blobs collected.
+//! * With a signing key, `manifest.json` is signed ([`SIGNATURE_FILE`],
+//!   docs/signing.md); `publish` carries the signature along.
 //! * [`serve`] is a small static HTTP/1.1 server for development and tests.
 //!
 //! Formats and semantics: docs/netboot.md.
@@ -23,7 +25,7 @@ pub mod manifest;
 pub mod publish;
 pub mod serve;
 
-pub use bundle::{build_bundle, BundleOptions, HostArg};
+pub use bundle::{build_bundle, BundleOptions, HostArg, SIGNATURE_FILE};
 pub use error::{NetbootError, Result};
 pub use manifest::BundleManifest;
 pub use publish::{publish, verify_served, PublishOptions, PublishReport};

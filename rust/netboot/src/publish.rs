@@ -130,7 +130,12 @@ pub fn publish(bundle: &Path, dest: &Path, opts: &PublishOptions<'_>) -> Result<
     }
     (opts.fault)("index");
 
-    for name in ["boot.ipxe", "imaging.efi", MANIFEST_FILE, "hosts"] {
+    let signed = bundle.join(crate::bundle::SIGNATURE_FILE).is_file();
+    let sig_link = signed.then_some(crate::bundle::SIGNATURE_FILE);
+    let names = ["boot.ipxe", "imaging.efi", MANIFEST_FILE, "hosts"];
+    for name in names.into_iter().chain(sig_link) {
+        // manifest.json.sig: created with the first signed release; it
+        // answers 404 while an unsigned release is served.
         fsutil::symlink_atomic(&format!("{CURRENT}/{name}"), &dest.join(name))?;
     }
     (opts.fault)("links");
@@ -174,6 +179,11 @@ fn write_release(
         fsutil::copy_atomic(&bundle.join(&f.path), &target)?;
     }
     fsutil::write_atomic(&tmp.path().join(MANIFEST_FILE), manifest_bytes)?;
+    // The signature, when the bundle is signed (its entry point then resolves).
+    let sig = bundle.join(crate::bundle::SIGNATURE_FILE);
+    if sig.is_file() {
+        fsutil::copy_atomic(&sig, &tmp.path().join(crate::bundle::SIGNATURE_FILE))?;
+    }
     let kept = tmp.keep();
     std::fs::rename(&kept, release).map_err(io(release))?;
     fsutil::sync_dir(parent)

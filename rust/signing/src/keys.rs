@@ -68,9 +68,15 @@ impl SigningKey {
             })
     }
 
-    /// PEM (PKCS#8) encoding: the secret. Write it only to a 0600 file.
+    /// PEM (PKCS#8 v1, RFC 8410: the seed only, as `openssl genpkey`
+    /// writes it — OpenSSL 3.0 refuses v2 with the public key embedded):
+    /// the secret. Write it only to a 0600 file.
     pub fn to_pem(&self) -> String {
-        self.0
+        let bytes = ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: self.0.to_bytes(),
+            public_key: None,
+        };
+        bytes
             .to_pkcs8_pem(LineEnding::LF)
             .map(|z| z.to_string())
             .expect("an ed25519 key always encodes as PKCS#8")

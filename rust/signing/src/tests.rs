@@ -138,3 +138,17 @@ fn verify_file_errors_name_the_sig_file() {
     std::fs::write(&sigp, sign(&k, b"m").to_file_bytes()).unwrap();
     verify_file(&v, b"m", &sigp).unwrap();
 }
+
+#[test]
+fn private_pem_is_pkcs8_v1_like_openssl() {
+    // 48 bytes of DER: version 0, the OID, the 32-byte seed; no public key.
+    let (k, _) = keypair();
+    let pem = k.to_pem();
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    use base64::Engine;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    assert_eq!(der.len(), 48);
+    assert_eq!(&der[..5], &[0x30, 46, 0x02, 0x01, 0x00]);
+}

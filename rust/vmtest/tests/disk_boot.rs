@@ -46,6 +46,7 @@ fn ovmf_boots_a_uki_from_an_esp() {
             out_dir: out.clone(),
             source_date_epoch: None,
             progress: &|_| {},
+            signing_keys: None,
         },
     )
     .unwrap();
