@@ -7,7 +7,8 @@
 //! * [`efivar`] reads what systemd-stub exported (LoaderDevicePartUUID);
 //! * [`esp`] reads the HostConfig and first-boot flag from the ESP in place;
 //! * [`slots`] chooses the `/usr` slot by gptprio and counts tries down;
-//! * [`kexec`] starts a kernel; [`slotboot`] mounts a slot and kexecs its payload;
+//! * [`kexec`] starts a kernel; [`slotboot`] mounts a slot and kexecs its payload
+//!   after [`slotverify`] checked it; [`verity`] sets up dm-verity for `/usr`;
 //! * [`firstboot`] randomizes GUIDs and grows ROOT; [`rootfs`] formats and
 //!   mounts it; [`netnames`] renames NICs; [`switchroot`] hands over;
 //! * [`emergency`] the defined failure path.
@@ -25,5 +26,7 @@ pub mod provision;
 pub mod rootfs;
 pub mod slotboot;
 pub mod slots;
+pub mod slotverify;
 pub mod switchroot;
 pub mod sys;
+pub mod verity;

@@ -2,8 +2,12 @@
 //! (`lib/metalos/boot/{vmlinuz,initrd.img,cmdline}`) and kexec the slot's
 //! kernel with the arguments metalinit needs. Shared by metalos-bootloader
 //! (disk boot) and metalimage (after imaging), so both hand over alike.
+//! The slot is verified first ([`crate::slotverify`]): a rejected slot
+//! comes back as a [`SlotRejected`] error for the caller to fall back.
 
 use crate::blockdev::{self, Disk};
+pub use crate::slotverify::SlotRejected;
+use crate::slotverify::{check_payload, verify_slot};
 use crate::{kexec, sys};
 use anyhow::{Context, Result};
 use metalos_config::HostConfig;
@@ -19,7 +23,8 @@ const PAYLOAD: &str = "lib/metalos/boot";
 /// The kernel command line for the slot's kernel: the slot's own
 /// `cmdline`, the HostConfig's extra arguments, then what metalinit reads
 /// (`metalos.usr`, `metalos.root_disk`, `metalos.boot_disk`,
-/// `metalos.first_boot`, `metalos.randomize_guid`, `metalos.emergency`),
+/// `metalos.first_boot`, `metalos.randomize_guid`, `metalos.emergency`;
+/// [`boot_slot`] adds `metalos.verity`),
 /// and `systemd.machine_id=` from the HostConfig (systemd takes the id from
 /// there on the provisioning boot, when `/etc/machine-id` is
 /// `uninitialized` so that it applies presets; see metalinit).
@@ -60,8 +65,9 @@ pub fn slot_cmdline(
     args.join(" ")
 }
 
-/// Mounts `slot` of `disk` read-only and kexecs its payload. Returns only
-/// on failure.
+/// Verifies `slot` of `disk`, mounts it read-only and kexecs its payload.
+/// Returns only on failure; a failed verification is a [`SlotRejected`]
+/// (`anyhow::Error::downcast_ref`).
 pub fn boot_slot(
     prog: &str,
     disk: &Disk,
@@ -72,6 +78,7 @@ pub fn boot_slot(
     current_cmdline: &str,
 ) -> Result<()> {
     let part_dev = blockdev::wait_for_partition(disk, slot.number)?;
+    let verity = verify_slot(prog, &part_dev, slot.number)?;
     sys::mount(
         part_dev.to_str().unwrap_or_default(),
         USR_MOUNT,
@@ -87,6 +94,12 @@ pub fn boot_slot(
         )
     })?;
     let payload = Path::new(USR_MOUNT).join(PAYLOAD);
+    if let Some(d) = &verity {
+        if let Err(r) = check_payload(&payload, d, slot.number) {
+            let _ = sys::umount(USR_MOUNT);
+            return Err(r.into());
+        }
+    }
     let kernel = payload.join("vmlinuz");
     let initrd = payload.join("initrd.img");
     let own = std::fs::read_to_string(payload.join("cmdline")).with_context(|| {
@@ -106,6 +119,10 @@ pub fn boot_slot(
         first_boot,
         current_cmdline,
     );
+    let cmdline = match &verity {
+        Some(d) => format!("{cmdline} metalos.verity={}", d.cmdline_value()),
+        None => cmdline,
+    };
     sys::say(prog, &format!("kexec {} with: {cmdline}", kernel.display()));
     Err(kexec::kexec(&kernel, &initrd, &cmdline)).context("kexec into the slot's kernel")
 }

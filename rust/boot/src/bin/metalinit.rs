@@ -1,6 +1,7 @@
 //! `metalinit`: PID 1 of the setup initrd. Finds the root disk by the GUIDs
 //! the bootloader handed over, does the first-boot work (new disk GUID,
-//! grow + format ROOT), mounts ROOT, the `/usr` slot and the `/etc`
+//! grow + format ROOT), mounts ROOT, the `/usr` slot (through dm-verity
+//! when the bootloader passed `metalos.verity=`) and the `/etc`
 //! overlay, applies the HostConfig identity and NIC names, provisions
 //! (Ignition configs, first boot only; see `metalos_boot::provision`), and
 //! switch-roots into the rootfs init.
@@ -8,7 +9,9 @@
 use anyhow::{bail, Context, Result};
 use metalos_boot::emergency::{pid1_main, Policy};
 use metalos_boot::esp::{EspHandle, FIRST_BOOT_FLAG};
-use metalos_boot::{blockdev, firstboot, modules, netnames, provision, rootfs, switchroot, sys};
+use metalos_boot::{
+    blockdev, firstboot, modules, netnames, provision, rootfs, switchroot, sys, verity,
+};
 use metalos_config::hostconfig::HostConfig;
 use metalos_config::spec::type_guid;
 use std::time::Duration;
@@ -122,6 +125,7 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
         rootfs::skeleton(SYSROOT)?; // recreates the skeleton links and dirs it removed
     }
     let usr_dev = blockdev::wait_for_partition(&disk, usr.number)?;
+    let usr_dev = usr_device(cmdline, &usr_dev)?;
     sys::mount(
         &usr_dev.to_string_lossy(),
         &format!("{SYSROOT}/usr"),
@@ -155,6 +159,36 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     );
     switchroot::switch_root(SYSROOT, ROOTFS_INIT)?;
     unreachable!("switch_root returns only errors")
+}
+
+/// The device to mount as /usr: a dm-verity device over the slot when the
+/// bootloader passed `metalos.verity=`, else the partition itself (a slot
+/// from before dm-verity), said loudly.
+fn usr_device(cmdline: &str, part: &std::path::Path) -> Result<std::path::PathBuf> {
+    let Some(value) = sys::cmdline_value(cmdline, "metalos.verity") else {
+        sys::say(
+            PROG,
+            &format!(
+                "unverified: no metalos.verity= on the command line; mounting {} without dm-verity",
+                part.display()
+            ),
+        );
+        return Ok(part.to_owned());
+    };
+    let args = verity::VerityArgs::parse(value)?;
+    let start = std::time::Instant::now();
+    let dev = verity::setup("usr", part, &args).context("setting up dm-verity for /usr")?;
+    sys::say(
+        PROG,
+        &format!(
+            "verity: /usr on {} (root hash {}, {} data blocks, {} ms)",
+            dev.display(),
+            args.root_hash,
+            args.data_blocks,
+            start.elapsed().as_millis()
+        ),
+    );
+    Ok(dev)
 }
 
 fn reread(dev: &std::fs::File) -> Result<()> {

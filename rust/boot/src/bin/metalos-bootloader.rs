@@ -1,11 +1,14 @@
 //! `metalos-bootloader`: PID 1 of the bootloader UKI's initrd. Finds the
 //! disk it was booted from, picks the `/usr` slot by gptprio (counting the
-//! attempt down first), and kexecs the slot's kernel + setup initrd.
+//! attempt down first), verifies it (descriptor signature, dm-verity tree,
+//! payload sha256; a failed slot is marked unbootable and the next one is
+//! tried) and kexecs the slot's kernel + setup initrd.
 
 use anyhow::{bail, Context, Result};
 use metalos_boot::blockdev::{self, Disk};
 use metalos_boot::emergency::{pid1_main, Policy};
 use metalos_boot::esp::EspHandle;
+use metalos_boot::slotboot::SlotRejected;
 use metalos_boot::{efivar, modules, slots, sys};
 use std::time::Duration;
 
@@ -57,28 +60,57 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
             &format!("primary GPT damaged ({e}); using the backup"),
         );
     }
-    let (slot, changed) = slots::choose_slot(&mut gpt)?;
-    if changed || health.primary_error.is_some() || health.backup_error.is_some() {
-        slots::write_synced(&gpt, &file).context("recording the boot attempt")?;
+    // A damaged table copy is rewritten with the first table write.
+    let mut repair = health.primary_error.is_some() || health.backup_error.is_some();
+    // Slots failing verification are marked unbootable; the next by gptprio is tried.
+    let mut rejected: Vec<String> = vec![];
+    loop {
+        let (slot, changed) = match slots::choose_slot(&mut gpt) {
+            Ok(x) => x,
+            Err(e) if !rejected.is_empty() => {
+                bail!("no good /usr slot left ({}); {e}", rejected.join("; "))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if changed || repair {
+            slots::write_synced(&gpt, &file).context("recording the boot attempt")?;
+            repair = false;
+        }
+        sys::say(
+            PROG,
+            &format!(
+                "booting /usr slot {} ({}) — {}",
+                slot.number,
+                slot.name,
+                slots::describe(&gpt)
+            ),
+        );
+        let err = match metalos_boot::slotboot::boot_slot(
+            PROG,
+            &disk,
+            &gpt,
+            &slot,
+            host_config.as_ref(),
+            first_boot,
+            cmdline,
+        ) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let Some(r) = err.downcast_ref::<SlotRejected>() else {
+            return Err(err);
+        };
+        sys::say(
+            PROG,
+            &format!(
+                "NOT BOOTING /usr slot {} ({}): {}; marking it unbootable (priority 0)",
+                slot.number, slot.name, r.reason
+            ),
+        );
+        rejected.push(r.to_string());
+        slots::disable(&mut gpt, slot.number);
+        slots::write_synced(&gpt, &file).context("marking the slot unbootable")?;
     }
-    sys::say(
-        PROG,
-        &format!(
-            "booting /usr slot {} ({}) — {}",
-            slot.number,
-            slot.name,
-            slots::describe(&gpt)
-        ),
-    );
-    metalos_boot::slotboot::boot_slot(
-        PROG,
-        &disk,
-        &gpt,
-        &slot,
-        host_config.as_ref(),
-        first_boot,
-        cmdline,
-    )
 }
 
 /// The disk we booted from: the ESP systemd-stub reported, else the

@@ -1,0 +1,121 @@
+//! Verifying a `/usr` slot before it boots (docs/verity.md): the slot
+//! descriptor's signature (with `/etc/metalos/signing.pub` of the
+//! bootloader initrd, when present), every data block against the verity
+//! root hash, and the boot payload's sha256 once the slot is mounted.
+//! A failure is a [`SlotRejected`]: the caller marks the slot unbootable
+//! and tries the other one.
+
+use crate::sys;
+use metalos_disk::slotdesc::DescriptorError;
+use metalos_disk::slotdesc::{SignatureState, SlotDescriptor, PAYLOAD_FILES};
+use metalos_disk::slotverity::{check_slot, read_descriptor, SlotVerityError};
+use metalos_signing::VerifyingKey;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::time::Instant;
+
+/// The operator's public key in the bootloader initrd.
+pub const TRUSTED_KEY: &str = "/etc/metalos/signing.pub";
+
+/// A slot that must not be booted, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("/usr slot {slot} failed verification: {reason}")]
+pub struct SlotRejected {
+    /// Partition number.
+    pub slot: u32,
+    /// Why.
+    pub reason: String,
+}
+
+/// The trusted key, if the initrd carries one. A key file that cannot
+/// be read is an error for every slot (never "no key").
+pub fn trusted_key() -> Result<Option<VerifyingKey>, String> {
+    if !Path::new(TRUSTED_KEY).exists() {
+        return Ok(None);
+    }
+    VerifyingKey::load(Path::new(TRUSTED_KEY))
+        .map(Some)
+        .map_err(|e| format!("the trusted key {TRUSTED_KEY} is unusable: {e}"))
+}
+
+/// Checks the descriptor and the verity tree of the slot on `part_dev`.
+/// `Ok(None)`: a slot written before dm-verity (no descriptor), accepted
+/// only without a trusted key, with a loud `unverified` line.
+pub fn verify_slot(
+    prog: &str,
+    part_dev: &Path,
+    slot: u32,
+) -> Result<Option<SlotDescriptor>, SlotRejected> {
+    let reject = |reason: String| SlotRejected { slot, reason };
+    let key = trusted_key().map_err(reject)?;
+    let file = std::fs::File::open(part_dev)
+        .map_err(|e| reject(format!("cannot open {}: {e}", part_dev.display())))?;
+    let block = match read_descriptor(&file, 0) {
+        Ok(b) => b,
+        Err(SlotVerityError::Descriptor(DescriptorError::Magic)) if key.is_none() => {
+            sys::say(
+                prog,
+                &format!("unverified: /usr slot {slot} has no verity descriptor (an image from before dm-verity); booting it without verity"),
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(reject(format!("slot descriptor: {e}"))),
+    };
+    let state = block.signature_state(key.as_ref());
+    match (&key, &state) {
+        (Some(_), SignatureState::Valid(fp)) => {
+            sys::say(prog, &format!("/usr slot {slot}: descriptor signed-valid by {fp}"));
+        }
+        (Some(k), _) => {
+            return Err(reject(format!(
+                "payload signature {state}; this bootloader requires a signature by {}",
+                k.fingerprint()
+            )))
+        }
+        (None, _) => sys::say(
+            prog,
+            &format!("unverified: no {TRUSTED_KEY} in the bootloader; /usr slot {slot} descriptor is {state} (not checked against a trusted key)"),
+        ),
+    }
+    let d = block.descriptor;
+    let start = Instant::now();
+    check_slot(&file, 0, &d).map_err(|e| reject(format!("verity check: {e}")))?;
+    sys::say(
+        prog,
+        &format!(
+            "/usr slot {slot}: verity ok (root {}, {} MiB hashed in {} ms)",
+            d.root_hash,
+            (d.data_blocks * 4096) >> 20,
+            start.elapsed().as_millis()
+        ),
+    );
+    Ok(Some(d))
+}
+
+/// Compares the payload files under `payload_dir` with the descriptor.
+pub fn check_payload(
+    payload_dir: &Path,
+    d: &SlotDescriptor,
+    slot: u32,
+) -> Result<(), SlotRejected> {
+    for name in PAYLOAD_FILES {
+        let reject = |reason: String| SlotRejected { slot, reason };
+        let want = d
+            .payload
+            .get(name)
+            .ok_or_else(|| reject(format!("the descriptor has no sha256 for {name}")))?;
+        let bytes = std::fs::read(payload_dir.join(name))
+            .map_err(|e| reject(format!("reading {name}: {e}")))?;
+        let got = hex(&Sha256::digest(&bytes));
+        if &got != want {
+            return Err(reject(format!(
+                "{name} has sha256 {got}, the descriptor says {want}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
