@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! bundle.json      {"format":1,"version":"…","usr":{…},"bootloader":{…}}
-//! usr.img          the /usr slot filesystem (squashfs, with the boot payload)
+//! usr.img          the /usr slot: squashfs (with the boot payload), its
+//!                  dm-verity tree and slot descriptor (docs/verity.md)
 //! bootloader.efi   the bootloader UKI for EFI/BOOT/BOOTX64.EFI (optional)
 //! ```
 //!
