@@ -3,6 +3,7 @@
 //! slot status, mark the booted slot good, roll back.
 
 mod esp;
+pub(crate) mod signature;
 mod source;
 pub(crate) mod stage;
 mod status;
@@ -13,7 +14,8 @@ use clap::Subcommand;
 /// `metalos update` subcommands.
 #[derive(Subcommand)]
 pub enum UpdateCommand {
-    /// Verify a bundle (directory, bundle.json path or http:// URL), write
+    /// Verify a bundle (directory, bundle.json path or http:// URL; its
+    /// bundle.json.sig with the system's signing.pub first), write
     /// its /usr image to the inactive slot, read it back, then give that
     /// slot one trial boot at the highest priority. Also replaces the
     /// bootloader UKI when it differs.
@@ -27,14 +29,18 @@ pub enum UpdateCommand {
         /// Trust only this CA (PEM) for https:// bundles instead of the built-in roots.
         #[arg(long, value_name = "PEM")]
         ca_cert: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        sig: signature::SignatureArgs,
     },
-    /// Download and verify a bundle (sizes and sha256) without writing anything.
+    /// Download and verify a bundle (signature, sizes and sha256) without writing anything.
     Verify {
         /// Bundle location.
         bundle: String,
         /// Trust only this CA (PEM) for https:// bundles.
         #[arg(long, value_name = "PEM")]
         ca_cert: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        sig: signature::SignatureArgs,
     },
     /// Show both slots: version, priority, tries, successful, booted, next.
     Status {
@@ -56,9 +62,14 @@ pub enum UpdateCommand {
     Rollback,
 }
 
-fn verify(location: &str, ca_cert: Option<&std::path::Path>) -> Result<()> {
+fn verify(
+    location: &str,
+    ca_cert: Option<&std::path::Path>,
+    sig: &signature::SignatureArgs,
+) -> Result<()> {
+    let trust = sig.trust()?;
     let src = source::BundleSource::parse(location, ca_cert)?;
-    let m = src.manifest()?;
+    let m = src.manifest(&trust)?;
     src.copy_verified(&m.usr, &mut std::io::sink(), |_| {})?;
     if let Some(bl) = &m.bootloader {
         src.copy_verified(bl, &mut std::io::sink(), |_| {})?;
@@ -82,8 +93,22 @@ pub fn run(cmd: UpdateCommand, progress: &crate::progress::Progress) -> Result<(
             bundle,
             disk,
             ca_cert,
-        } => stage::run(&bundle, disk.as_deref(), ca_cert.as_deref(), progress),
-        UpdateCommand::Verify { bundle, ca_cert } => verify(&bundle, ca_cert.as_deref()),
+            sig,
+        } => {
+            let trust = sig.trust()?;
+            stage::run(
+                &bundle,
+                disk.as_deref(),
+                ca_cert.as_deref(),
+                &trust,
+                progress,
+            )
+        }
+        UpdateCommand::Verify {
+            bundle,
+            ca_cert,
+            sig,
+        } => verify(&bundle, ca_cert.as_deref(), &sig),
         UpdateCommand::Status { json } => status::status(json),
         UpdateCommand::MarkGood { check, auto } => status::mark_good(check, auto),
         UpdateCommand::Rollback => status::rollback(),

@@ -92,12 +92,32 @@ impl BundleSource {
         }
     }
 
-    /// Reads and validates bundle.json.
-    pub fn manifest(&self) -> Result<BundleManifest> {
-        let (mut r, _) = self.open(BUNDLE_MANIFEST)?;
-        let mut text = String::new();
-        r.read_to_string(&mut text).context("reading bundle.json")?;
+    /// Reads and validates bundle.json, after checking its signature as
+    /// `trust` says (see [`super::signature`]): the manifest returned is
+    /// parsed from exactly the bytes that were verified.
+    pub fn manifest(&self, trust: &super::signature::Trust) -> Result<BundleManifest> {
+        let bytes = self.read_small(BUNDLE_MANIFEST)?;
+        trust.check(self, &bytes)?;
+        let text = String::from_utf8(bytes).context("bundle.json is not UTF-8")?;
         BundleManifest::parse(&text).map_err(anyhow::Error::msg)
+    }
+
+    /// Reads a small file of the bundle (at most 1 MiB).
+    pub fn read_small(&self, name: &str) -> Result<Vec<u8>> {
+        let (r, _) = self.open(name)?;
+        let mut bytes = Vec::new();
+        r.take(1 << 20)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("reading {name}"))?;
+        Ok(bytes)
+    }
+
+    /// Where `name` comes from, for messages.
+    pub fn describe(&self, name: &str) -> String {
+        match self {
+            Self::Dir(d) => d.join(name).display().to_string(),
+            Self::Url { base, .. } => format!("{base}{name}"),
+        }
     }
 
     /// Streams `file` into `out`, verifying size and sha256.

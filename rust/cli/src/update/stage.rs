@@ -61,11 +61,13 @@ pub fn run(
     location: &str,
     disk: Option<&Path>,
     ca_cert: Option<&Path>,
+    trust: &super::signature::Trust,
     progress: &Progress,
 ) -> Result<()> {
     let src = BundleSource::parse(location, ca_cert)?;
+    // Signature first: nothing below runs for an unsigned or forged bundle.
     let manifest = src
-        .manifest()
+        .manifest(trust)
         .with_context(|| format!("reading the bundle at {location}"))?;
     let disk_arg = disk;
     let (disk, mut gpt, booted) = target_disk(disk)?;
