@@ -257,5 +257,7 @@ pub fn write_image(
     ))
 }
 
+pub mod signed;
+
 #[cfg(test)]
 mod tests;

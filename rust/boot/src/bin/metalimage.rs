@@ -8,7 +8,7 @@
 use anyhow::{bail, Context, Result};
 use metalos_boot::emergency::{pid1_main, Policy};
 use metalos_boot::esp::{EspHandle, FIRST_BOOT_FLAG};
-use metalos_boot::imaging::{self, ImagingParams};
+use metalos_boot::imaging::{self, signed, ImagingParams};
 use metalos_boot::{blockdev, modules, slotboot, slots, sys};
 use metalos_config::HostConfig;
 use metalos_net::http::{expand_url, HttpClient, HttpOptions};
@@ -23,6 +23,47 @@ const HOST_CONFIG: &str = "metalos/host-config.json";
 
 fn main() {
     pid1_main(PROG, run);
+}
+
+/// Fetches and verifies `<base>/manifest.json(.sig)` when the initrd has
+/// `/etc/metalos/signing.pub`, and checks the command line's image against
+/// it; without the key says `unverified` once and returns `None`.
+fn signed_manifest(
+    client: &HttpClient,
+    params: &ImagingParams,
+) -> Result<Option<signed::SignedManifest>> {
+    let key_path = Path::new(signed::INITRD_PUBKEY);
+    if !key_path.exists() {
+        sys::say(
+            PROG,
+            "unverified: this imaging initrd has no signing key (built without --keys);              the image and HostConfig are checked only against the command line",
+        );
+        return Ok(None);
+    }
+    let key = metalos_signing::VerifyingKey::load(key_path)?;
+    let base = signed::base_url(&params.image_url)?;
+    let fetch = |name: &str| {
+        let url = format!("{base}/{name}");
+        client.get_bytes(&url, 4 << 20).with_context(|| {
+            format!(
+                "fetching {url} (the bundle must be signed: key {})",
+                key.fingerprint()
+            )
+        })
+    };
+    let manifest = fetch(signed::MANIFEST)?;
+    let sig = fetch(signed::MANIFEST_SIG)?;
+    let m = signed::verify_manifest(&key, base, &manifest, &sig)?;
+    m.check_params(params)?;
+    sys::say(
+        PROG,
+        &format!(
+            "{base}/{}: signature verified (key {}); the image is the signed one",
+            signed::MANIFEST,
+            key.fingerprint()
+        ),
+    );
+    Ok(Some(m))
 }
 
 fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
@@ -69,10 +110,22 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
         ..Default::default()
     })?;
 
+    // With a key in the initrd: the signed manifest must vouch for the
+    // image and (below) the HostConfig before the disk is touched.
+    let signed = signed_manifest(&client, &params)?;
+
     let url = expand_url(&params.host_config_url, state.nic.mac);
     let bytes = client
         .get_bytes(&url, 1 << 20)
         .context("fetching the HostConfig")?;
+    if let Some(m) = &signed {
+        m.check_file(&url, &bytes)
+            .context("the HostConfig is not the signed one")?;
+        sys::say(
+            PROG,
+            &format!("HostConfig {url}: sha256 matches the signed manifest"),
+        );
+    }
     let text =
         std::str::from_utf8(&bytes).with_context(|| format!("HostConfig {url} is not UTF-8"))?;
     let host_config =

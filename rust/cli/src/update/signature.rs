@@ -17,7 +17,7 @@ pub const UNVERIFIED: &str = "unverified: this system was built without signing 
 /// How a bundle's signature is checked.
 pub enum Trust {
     /// `bundle.json.sig` must verify with this key (read from the path).
-    Key(VerifyingKey, PathBuf),
+    Key(Box<VerifyingKey>, PathBuf),
     /// `--insecure-skip-signature`.
     Skip,
     /// The running system has no key (an unsigned build).
@@ -60,7 +60,7 @@ impl SignatureArgs {
             None => system.to_path_buf(),
         };
         let key = VerifyingKey::load(&path).context("loading the public key")?;
-        Ok(Trust::Key(key, path))
+        Ok(Trust::Key(Box::new(key), path))
     }
 }
 
