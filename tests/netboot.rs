@@ -3,7 +3,7 @@
 //! metalimage images the blank disk → kexec → setup initrd → rootfs; then
 //! the machine boots from its disk.
 
-use metalos_tests::netboot::{blank_disk, build_bundle, netboot_host_config};
+use metalos_tests::netboot::{blank_disk, build_bundle, build_signed_bundle, netboot_host_config};
 use metalos_tests::*;
 use metalos_vmtest::{Disk, Machine, Nic, UserNet};
 use std::path::{Path, PathBuf};
@@ -110,10 +110,14 @@ fn each_mac_gets_its_own_host_config() {
 /// fail: returns its FATAL line once QEMU has exited by the emergency
 /// action (reboot, turned into an exit by -no-reboot), and the disk.
 fn failing_netboot(test: &str, script: &str, mac: &str) -> (String, PathBuf) {
-    let bundle = bundle();
+    failing_netboot_in(test, bundle(), script, mac)
+}
+
+/// [`failing_netboot`] serving `bundle`.
+fn failing_netboot_in(test: &str, bundle: &Path, script: &str, mac: &str) -> (String, PathBuf) {
     let name = format!("{test}.ipxe");
     std::fs::write(bundle.join(&name), script).unwrap();
-    let disk = repo().join(format!("target/netboot-tests/{test}.raw"));
+    let disk = bundle.parent().unwrap().join(format!("{test}.raw"));
     let image = bundle.parent().unwrap().join("image/disk.img");
     let st = std::process::Command::new("cp")
         .args(["--sparse=always"])
@@ -246,4 +250,147 @@ fn ipxe_without_arguments_says_what_is_missing() {
         sha256(&image),
         "nothing on the disk was touched"
     );
+}
+
+// ---- signed netboot (docs/signing.md) ---------------------------------------
+
+/// The default image built with keys (signing.pub in the imaging initrd) and
+/// its signed bundle (MAC1, MAC2), under target/netboot-signed-tests/.
+fn signed_bundle() -> &'static Path {
+    static BUNDLE: OnceLock<PathBuf> = OnceLock::new();
+    BUNDLE.get_or_init(|| {
+        let dir = repo().join("target/netboot-signed-tests");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let keys = metalos_signing::KeyDir::generate_signing(&dir.join("keys")).unwrap();
+        let image = dir.join("image");
+        let keys_line = format!("[signing]\nkeys = \"{}\"\n", keys.dir.display());
+        build_default(&image, None, |t| keys_line + &t);
+        let (hc1, hc2) = (netboot_host_config(1), netboot_host_config(2));
+        let hosts = [(MAC1, hc1.as_path()), (MAC2, hc2.as_path())];
+        let key = keys.signing_key().unwrap();
+        build_signed_bundle(&image, BASE_URL, &hosts, &dir.join("bundle"), Some(&key))
+    })
+}
+
+/// A copy of the signed bundle for one test to tamper with (next to it,
+/// so the image is found as for the original).
+fn signed_bundle_copy(test: &str) -> PathBuf {
+    let src = signed_bundle();
+    let dst = src.parent().unwrap().join(format!("bundle-{test}"));
+    let _ = std::fs::remove_dir_all(&dst);
+    let st = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(src)
+        .arg(&dst)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    dst
+}
+
+/// The signed image of a refused netboot is still byte for byte on the disk.
+fn assert_untouched(bundle: &Path, disk: &Path) {
+    let image = bundle.parent().unwrap().join("image/disk.img");
+    assert_eq!(sha256(disk), sha256(&image), "the disk was touched");
+}
+
+#[test]
+fn signed_bundle_images_a_blank_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = blank_disk(&dir.path().join("signed.raw"));
+    let mut vm = machine("netboot_signed", "signed", signed_bundle(), &disk, MAC1);
+    vm.start().unwrap();
+    vm.wait_for_console(
+        "METALOS-ROOTFS-UP host=netboot-host-1 usr=/dev/vda2",
+        2 * BOOT_TIMEOUT,
+    )
+    .unwrap();
+    let console = vm.console_text();
+    for line in [
+        "manifest.json: signature verified (key sha256:",
+        "sha256 matches the signed manifest",
+    ] {
+        assert!(console.contains(line), "missing {line:?}");
+    }
+    assert!(!console.contains("unverified"));
+    vm.shutdown().unwrap();
+}
+
+#[test]
+fn signed_imaging_refuses_a_tampered_host_config() {
+    let bundle = signed_bundle_copy("signed_tampered_hc");
+    let hc = bundle.join("hosts/52-54-00-aa-bb-12.json");
+    let text = std::fs::read_to_string(&hc).unwrap();
+    std::fs::write(&hc, text.replace("netboot-host-2", "evil-host-2")).unwrap();
+    let script = std::fs::read_to_string(bundle.join("boot.ipxe")).unwrap();
+    let (fatal, disk) = failing_netboot_in("netboot_signed_tampered_hc", &bundle, &script, MAC2);
+    assert!(
+        fatal.contains("the HostConfig is not the signed one"),
+        "{fatal}"
+    );
+    assert!(
+        fatal.contains("does not match the signed manifest"),
+        "{fatal}"
+    );
+    assert_untouched(&bundle, &disk);
+}
+
+#[test]
+fn signed_imaging_refuses_another_key_and_unsigned_manifests() {
+    let bundle = signed_bundle_copy("signed_other_key");
+    let other = metalos_signing::SigningKey::generate().unwrap();
+    let manifest = std::fs::read(bundle.join("manifest.json")).unwrap();
+    std::fs::write(
+        bundle.join("manifest.json.sig"),
+        metalos_signing::sign(&other, &manifest).to_file_bytes(),
+    )
+    .unwrap();
+    let script = std::fs::read_to_string(bundle.join("boot.ipxe")).unwrap();
+    let (fatal, disk) = failing_netboot_in("netboot_signed_other_key", &bundle, &script, MAC1);
+    assert!(
+        fatal.contains(
+            "manifest.json: the signature manifest.json.sig does not verify with key sha256:"
+        ),
+        "{fatal}"
+    );
+    assert_untouched(&bundle, &disk);
+
+    // No signature at all.
+    std::fs::remove_file(bundle.join("manifest.json.sig")).unwrap();
+    let (fatal, disk) = failing_netboot_in("netboot_signed_unsigned", &bundle, &script, MAC1);
+    assert!(
+        fatal.contains("manifest.json.sig") && fatal.contains("HTTP 404"),
+        "{fatal}"
+    );
+    assert_untouched(&bundle, &disk);
+}
+
+#[test]
+fn signed_imaging_refuses_an_image_the_manifest_does_not_list() {
+    // Another image (here: the same bytes under another content address
+    // and sha256) offered on the command line is refused before the disk
+    // is opened.
+    let bundle = signed_bundle_copy("signed_other_image");
+    let blob = std::fs::read_dir(bundle.join("blobs/sha256"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let name = blob.file_name().unwrap().to_string_lossy().into_owned();
+    let fake = "f".repeat(64);
+    std::fs::copy(&blob, bundle.join("blobs/sha256").join(&fake)).unwrap();
+    let script = std::fs::read_to_string(bundle.join("boot.ipxe"))
+        .unwrap()
+        .replace(
+            &format!("blobs/sha256/{name}"),
+            &format!("blobs/sha256/{fake}"),
+        );
+    let (fatal, disk) = failing_netboot_in("netboot_signed_other_image", &bundle, &script, MAC1);
+    assert!(
+        fatal.contains("is not the signed manifest's image"),
+        "{fatal}"
+    );
+    assert_untouched(&bundle, &disk);
 }

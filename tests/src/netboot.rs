@@ -19,6 +19,17 @@ pub fn build_bundle(
     hosts: &[(&str, &Path)],
     out: &Path,
 ) -> PathBuf {
+    build_signed_bundle(image_dir, base_url, hosts, out, None)
+}
+
+/// [`build_bundle`], with `manifest.json.sig` when `key` is given.
+pub fn build_signed_bundle(
+    image_dir: &Path,
+    base_url: &str,
+    hosts: &[(&str, &Path)],
+    out: &Path,
+    key: Option<&metalos_signing::SigningKey>,
+) -> PathBuf {
     let hosts: Vec<_> = hosts
         .iter()
         .map(|(mac, hc)| {
@@ -32,7 +43,7 @@ pub fn build_bundle(
             base_url,
             hosts: &hosts,
             out,
-            signing_key: None,
+            signing_key: key,
         },
         &|_| {},
     )
