@@ -6,7 +6,9 @@
 //! 2. one byte of USR-A's squashfs flipped on the host: the bootloader
 //!    refuses the slot, marks it unbootable and — USR-B being empty —
 //!    stops with the reason and the emergency action; nothing is read
-//!    silently.
+//!    silently;
+//! 3. a signed image boots with the bootloader checking the descriptor
+//!    signature; one changed hex digit of the signed root hash is refused.
 
 use metalos_disk::gpt::Gpt;
 use metalos_disk::gptprio::GptPrio;
@@ -162,5 +164,64 @@ fn flipped_squashfs_byte_is_never_read_silently() {
     let (gpt, _) = Gpt::read(&f, size).unwrap();
     let a = gpt.partitions.iter().find(|p| p.name == "USR-A").unwrap();
     assert_eq!(GptPrio::from_attributes(a.attributes).priority, 0);
+    let _ = std::fs::remove_file(&disk);
+}
+
+#[test]
+fn signed_image_boots_and_a_tampered_descriptor_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let m = inputs();
+    let st = std::process::Command::new(input(&m, "metalos"))
+        .args(["keys", "generate"])
+        .arg(&keys)
+        .status()
+        .unwrap();
+    assert!(st.success(), "metalos keys generate");
+    let image = build_default(&dir.path().join("out"), Some(&test_host_config()), |t| {
+        format!("{t}\n[signing]\nkeys = \"{}\"\n", keys.display())
+    });
+    let report = inspect(&image);
+    let sig = report.partitions[1].payload_signature.clone().unwrap();
+    assert!(sig.starts_with("signed-valid by sha256:"), "{sig}");
+    let (offset, _, descriptor) = usr_a(&image);
+
+    let disk = raw_copy(&image, &repo().join("target/vmtest-verity-signed.raw"));
+    let (_, console) = boot("verity_signed", &disk, "yes");
+    let fp = sig.trim_start_matches("signed-valid by ");
+    assert!(
+        console.contains(&format!("/usr slot 2: descriptor signed-valid by {fp}")),
+        "the bootloader checked the signature with its key"
+    );
+
+    // One hex digit of the signed root hash changed: the signature fails.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&disk)
+        .unwrap();
+    let mut block = vec![0u8; 4096];
+    f.read_exact_at(&mut block, offset + descriptor).unwrap();
+    let key = b"\"root_hash\":\"";
+    let at = block.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+    block[at] = if block[at] == b'0' { b'1' } else { b'0' };
+    f.write_all_at(&block, offset + descriptor).unwrap();
+    drop(f);
+    let mut vm = Machine::builder("verity_signed_tampered")
+        .uefi()
+        .disk(Disk::direct(&disk).bootindex(1))
+        .build()
+        .unwrap();
+    vm.start().unwrap();
+    let refused = vm
+        .wait_for_console(
+            "NOT BOOTING /usr slot 2 \\(USR-A\\): (payload signature [^;]*);",
+            BOOT_TIMEOUT,
+        )
+        .unwrap();
+    assert!(refused[1].contains("invalid"), "{}", &refused[1]);
+    vm.wait_for_console("FATAL: no good /usr slot left", BOOT_TIMEOUT)
+        .unwrap();
+    vm.crash().unwrap();
     let _ = std::fs::remove_file(&disk);
 }
