@@ -1,0 +1,49 @@
+//! Secure Boot for MetalOS (docs/secure-boot.md): Authenticode signatures
+//! of PE images — UKIs and the kernels placed in `/usr` slots — with the
+//! operator's `db` key (`metalos keys generate DIR` writes `DIR/db.key`
+//! and `DIR/db.crt`), and reading a signed image's signer.
+//!
+//! * [`DbSigner::sign_pe`]: removes any existing signature, then signs
+//!   (PKCS#7 SignedData over `SpcIndirectDataContent`, sha256, RSA
+//!   PKCS#1 v1.5). Deterministic: no signing time or other varying
+//!   attribute, so the same image and key give the same bytes.
+//!   `sbverify --cert db.crt` accepts the result; so do OVMF and the
+//!   kernel's `kexec_file_load` under lockdown.
+//! * [`authenticode`]: the signer (subject CN) of a signed image and
+//!   whether the signature matches the image.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod der;
+pub mod pe;
+mod pkcs7;
+mod sign;
+mod verify;
+
+pub use sign::DbSigner;
+pub use verify::{authenticode, Authenticode};
+
+use std::path::PathBuf;
+
+/// Errors of Secure Boot signing and inspection.
+#[derive(Debug, thiserror::Error)]
+pub enum SecureBootError {
+    /// The key or certificate cannot be read or parsed.
+    #[error("{path}: {message}")]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The image is not a PE image this crate can sign or read.
+    #[error("PE image: {0}")]
+    Pe(String),
+    /// A DER structure is malformed.
+    #[error("malformed DER: {0}")]
+    Der(String),
+    /// RSA signing failed.
+    #[error("RSA: {0}")]
+    Rsa(String),
+}
