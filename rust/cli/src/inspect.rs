@@ -34,7 +34,7 @@ pub fn run(args: InspectArgs) -> Result<()> {
     if bytes.starts_with(b"MZ") {
         let uki = Uki::parse(&bytes)
             .with_context(|| format!("{}: not a valid PE image", path.display()))?;
-        let (value, text) = describe_uki(&uki);
+        let (value, text) = describe_uki(&uki, &bytes);
         return emit(args.json, value, || text);
     }
     if bytes.starts_with(b"070701") || bytes.starts_with(&metalos_initrd::compress::ZSTD_MAGIC) {
@@ -58,7 +58,8 @@ fn emit(as_json: bool, value: Value, text: impl FnOnce() -> String) -> Result<()
     Ok(())
 }
 
-fn describe_uki(uki: &Uki) -> (Value, String) {
+fn describe_uki(uki: &Uki, bytes: &[u8]) -> (Value, String) {
+    use metalos_image::secureboot::{signature_json, signature_text};
     use std::fmt::Write;
     let sections: Vec<Value> = uki
         .summaries()
@@ -76,6 +77,7 @@ fn describe_uki(uki: &Uki) -> (Value, String) {
         "cmdline": uki.cmdline(),
         "os_release": uki.osrel(),
         "uname": uki.uname(),
+        "authenticode": signature_json(bytes),
     });
     let mut t = String::new();
     let _ = writeln!(
@@ -84,6 +86,7 @@ fn describe_uki(uki: &Uki) -> (Value, String) {
         if uki.is_uki() { "UKI" } else { "PE image" },
         uki.summaries().len()
     );
+    let _ = writeln!(t, "Authenticode: {}", signature_text(bytes));
     let _ = writeln!(
         t,
         "  {:<10} {:>10} {:>10} {:>10}  sha256",

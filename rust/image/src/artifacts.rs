@@ -70,9 +70,18 @@ pub fn build_artifacts(
                 .transpose()?,
             uname: u.uname.clone(),
         };
-        let bytes = inputs
+        let mut bytes = inputs
             .build(&stub)
             .map_err(|e| FieldError::new(format!("{field}.stub"), e.to_string()))?;
+        if let Some(db) = keys.and_then(|k| k.db.as_ref()) {
+            let t0 = std::time::Instant::now();
+            bytes = crate::secureboot::sign(db, &bytes, &field)?;
+            progress(&format!(
+                "signed UKI {} with the db key ({} ms)",
+                u.name,
+                t0.elapsed().as_millis()
+            ));
+        }
         save(dir, &u.name, &bytes, resolver, &mut records)?;
     }
     Ok(records)

@@ -115,6 +115,10 @@ pub fn build(
     let mut contents = resolve_contents(spec, &resolver)?;
     if let Some(keys) = &keys {
         crate::signing::add_usr_pubkey(&mut contents.usr, keys);
+        // Before sealing: the descriptor hashes the signed kernel.
+        if let Some(db) = &keys.db {
+            crate::secureboot::sign_slot_kernels(&mut contents.usr, db, progress)?;
+        }
     }
     let tmp = tempfile::Builder::new()
         .prefix(".disk.img.")

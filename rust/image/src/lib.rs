@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod inspect;
 pub mod layout;
 pub mod manifest;
+pub mod secureboot;
 pub mod signing;
 pub mod usrtree;
 pub mod verity;

@@ -29,6 +29,10 @@ pub struct BuildKeys {
     pub key: SigningKey,
     /// `signing.pub`.
     pub public: VerifyingKey,
+    /// The Secure Boot db key (`db.key` + `db.crt`), when the directory
+    /// has it: UKIs and slot kernels are then signed
+    /// ([`crate::secureboot`]).
+    pub db: Option<metalos_secureboot::DbSigner>,
 }
 
 impl BuildKeys {
@@ -56,7 +60,13 @@ pub fn load(
         .signing_key()
         .map_err(|e| FieldError::new(field, e.to_string()))?;
     let public = key.verifying_key();
-    Ok(Some(BuildKeys { dir, key, public }))
+    let db = crate::secureboot::load_db(&dir, field)?;
+    Ok(Some(BuildKeys {
+        dir,
+        key,
+        public,
+        db,
+    }))
 }
 
 /// Adds (or replaces) `/usr/lib/metalos/signing.pub`.
