@@ -44,6 +44,7 @@ pub fn build_signed_bundle(
             hosts: &hosts,
             out,
             signing_key: key,
+            secure_boot: None,
         },
         &|_| {},
     )

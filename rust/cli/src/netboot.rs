@@ -39,7 +39,9 @@ pub struct BuildArgs {
     #[arg(long, value_name = "BUNDLE")]
     out: PathBuf,
     /// Key directory (`metalos keys generate`): sign manifest.json into
-    /// manifest.json.sig (docs/signing.md).
+    /// manifest.json.sig (docs/signing.md); with DIR/db.key + db.crt,
+    /// imaging.efi is Secure Boot signed again after its command line is
+    /// replaced (docs/secure-boot.md).
     #[arg(long, value_name = "DIR")]
     keys: Option<PathBuf>,
 }
@@ -98,6 +100,10 @@ pub fn build(
                 .with_context(|| format!("loading the signing key of {}", dir.display()))
         })
         .transpose()?;
+    let db = keys
+        .map(|dir| metalos_image::secureboot::load_db(dir, "--keys"))
+        .transpose()?
+        .flatten();
     let hosts = hosts
         .iter()
         .map(|h| HostArg::parse(h))
@@ -109,6 +115,7 @@ pub fn build(
         hosts: &hosts,
         out,
         signing_key: key.as_ref(),
+        secure_boot: db.as_ref(),
     };
     let m = build_bundle(&opts, &step).with_context(|| {
         format!(

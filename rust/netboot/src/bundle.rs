@@ -60,6 +60,9 @@ pub struct BundleOptions<'a> {
     pub out: &'a Path,
     /// Signs `manifest.json` into [`SIGNATURE_FILE`] (docs/signing.md).
     pub signing_key: Option<&'a metalos_signing::SigningKey>,
+    /// Secure Boot db key: `imaging.efi` is re-signed after its command
+    /// line is replaced (required when the build's imaging UKI is signed).
+    pub secure_boot: Option<&'a metalos_secureboot::DbSigner>,
 }
 
 /// The detached signature of `manifest.json` (written with a signing key).
@@ -131,12 +134,7 @@ pub fn build_bundle(opts: &BundleOptions<'_>, progress: &dyn Fn(&str)) -> Result
 
     progress("writing imaging.efi and boot.ipxe");
     let cmdline = cmdline::embedded_cmdline(&base_cmdline, &base_url, &params);
-    let imaging = metalos_uki::replace_cmdline(&uki, cmdline.as_bytes()).map_err(|source| {
-        NetbootError::Uki {
-            path: uki_path.clone(),
-            source,
-        }
-    })?;
+    let imaging = crate::secureboot::replace_cmdline(&uki_path, &uki, &cmdline, opts.secure_boot)?;
     write(root, IMAGING_UKI, &imaging)?;
     let script = cmdline::ipxe_script(&base_cmdline, &base_url, &params);
     write(root, BOOT_SCRIPT, script.as_bytes())?;

@@ -75,6 +75,14 @@ pub enum NetbootError {
         /// The UKI error.
         source: metalos_uki::UkiError,
     },
+    /// The imaging UKI's Secure Boot signature cannot be redone.
+    #[error("{}: {message}", path.display())]
+    SecureBoot {
+        /// The UKI file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// A bundle or publish destination is inconsistent.
     #[error("{}: {reason}", path.display())]
     Invalid {

@@ -23,6 +23,7 @@ pub mod error;
 pub mod fsutil;
 pub mod manifest;
 pub mod publish;
+pub mod secureboot;
 pub mod serve;
 
 pub use bundle::{build_bundle, BundleOptions, HostArg, SIGNATURE_FILE};
