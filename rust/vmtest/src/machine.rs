@@ -75,6 +75,7 @@ pub struct MachineBuilder {
     dir: Option<PathBuf>,
     accel: Option<Accel>,
     command_timeout: Duration,
+    secure_boot: Option<PathBuf>,
 }
 
 impl MachineBuilder {
@@ -97,6 +98,16 @@ impl MachineBuilder {
     /// Boots through OVMF (the default).
     pub fn uefi(mut self) -> Self {
         self.boot = Boot::Uefi;
+        self
+    }
+
+    /// Boots through OVMF with Secure Boot: the Secure Boot firmware
+    /// ([`crate::paths::secure_boot_code`]), SMM on, and the private
+    /// variable store copied from `vars` (which enrols PK/KEK/db and turns
+    /// Secure Boot on; e.g. made with `virt-fw-vars --secure-boot`).
+    pub fn secure_boot(mut self, vars: &Path) -> Self {
+        self.boot = Boot::Uefi;
+        self.secure_boot = Some(vars.to_path_buf());
         self
     }
 
@@ -235,10 +246,17 @@ impl MachineBuilder {
             .map_err(VmError::io(format!("creating {}", dir.display())))?;
         let vars = if self.boot == Boot::Uefi {
             tools.check_ovmf()?;
+            let template = match &self.secure_boot {
+                Some(v) => {
+                    crate::paths::secure_boot_code(&tools)?;
+                    v.clone()
+                }
+                None => tools.ovmf_vars.clone(),
+            };
             let vars = dir.join("OVMF_VARS.fd");
-            std::fs::copy(&tools.ovmf_vars, &vars).map_err(VmError::io(format!(
+            std::fs::copy(&template, &vars).map_err(VmError::io(format!(
                 "copying {} to {}",
-                tools.ovmf_vars.display(),
+                template.display(),
                 vars.display()
             )))?;
             Some(vars)
@@ -388,6 +406,7 @@ impl Machine {
             dir: None,
             accel: None,
             command_timeout: Duration::from_secs(120),
+            secure_boot: None,
         }
     }
 
@@ -464,7 +483,11 @@ impl Machine {
             "-nodefaults".into(),
             "-no-user-config".into(),
             "-machine".into(),
-            "q35".into(),
+            if c.secure_boot.is_some() {
+                "q35,smm=on".into()
+            } else {
+                "q35".into()
+            },
             "-accel".into(),
             match self.accel {
                 Accel::Tcg => "tcg".into(),
@@ -483,10 +506,19 @@ impl Machine {
         match &c.boot {
             Boot::Uefi => {
                 let vars = self.vars.as_ref().expect("UEFI machines have VARS");
+                let code = match &c.secure_boot {
+                    Some(_) => {
+                        a.push("-global".into());
+                        a.push("driver=cfi.pflash01,property=secure,value=on".into());
+                        crate::paths::secure_boot_code(&self.tools)
+                            .unwrap_or_else(|_| self.tools.ovmf_code.clone())
+                    }
+                    None => self.tools.ovmf_code.clone(),
+                };
                 a.push("-drive".into());
                 a.push(format!(
                     "if=pflash,format=raw,unit=0,readonly=on,file={}",
-                    escape(&self.tools.ovmf_code.display().to_string())
+                    escape(&code.display().to_string())
                 ));
                 a.push("-drive".into());
                 a.push(format!(
@@ -1153,6 +1185,42 @@ mod tests {
         assert!(!args.contains("pflash"));
         assert_eq!(m.disk_files()[0], dir.path().join("m/disk0.qcow2"));
         assert!(m.disk_files()[0].is_file());
+    }
+
+    #[test]
+    fn secure_boot_machine_arguments() {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, vars, sb_vars) = (
+            dir.path().join("OVMF_CODE_4M.fd"),
+            dir.path().join("OVMF_VARS_4M.fd"),
+            dir.path().join("sb-vars.fd"),
+        );
+        let secboot = dir.path().join("OVMF_CODE_4M.secboot.fd");
+        for (p, b) in [
+            (&code, b"c"),
+            (&vars, b"v"),
+            (&sb_vars, b"s"),
+            (&secboot, b"x"),
+        ] {
+            std::fs::write(p, b).unwrap();
+        }
+        let t = Tools {
+            qemu: "/bin/true".into(),
+            ovmf_code: code.clone(),
+            ovmf_vars: vars,
+        };
+        let m = Machine::builder("unit")
+            .tools(t)
+            .accel(Accel::Tcg)
+            .dir(dir.path().join("m"))
+            .secure_boot(&sb_vars)
+            .build()
+            .unwrap();
+        let args = m.args(&ConsoleMode::Stdio).join(" ");
+        assert!(args.contains("-machine q35,smm=on"), "{args}");
+        assert!(args.contains("-global driver=cfi.pflash01,property=secure,value=on"));
+        assert!(args.contains(&format!("readonly=on,file={}", secboot.display())));
+        assert_eq!(std::fs::read(m.vars_file().unwrap()).unwrap(), b"s");
     }
 
     #[test]

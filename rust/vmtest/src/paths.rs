@@ -113,6 +113,31 @@ pub const SYSTEM_OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
 /// Default OVMF vars location.
 pub const SYSTEM_OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 
+/// Default Secure Boot OVMF code location.
+pub const SYSTEM_OVMF_SECBOOT_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd";
+
+/// The Secure Boot build of OVMF for [`Tools::ovmf_code`]:
+/// `METALOS_OVMF_SECBOOT_CODE`, else `X.secboot.fd` beside `X.fd`, else
+/// [`SYSTEM_OVMF_SECBOOT_CODE`]; it must exist.
+pub fn secure_boot_code(tools: &Tools) -> Result<PathBuf> {
+    let sibling = tools
+        .ovmf_code
+        .to_str()
+        .and_then(|s| s.strip_suffix(".fd"))
+        .map(|s| PathBuf::from(format!("{s}.secboot.fd")));
+    let path = std::env::var_os("METALOS_OVMF_SECBOOT_CODE")
+        .map(PathBuf::from)
+        .or(sibling.filter(|p| p.is_file()))
+        .unwrap_or_else(|| SYSTEM_OVMF_SECBOOT_CODE.into());
+    if !path.is_file() {
+        return Err(VmError::Missing(format!(
+            "Secure Boot OVMF firmware {} not found (install ovmf, or set METALOS_OVMF_SECBOOT_CODE)",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
 impl Tools {
     /// Finds QEMU and OVMF (see the module docs). OVMF files are only
     /// checked when a machine uses them ([`Tools::check_ovmf`]).
