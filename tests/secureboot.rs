@@ -1,0 +1,127 @@
+//! Secure Boot in a VM (docs/secure-boot.md): OVMF's Secure Boot firmware
+//! with the generated PK/KEK/db enrolled (`virt-fw-vars`).
+//!
+//! 1. The default image built with the keys boots to the rootfs: the
+//!    firmware accepts the db-signed bootloader UKI, its kernel is locked
+//!    down, and `kexec_file_load` accepts the db-signed slot kernel.
+//! 2. The same image with the unsigned bootloader UKI on the ESP: the
+//!    firmware refuses it (`Access Denied`); nothing of MetalOS runs.
+
+use metalos_tests::*;
+use metalos_vmtest::{Disk, Machine};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const ROOTFS_UP: &str = "METALOS-ROOTFS-UP host=(\\S+) usr=(\\S+) verity=(\\S+)";
+/// Any GUID: the owner recorded with the enrolled certificates.
+const OWNER: &str = "4d45544c-4f53-4d45-5441-4c4f53534253";
+
+/// An OVMF variable store with PK, KEK and db of `keys` enrolled and
+/// Secure Boot on.
+fn secure_boot_vars(keys: &Path, out: &Path) -> PathBuf {
+    let c = |n: &str| keys.join(format!("{n}.crt"));
+    let st = Command::new("virt-fw-vars")
+        .args(["--input", "/usr/share/OVMF/OVMF_VARS_4M.fd", "--output"])
+        .arg(out)
+        .arg("--set-pk")
+        .arg(OWNER)
+        .arg(c("PK"))
+        .arg("--add-kek")
+        .arg(OWNER)
+        .arg(c("KEK"))
+        .arg("--add-db")
+        .arg(OWNER)
+        .arg(c("db"))
+        .arg("--secure-boot")
+        .output()
+        .expect("virt-fw-vars (pip install virt-firmware; scripts/install-deps)");
+    assert!(
+        st.status.success(),
+        "virt-fw-vars: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    out.to_path_buf()
+}
+
+#[test]
+fn signed_image_boots_under_secure_boot_and_an_unsigned_bootloader_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let m = inputs();
+    let st = Command::new(input(&m, "metalos"))
+        .args(["keys", "generate"])
+        .arg(&keys)
+        .status()
+        .unwrap();
+    assert!(st.success(), "metalos keys generate");
+    let out = dir.path().join("out");
+    let image = build_default(&out, Some(&test_host_config()), |t| {
+        format!("{t}\n[signing]\nkeys = \"{}\"\n", keys.display())
+    });
+    let vars = secure_boot_vars(&keys, &dir.path().join("sb-vars.fd"));
+
+    // 1. Signed: boots to the rootfs under lockdown.
+    let disk = raw_copy(&image, &repo().join("target/vmtest-secureboot.raw"));
+    let mut vm = Machine::builder("secureboot_signed")
+        .secure_boot(&vars)
+        .disk(Disk::direct(&disk).bootindex(1))
+        .agent()
+        .build()
+        .unwrap();
+    let t0 = Instant::now();
+    vm.start().unwrap();
+    let up = vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
+    let secs = t0.elapsed().as_secs_f64();
+    assert_eq!(&up[3], "yes", "verity on");
+    vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+    let console = vm.console_text();
+    vm.shutdown().unwrap();
+    let lines: Vec<&str> = console
+        .lines()
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            l.contains("secure boot") || l.contains("lockdown") || l.contains("locked down")
+        })
+        .collect();
+    eprintln!("{}", lines.join("\n"));
+    assert!(
+        lines.iter().any(|l| l.contains("locked down")),
+        "the bootloader kernel is locked down under Secure Boot"
+    );
+    eprintln!("SECUREBOOT-FIGURES rootfs marker under Secure Boot: {secs:.2} s");
+
+    // 2. The unsigned bootloader UKI on the ESP: refused by the firmware.
+    let signed = std::fs::read(out.join("artifacts/bootloader.efi")).unwrap();
+    let unsigned = metalos_secureboot::pe::strip_signature(&signed).unwrap();
+    assert!(metalos_secureboot::authenticode(&unsigned)
+        .unwrap()
+        .is_none());
+    let uki = dir.path().join("unsigned.efi");
+    std::fs::write(&uki, unsigned).unwrap();
+    let st = Command::new("mcopy")
+        .args(["-o", "-i", &esp_arg(&disk)])
+        .arg(&uki)
+        .arg("::EFI/BOOT/BOOTX64.EFI")
+        .status()
+        .unwrap();
+    assert!(st.success(), "mcopy");
+    let mut vm = Machine::builder("secureboot_unsigned")
+        .secure_boot(&vars)
+        .disk(Disk::direct(&disk).bootindex(1))
+        .build()
+        .unwrap();
+    vm.start().unwrap();
+    let denied = vm
+        .wait_for_console("(Access Denied|Security Violation)", BOOT_TIMEOUT)
+        .unwrap();
+    eprintln!("firmware: {}", &denied[0]);
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    vm.crash().unwrap();
+    let console = vm.console_text();
+    assert!(
+        !console.contains("METALOS") && !console.contains("metalos-bootloader"),
+        "nothing of MetalOS ran"
+    );
+    let _ = std::fs::remove_file(&disk);
+}
