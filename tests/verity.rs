@@ -8,7 +8,9 @@
 //!    stops with the reason and the emergency action; nothing is read
 //!    silently;
 //! 3. a signed image boots with the bootloader checking the descriptor
-//!    signature; one changed hex digit of the signed root hash is refused.
+//!    signature; one changed hex digit of the signed root hash is refused;
+//! 4. USR-A corrupted, USR-B a good copy at lower priority: the bootloader
+//!    marks A unbootable and boots B, through dm-verity.
 
 use metalos_disk::gpt::Gpt;
 use metalos_disk::gptprio::GptPrio;
@@ -223,5 +225,74 @@ fn signed_image_boots_and_a_tampered_descriptor_does_not() {
     vm.wait_for_console("FATAL: no good /usr slot left", BOOT_TIMEOUT)
         .unwrap();
     vm.crash().unwrap();
+    let _ = std::fs::remove_file(&disk);
+}
+
+#[test]
+fn corrupted_slot_falls_back_to_the_other_by_gptprio() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let image = build_default(&out, Some(&test_host_config()), |t| t);
+    let (offset, hash_offset, _) = usr_a(&image);
+    let disk = raw_copy(&image, &repo().join("target/vmtest-verity-fallback.raw"));
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&disk)
+        .unwrap();
+    let size = f.metadata().unwrap().len();
+    let (mut gpt, _) = Gpt::read(&f, size).unwrap();
+    // USR-B gets the same sealed slot (the update bundle's usr.img) at a
+    // lower priority; USR-A gets one flipped byte.
+    let usr_img = std::fs::read(out.join("update/usr.img")).unwrap();
+    let b = gpt.partitions.iter().find(|p| p.name == "USR-B").unwrap();
+    f.write_all_at(&usr_img, b.first_lba * 512).unwrap();
+    let at = offset + hash_offset / 3;
+    let mut byte = [0u8; 1];
+    f.read_exact_at(&mut byte, at).unwrap();
+    f.write_all_at(&[byte[0] ^ 0x80], at).unwrap();
+    for p in gpt.partitions.iter_mut() {
+        let prio = match p.name.as_str() {
+            "USR-A" => 2,
+            "USR-B" => 1,
+            _ => continue,
+        };
+        p.attributes = GptPrio {
+            priority: prio,
+            tries: 0,
+            successful: true,
+        }
+        .apply(p.attributes);
+    }
+    gpt.write(&f).unwrap();
+    drop(f);
+    let mut vm = Machine::builder("verity_fallback")
+        .uefi()
+        .disk(Disk::direct(&disk).bootindex(1))
+        .agent()
+        .build()
+        .unwrap();
+    vm.start().unwrap();
+    vm.wait_for_console(
+        "NOT BOOTING /usr slot 2 \\(USR-A\\): verity check: verity root hash mismatch",
+        BOOT_TIMEOUT,
+    )
+    .unwrap();
+    vm.wait_for_console("booting /usr slot 3 \\(USR-B\\)", BOOT_TIMEOUT)
+        .unwrap();
+    let up = vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
+    assert_eq!((up[2].as_str(), up[3].as_str()), ("/dev/vda3", "yes"));
+    vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+    let status = vm.succeed("metalos update status").unwrap();
+    eprintln!("{status}");
+    vm.shutdown().unwrap();
+    let f = std::fs::File::open(&disk).unwrap();
+    let (gpt, _) = Gpt::read(&f, size).unwrap();
+    let a = gpt.partitions.iter().find(|p| p.name == "USR-A").unwrap();
+    assert_eq!(
+        GptPrio::from_attributes(a.attributes),
+        GptPrio::default(),
+        "USR-A is marked unbootable"
+    );
     let _ = std::fs::remove_file(&disk);
 }
