@@ -248,3 +248,69 @@ fn power_loss_while_staging_keeps_the_old_slot() {
     assert!(s[1].4 && s[1].3 == "2", "the new stage succeeded: {s:?}");
     vm.shutdown().unwrap();
 }
+
+/// `images/default.toml` signed with the key directory `keys`.
+fn build_signed(dir: &Path, name: &str, keys: &Path, version: &str) -> std::path::PathBuf {
+    build(dir, name, |t| {
+        format!(
+            "{}\n[signing]\nkeys = \"{}\"\n",
+            with_version(t, version),
+            keys.display()
+        )
+    })
+}
+
+#[test]
+fn signed_system_refuses_foreign_and_tampered_bundles() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ours, theirs) = (dir.path().join("keys-ours"), dir.path().join("keys-theirs"));
+    metalos_signing::KeyDir::generate_signing(&ours).unwrap();
+    metalos_signing::KeyDir::generate_signing(&theirs).unwrap();
+    let v1 = build_signed(dir.path(), "v1", &ours, "1");
+    build_signed(dir.path(), "foreign", &theirs, "2");
+    build_signed(dir.path(), "v2", &ours, "2");
+    // A validly signed bundle whose usr.img was changed afterwards.
+    let tampered = dir.path().join("tampered");
+    std::fs::create_dir(&tampered).unwrap();
+    for f in std::fs::read_dir(dir.path().join("v2/update")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), tampered.join(f.file_name())).unwrap();
+    }
+    let usr = tampered.join("usr.img");
+    let mut bytes = std::fs::read(&usr).unwrap();
+    let i = bytes.len() / 2;
+    bytes[i] ^= 0x01;
+    std::fs::write(&usr, bytes).unwrap();
+    let bundles = bundle_disk(
+        &dir.path().join("bundles.sqfs"),
+        &[
+            ("foreign", &dir.path().join("foreign/update")),
+            ("tampered", &tampered),
+            ("v2", &dir.path().join("v2/update")),
+        ],
+    );
+    let mut vm = machine("update_signed", &v1, &bundles);
+    vm.start().unwrap();
+    boot(&mut vm);
+    let before = vm.succeed("sha256sum /dev/vda3").unwrap();
+    let slots = status(&mut vm);
+    for (name, expect) in [("foreign", "signature"), ("tampered", "")] {
+        let (code, out) = vm
+            .run(&format!("metalos update stage {BUNDLES}{name}/ 2>&1"))
+            .unwrap();
+        assert_ne!(code, 0, "{name} was staged: {out}");
+        assert!(out.contains(expect), "{name}: {out}");
+        eprintln!("{name}: {}", out.trim());
+    }
+    assert_eq!(
+        vm.succeed("sha256sum /dev/vda3").unwrap(),
+        before,
+        "USR-B untouched"
+    );
+    assert_eq!(status(&mut vm), slots);
+    // The genuine bundle stages.
+    vm.succeed(&format!("metalos update stage {BUNDLES}v2/"))
+        .unwrap();
+    assert_ne!(vm.succeed("sha256sum /dev/vda3").unwrap(), before);
+    vm.shutdown().unwrap();
+}
