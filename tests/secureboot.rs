@@ -75,6 +75,20 @@ fn signed_image_boots_under_secure_boot_and_an_unsigned_bootloader_does_not() {
     let secs = t0.elapsed().as_secs_f64();
     assert_eq!(&up[3], "yes", "verity on");
     vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+    // The kexec'd slot kernel (the one running the rootfs) is locked down
+    // too: kexec of unsigned kernels, /dev/mem, unsigned modules refused.
+    let lockdown = vm
+        .succeed(
+            "mount -t securityfs securityfs /sys/kernel/security 2>/dev/null; \
+             cat /sys/kernel/security/lockdown",
+        )
+        .unwrap();
+    assert!(
+        lockdown.contains("[integrity]") || lockdown.contains("[confidentiality]"),
+        "slot kernel lockdown: {lockdown}"
+    );
+    let dmesg = vm.succeed("dmesg | grep -i 'locked down' || true").unwrap();
+    assert!(dmesg.contains("locked down"), "slot kernel dmesg: {dmesg}");
     let console = vm.console_text();
     vm.shutdown().unwrap();
     let lines: Vec<&str> = console
