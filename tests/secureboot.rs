@@ -139,3 +139,74 @@ fn signed_image_boots_under_secure_boot_and_an_unsigned_bootloader_does_not() {
     );
     let _ = std::fs::remove_file(&disk);
 }
+
+/// With Secure Boot on, the stub ignores loader-supplied command lines:
+/// the netboot path runs on the imaging UKI's embedded `.cmdline` (replaced
+/// and re-signed by `netboot build`). OVMF's own UEFI PXE (no iPXE option
+/// ROM, which our db does not sign) loads the signed imaging.efi over TFTP.
+#[test]
+fn signed_imaging_uki_netboots_under_secure_boot() {
+    use metalos_vmtest::{Nic, UserNet};
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let m = inputs();
+    let st = Command::new(input(&m, "metalos"))
+        .args(["keys", "generate"])
+        .arg(&keys)
+        .status()
+        .unwrap();
+    assert!(st.success(), "metalos keys generate");
+    let out = dir.path().join("out");
+    build_default(&out, None, |t| {
+        format!("{t}\n[signing]\nkeys = \"{}\"\n", keys.display())
+    });
+    let key = metalos_signing::SigningKey::load(&keys.join("signing.key")).unwrap();
+    let db = metalos_secureboot::DbSigner::from_dir(&keys).unwrap();
+    let hc = netboot::netboot_host_config(1);
+    let hosts: Vec<_> = [("52:54:00:aa:bb:11", hc.as_path())]
+        .iter()
+        .map(|(mac, p)| metalos_netboot::HostArg::parse(&format!("{mac}={}", p.display())).unwrap())
+        .collect();
+    let bundle = dir.path().join("bundle");
+    metalos_netboot::build_bundle(
+        &metalos_netboot::BundleOptions {
+            image_dir: &out,
+            base_url: "http://10.0.2.100",
+            hosts: &hosts,
+            out: &bundle,
+            signing_key: Some(&key),
+            secure_boot: Some(&db),
+        },
+        &|_| {},
+    )
+    .unwrap();
+    let vars = secure_boot_vars(&keys, &dir.path().join("sb-vars.fd"));
+    let disk = netboot::blank_disk(&dir.path().join("disk.raw"));
+    let mut vm = Machine::builder("secureboot_netboot")
+        .secure_boot(&vars)
+        .memory_mib(1024)
+        .disk(Disk::direct(&disk).bootindex(1))
+        .nic(
+            Nic::new(
+                UserNet::new()
+                    .tftp(&bundle, "imaging.efi")
+                    .http_dir("10.0.2.100:80", &bundle),
+            )
+            .no_option_rom()
+            .mac("52:54:00:aa:bb:11")
+            .bootindex(2),
+        )
+        .build()
+        .unwrap();
+    vm.start().unwrap();
+    vm.wait_for_console("metalimage: started", 2 * BOOT_TIMEOUT)
+        .unwrap();
+    vm.wait_for_console("METALOS-ROOTFS-UP host=netboot-host-1", 2 * BOOT_TIMEOUT)
+        .unwrap();
+    let console = vm.console_text();
+    assert!(
+        console.contains("locked down"),
+        "lockdown under Secure Boot"
+    );
+    vm.shutdown().unwrap();
+}
