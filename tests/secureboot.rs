@@ -44,17 +44,22 @@ fn secure_boot_vars(keys: &Path, out: &Path) -> PathBuf {
     out.to_path_buf()
 }
 
-#[test]
-fn signed_image_boots_under_secure_boot_and_an_unsigned_bootloader_does_not() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys");
-    let m = inputs();
-    let st = Command::new(input(&m, "metalos"))
+/// `metalos keys generate DIR/keys` (the static binary); returns the dir.
+fn generate_keys(dir: &Path) -> PathBuf {
+    let keys = dir.join("keys");
+    let st = Command::new(input(&inputs(), "metalos"))
         .args(["keys", "generate"])
         .arg(&keys)
         .status()
         .unwrap();
     assert!(st.success(), "metalos keys generate");
+    keys
+}
+
+#[test]
+fn signed_image_boots_under_secure_boot_and_an_unsigned_bootloader_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = generate_keys(dir.path());
     let out = dir.path().join("out");
     let image = build_default(&out, Some(&test_host_config()), |t| {
         format!("{t}\n[signing]\nkeys = \"{}\"\n", keys.display())
@@ -148,14 +153,7 @@ fn signed_image_boots_under_secure_boot_and_an_unsigned_bootloader_does_not() {
 fn signed_imaging_uki_netboots_under_secure_boot() {
     use metalos_vmtest::{Nic, UserNet};
     let dir = tempfile::tempdir().unwrap();
-    let keys = dir.path().join("keys");
-    let m = inputs();
-    let st = Command::new(input(&m, "metalos"))
-        .args(["keys", "generate"])
-        .arg(&keys)
-        .status()
-        .unwrap();
-    assert!(st.success(), "metalos keys generate");
+    let keys = generate_keys(dir.path());
     let out = dir.path().join("out");
     build_default(&out, None, |t| {
         format!("{t}\n[signing]\nkeys = \"{}\"\n", keys.display())
