@@ -19,7 +19,7 @@ use crate::parse::{parse, ParseOptions, Parsed};
 use crate::passwd::{self, PasswdPlan};
 use crate::plan::Op;
 use crate::planner::Planner;
-use crate::render::{policy_of, prefix_report, Renderer, SourceRecord};
+use crate::render::{prefix_report, Renderer, SourceRecord};
 use crate::resource::{fetch, Fetcher};
 use crate::units::plan_units;
 use crate::validate::validate;
@@ -161,6 +161,7 @@ pub fn prepare(inputs: &[Input], parsed: Vec<Parsed>, options: &ApplyOptions) ->
         },
         warnings: Vec::new(),
         sources: Vec::new(),
+        ca_cache: Default::default(),
     };
     let mut warnings: Vec<Issue> = Vec::new();
     let mut sources = Vec::new();
@@ -187,7 +188,7 @@ pub fn prepare(inputs: &[Input], parsed: Vec<Parsed>, options: &ApplyOptions) ->
         mark_merged(&mut report);
         return Err(Error::Invalid(report));
     }
-    let policy = policy_of(&config, fetcher)?;
+    let policy = renderer.policy(&config)?;
     let mut files = Vec::new();
     for (i, f) in config.storage.files.iter().enumerate() {
         let jp = format!("storage.files[{i}]");

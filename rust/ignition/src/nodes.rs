@@ -4,7 +4,7 @@
 //! defaulting to 0644/0755 or the existing node's, owners by id or by name
 //! as the target root's passwd/group will read after the passwd step.
 
-use crate::config::{NodeOwner, Storage};
+use crate::config::{Directory, File, Link, NodeOwner, Storage};
 use crate::error::{Error, Result};
 use crate::plan::{Attrs, Op};
 use crate::planner::{Planned, Planner};
@@ -115,9 +115,9 @@ pub fn plan_nodes(
             .ensure_parents(&at)
             .map_err(|m| Error::apply(format!("{jp}.path"), m))?;
         match kind {
-            Kind::File(i) => plan_file(planner, storage, i, &data[i], &at, &jp, owners)?,
-            Kind::Dir(i) => plan_dir(planner, storage, i, &at, &jp, owners)?,
-            Kind::Link(i) => plan_link(planner, storage, i, &at, &jp, owners)?,
+            Kind::File(i) => plan_file(planner, &storage.files[i], &data[i], &at, &jp, owners)?,
+            Kind::Dir(i) => plan_dir(planner, &storage.directories[i], &at, &jp, owners)?,
+            Kind::Link(i) => plan_link(planner, &storage.links[i], &at, &jp, owners)?,
         }
     }
     Ok(())
@@ -132,14 +132,12 @@ fn exists_error(jp: &str, what: &str) -> Error {
 
 fn plan_file(
     planner: &mut Planner,
-    storage: &Storage,
-    i: usize,
+    f: &File,
     data: &FileData,
     at: &Path,
     jp: &str,
     owners: &dyn Owners,
 ) -> Result<()> {
-    let f = &storage.files[i];
     let overwrite = f.overwrite == Some(true);
     let (uid, gid) = owner_ids(&f.user, &f.group, jp, owners)?;
     let existing = planner.lstat(at);
@@ -176,13 +174,11 @@ fn plan_file(
 
 fn plan_dir(
     planner: &mut Planner,
-    storage: &Storage,
-    i: usize,
+    d: &Directory,
     at: &Path,
     jp: &str,
     owners: &dyn Owners,
 ) -> Result<()> {
-    let d = &storage.directories[i];
     let (uid, gid) = owner_ids(&d.user, &d.group, jp, owners)?;
     let mut mode = d.mode;
     match planner.lstat(at) {
@@ -218,13 +214,11 @@ fn clean(t: &str) -> String {
 
 fn plan_link(
     planner: &mut Planner,
-    storage: &Storage,
-    i: usize,
+    l: &Link,
     at: &Path,
     jp: &str,
     owners: &dyn Owners,
 ) -> Result<()> {
-    let l = &storage.links[i];
     let target = l.target.clone().unwrap_or_default();
     let overwrite = l.overwrite == Some(true);
     let existing = planner.lstat(at);

@@ -33,6 +33,8 @@ pub struct Renderer<'a> {
     pub warnings: Vec<Issue>,
     /// Configs read through references, in order.
     pub sources: Vec<SourceRecord>,
+    /// CA bundles fetched so far, by source URL.
+    pub ca_cache: std::collections::HashMap<String, Vec<u8>>,
 }
 
 /// sha512 of `bytes` in hex.
@@ -40,33 +42,33 @@ pub fn sha512_hex(bytes: &[u8]) -> String {
     hex::encode(Sha512::digest(bytes))
 }
 
-/// The HTTP policy a config's `ignition` section sets (CAs fetched now).
-pub fn policy_of(config: &Config, fetcher: Option<&dyn Fetcher>) -> Result<HttpPolicy> {
-    let mut policy = HttpPolicy {
-        response_headers_timeout: config
-            .ignition
-            .timeouts
-            .http_response_headers
-            .map(Duration::from_secs),
-        total_timeout: config.ignition.timeouts.http_total.map(Duration::from_secs),
-        ..HttpPolicy::default()
-    };
-    let base = policy.clone();
-    for (i, ca) in config
-        .ignition
-        .security
-        .tls
-        .certificate_authorities
-        .iter()
-        .enumerate()
-    {
-        let path = format!("ignition.security.tls.certificateAuthorities[{i}]");
-        policy.extra_ca_pem.push(fetch(ca, &path, fetcher, &base)?);
-    }
-    Ok(policy)
-}
-
 impl Renderer<'_> {
+    /// The HTTP policy `config`'s `ignition` section sets. Each CA bundle
+    /// is fetched once per render, however many fetches it applies to.
+    pub fn policy(&mut self, config: &Config) -> Result<HttpPolicy> {
+        let mut policy = HttpPolicy {
+            response_headers_timeout: config
+                .ignition
+                .timeouts
+                .http_response_headers
+                .map(Duration::from_secs),
+            total_timeout: config.ignition.timeouts.http_total.map(Duration::from_secs),
+            ..HttpPolicy::default()
+        };
+        let base = policy.clone();
+        let cas = &config.ignition.security.tls.certificate_authorities;
+        for (i, ca) in cas.iter().enumerate() {
+            let key = ca.source.clone().unwrap_or_default();
+            if !self.ca_cache.contains_key(&key) {
+                let path = format!("ignition.security.tls.certificateAuthorities[{i}]");
+                let pem = fetch(ca, &path, self.fetcher, &base)?;
+                self.ca_cache.insert(key.clone(), pem);
+            }
+            policy.extra_ca_pem.push(self.ca_cache[&key].clone());
+        }
+        Ok(policy)
+    }
+
     /// Resolves `config`'s merge/replace chain; `at` prefixes JSON paths of
     /// findings in referenced configs.
     pub fn render(&mut self, config: Config, at: &str) -> Result<Config> {
@@ -80,7 +82,7 @@ impl Renderer<'_> {
             if depth >= MAX_DEPTH {
                 return Err(Error::resource(path, "config references nest too deeply"));
             }
-            let policy = policy_of(&config, self.fetcher)?;
+            let policy = self.policy(&config)?;
             let child = self.fetch_config(&chain.replace, &path, &policy)?;
             return self.render_depth(child, &path, depth + 1);
         }
@@ -89,7 +91,7 @@ impl Renderer<'_> {
             if depth >= MAX_DEPTH {
                 return Err(Error::resource(path, "config references nest too deeply"));
             }
-            let policy = policy_of(&config, self.fetcher)?;
+            let policy = self.policy(&config)?;
             let child = self.fetch_config(r, &path, &policy)?;
             let child = self.render_depth(child, &path, depth + 1)?;
             config = merge(config, child);
