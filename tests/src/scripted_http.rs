@@ -11,6 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+/// `200 OK` with the body `hello`.
+pub const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
+/// `404 Not Found`, empty body.
+pub const NOT_FOUND: &str =
+    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
 /// A server answering the n-th connection with `responses[n]` (the last
 /// one repeats); `None` = read the request and never answer (3 s).
 pub struct ScriptedServer {

@@ -8,14 +8,12 @@ use sha2::{Digest, Sha256};
 use super::*;
 use crate::config::{HttpHeader, Verification};
 
-use metalos_tests::scripted_http::{ScriptedServer as Server, TlsServer};
+use metalos_tests::scripted_http::{ScriptedServer as Server, TlsServer, NOT_FOUND, OK};
 
 fn serve(responses: Vec<Option<&'static str>>) -> Server {
     Server::start(responses)
 }
 
-const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
-const NOT_FOUND: &str = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 const ERROR: &str =
     "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 

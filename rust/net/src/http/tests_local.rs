@@ -7,17 +7,15 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
-use metalos_tests::scripted_http::{ScriptedServer as Server, TlsServer};
+use metalos_tests::scripted_http::{ScriptedServer as Server, TlsServer, NOT_FOUND, OK};
 
 fn serve(responses: Vec<Option<&'static str>>) -> Server {
     Server::start(responses)
 }
 
-const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello";
 const NO_CONTENT: &str = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
 const PARTIAL: &str =
     "HTTP/1.1 206 Partial Content\r\nContent-Length: 1\r\nConnection: close\r\n\r\nh";
-const NOT_FOUND: &str = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 const BROKEN: &str =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
