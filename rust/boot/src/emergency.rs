@@ -80,13 +80,55 @@ impl Policy {
     pub fn apply_host_config(&mut self, h: &metalos_config::hostconfig::HostConfig) {
         self.action = Action::from_config(h.boot.emergency_action);
         self.delay = Duration::from_secs(h.boot.emergency_delay_seconds.into());
+        self.publish();
     }
+
+    /// Makes this policy the one a panic follows (see [`pid1_main`]).
+    fn publish(&self) {
+        if let Ok(mut p) = PANIC_POLICY.lock() {
+            *p = Some(*self);
+        }
+    }
+}
+
+/// The policy in force, for the panic hook: a panic in PID 1 must take the
+/// same emergency path as an error, not kill init with a bare backtrace.
+static PANIC_POLICY: std::sync::Mutex<Option<Policy>> = std::sync::Mutex::new(None);
+/// `metalos.emergency=` from the command line, which wins over the HostConfig.
+static CMDLINE_ACTION: std::sync::OnceLock<Action> = std::sync::OnceLock::new();
+
+/// Turns a panic into `FATAL: internal error …` plus the emergency action.
+fn install_panic_hook(prog: &'static str) {
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".into());
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let policy = PANIC_POLICY
+            .try_lock()
+            .ok()
+            .and_then(|p| *p)
+            .unwrap_or(Policy {
+                action: Action::Reboot,
+                delay: Duration::from_secs(10),
+            });
+        let action = CMDLINE_ACTION.get().copied().unwrap_or(policy.action);
+        let error = anyhow::anyhow!("internal error (panic{location}): {message}");
+        fail(prog, &error, action, policy.delay);
+    }));
 }
 
 /// The `main` of a PID 1 program: mounts the API filesystems (so the
 /// command line can be read), runs `run(cmdline, policy)` and takes the
 /// emergency path on error.
-pub fn pid1_main(prog: &str, run: impl FnOnce(&str, &mut Policy) -> anyhow::Result<()>) {
+pub fn pid1_main(prog: &'static str, run: impl FnOnce(&str, &mut Policy) -> anyhow::Result<()>) {
+    install_panic_hook(prog);
     // A failure here is reported (and retried) by `run`.
     let _ = crate::sys::mount_api_filesystems();
     let cmdline = crate::sys::kernel_cmdline();
@@ -94,6 +136,12 @@ pub fn pid1_main(prog: &str, run: impl FnOnce(&str, &mut Policy) -> anyhow::Resu
         action: Action::Reboot,
         delay: Duration::from_secs(10),
     };
+    if let Some(a) =
+        crate::sys::cmdline_value(&cmdline, "metalos.emergency").and_then(Action::parse)
+    {
+        let _ = CMDLINE_ACTION.set(a);
+    }
+    policy.publish();
     if let Err(e) = run(&cmdline, &mut policy) {
         if let Some(a) =
             crate::sys::cmdline_value(&cmdline, "metalos.emergency").and_then(Action::parse)
