@@ -4,6 +4,7 @@
 #   make test       run the whole test suite (unit, checker and VM tests, Nix flake checks)
 #   make vm         boot out/default/disk.img in QEMU (serial console on this terminal)
 #   make nix-check  nix flake check + nix build .#disk-image through the nixpkgs stand-in
+#   make fuzz       fuzz every decoder of untrusted bytes (FUZZ_SECONDS=N per target; default a smoke run)
 #   make bench      run the benchmarks in bench/
 #   make static     build metalos, metalos-bootloader, metalinit statically (scripts/build-static)
 #
@@ -15,7 +16,7 @@ METALOS := target/$(TRIPLE)/release/metalos
 INPUTS  := .cache/inputs/inputs.json
 CARGO   ?= cargo
 
-.PHONY: deps inputs server-rootfs static image server-image test cargo-test vm nix-check bench clean
+.PHONY: deps inputs server-rootfs static image server-image test cargo-test vm nix-check fuzz bench clean
 
 deps:
 	scripts/install-deps
@@ -38,13 +39,18 @@ server-rootfs: inputs
 server-image: server-rootfs
 	$(METALOS) build images/server.toml --inputs $(INPUTS) --inputs target/static-inputs.json --inputs target/server-inputs.json --out out/server
 
-test: cargo-test nix-check
+test: cargo-test nix-check fuzz
 
 cargo-test: inputs server-rootfs
 	$(CARGO) test --workspace --no-fail-fast
 
 nix-check: inputs
 	scripts/nix-check
+
+# Seeds come from the default image's artifacts; docs/fuzzing.md.
+FUZZ_SECONDS ?= 10
+fuzz: image
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz
 
 vm: image
 	$(METALOS) vm boot out/default/disk.img

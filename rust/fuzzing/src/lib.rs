@@ -16,6 +16,7 @@ pub mod disk;
 pub mod formats;
 pub mod net;
 pub mod report;
+pub mod runner;
 pub mod seeds;
 
 /// One fuzz target.

@@ -6,18 +6,23 @@
 //!   regression input under `tests/fuzz-regressions/`;
 //! * `run FILE…` `--target NAME` — runs inputs through a target without
 //!   libFuzzer (reproducing a finding);
+//! * `fuzz --seconds N [--jobs J] [TARGET…]` — runs the libFuzzer
+//!   binaries of `fuzz/` (built by `cargo fuzz build`) on `fuzz/corpus/`,
+//!   logs to `fuzz/logs/`, writes `fuzz/logs/report.md`; fails on a finding;
 //! * `report LOGDIR` — reads the libFuzzer logs `LOGDIR/<target>.log` and
 //!   prints the Markdown table for the README (target, executions,
 //!   coverage, features, findings).
 
 use anyhow::{bail, Context, Result};
 use metalos_fuzzing::report::{parse_log, table};
+use metalos_fuzzing::runner::{run_all, RunPlan};
 use metalos_fuzzing::seeds::{write_corpora, SeedSources};
 use std::path::PathBuf;
 
 const USAGE: &str = "usage: metalos-fuzz-tool list [--pid1]
        metalos-fuzz-tool seeds --out DIR --build DIR --inputs FILE [--repo DIR]
        metalos-fuzz-tool run --target NAME FILE...
+       metalos-fuzz-tool fuzz --seconds N [--jobs J] [TARGET...]
        metalos-fuzz-tool report LOGDIR";
 
 fn main() -> Result<()> {
@@ -70,6 +75,7 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Some("fuzz") => fuzz(&args),
         Some("report") => {
             let dir = PathBuf::from(args.get(1).context(USAGE)?);
             let mut rows = vec![];
@@ -84,6 +90,65 @@ fn main() -> Result<()> {
         }
         _ => bail!("{USAGE}"),
     }
+}
+
+fn fuzz(args: &[String]) -> Result<()> {
+    let number = |name: &str, default: u64| -> Result<u64> {
+        match flag(args, name) {
+            Some(v) => v
+                .to_string_lossy()
+                .parse()
+                .with_context(|| format!("{name} {}: not a number", v.display())),
+            None => Ok(default),
+        }
+    };
+    let seconds = number("--seconds", 10)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let jobs = number("--jobs", cores)? as usize;
+    let mut names = vec![];
+    let mut skip = false;
+    for a in &args[1..] {
+        if std::mem::take(&mut skip) {
+            continue;
+        }
+        if a.starts_with("--") {
+            skip = true;
+        } else {
+            names.push(a.as_str());
+        }
+    }
+    let targets = if names.is_empty() {
+        metalos_fuzzing::targets()
+    } else {
+        names
+            .iter()
+            .map(|n| metalos_fuzzing::find(n).with_context(|| format!("no fuzz target called {n}")))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let plan = RunPlan {
+        bin_dir: "fuzz/target/x86_64-unknown-linux-gnu/release".into(),
+        corpus: "fuzz/corpus".into(),
+        artifacts: "fuzz/artifacts".into(),
+        logs: "fuzz/logs".into(),
+        seconds,
+        jobs,
+    };
+    let rows = run_all(&plan, &targets)?;
+    let report = table(&rows);
+    print!("{report}");
+    std::fs::write(plan.logs.join("report.md"), &report)?;
+    let failed: Vec<_> = rows
+        .iter()
+        .filter(|(_, s)| s.failure.is_some())
+        .map(|(t, _)| t.name)
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "findings in {}: inputs under fuzz/artifacts/<target>/, logs under fuzz/logs/",
+            failed.join(", ")
+        );
+    }
+    Ok(())
 }
 
 fn flag(args: &[String], name: &str) -> Option<PathBuf> {
