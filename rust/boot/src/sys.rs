@@ -180,9 +180,34 @@ pub fn cmdline_value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
         .next_back()
 }
 
+/// The GUID of `key=GUID` or `key=PARTUUID=GUID` on the kernel command
+/// line (metalinit's `metalos.usr=`, `metalos.root_disk=`).
+pub fn cmdline_uuid(cmdline: &str, key: &str) -> anyhow::Result<uuid::Uuid> {
+    use anyhow::Context;
+    let v = cmdline_value(cmdline, key).with_context(|| {
+        format!("{key}= is missing from the kernel command line (boot through metalos-bootloader)")
+    })?;
+    let v = v.strip_prefix("PARTUUID=").unwrap_or(v);
+    uuid::Uuid::parse_str(v).with_context(|| format!("{key}={v} is not a GUID"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cmdline_uuids() {
+        let c = "metalos.usr=PARTUUID=3a1c2e44-0f4b-4a57-9c51-2b8e6f7d9a10 \
+                 metalos.root_disk=3A1C2E44-0F4B-4A57-9C51-2B8E6F7D9A11 metalos.x=nope";
+        let usr = cmdline_uuid(c, "metalos.usr").unwrap();
+        assert_eq!(usr.to_string(), "3a1c2e44-0f4b-4a57-9c51-2b8e6f7d9a10");
+        let disk = cmdline_uuid(c, "metalos.root_disk").unwrap();
+        assert_eq!(disk.to_string(), "3a1c2e44-0f4b-4a57-9c51-2b8e6f7d9a11");
+        let e = cmdline_uuid(c, "metalos.x").unwrap_err().to_string();
+        assert_eq!(e, "metalos.x=nope is not a GUID");
+        let e = cmdline_uuid(c, "metalos.y").unwrap_err().to_string();
+        assert!(e.starts_with("metalos.y= is missing"), "{e}");
+    }
 
     #[test]
     fn cmdline_values() {

@@ -258,6 +258,28 @@ fn parse_response(bytes: &[u8], id: u16, name: &Name) -> Result<Option<Answer>, 
     ))))
 }
 
+/// What [`Resolver::resolve_ipv4`] makes of one datagram received for its
+/// A query `id` for `host` (for fuzzing, see rust/fuzzing): `Ok(None)` when
+/// it is not the reply (ignored), `Ok(Some(Ok(addresses)))`,
+/// `Ok(Some(Err(reason)))` for a definite "not found", `Err(reason)` for a
+/// failure worth asking another server. `Err` too when `host` is no name.
+#[doc(hidden)]
+#[allow(clippy::type_complexity)]
+pub fn read_reply(
+    bytes: &[u8],
+    id: u16,
+    host: &str,
+) -> Result<Option<Result<Vec<Ipv4Addr>, String>>, String> {
+    let mut name = Name::from_ascii(host).map_err(|e| e.to_string())?;
+    name.set_fqdn(true);
+    Ok(
+        parse_response(bytes, id, &name)?.map(|answer| match answer {
+            Answer::Addresses(ips) => Ok(ips),
+            Answer::NotFound(reason) => Err(reason),
+        }),
+    )
+}
+
 fn query_id() -> u16 {
     let mut bytes = [0u8; 2];
     // SAFETY: the buffer is valid for 2 bytes.

@@ -27,7 +27,7 @@ use ureq::config::Config;
 use ureq::http::Uri;
 use ureq::tls::TlsConfig;
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver as UreqResolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::{Connector, DefaultConnector, NextTimeout};
 use ureq::Agent;
 
 pub use request::RequestOptions;
@@ -171,6 +171,17 @@ enum TryError {
 impl HttpClient {
     /// A client with `options` (reads the CA bundle now).
     pub fn new(options: HttpOptions) -> Result<Self, HttpError> {
+        Self::with_connector(options, DefaultConnector::new)
+    }
+
+    /// [`HttpClient::new`] whose connections come from `connector()` (one
+    /// connector per root store) instead of TCP and TLS: for serving
+    /// canned bytes in fuzzing (see rust/fuzzing).
+    #[doc(hidden)]
+    pub fn with_connector<C: Connector>(
+        options: HttpOptions,
+        connector: impl Fn() -> C,
+    ) -> Result<Self, HttpError> {
         let mut agents = Vec::new();
         for roots in roots::root_stores(&options)? {
             let mut tls = TlsConfig::builder();
@@ -190,7 +201,7 @@ impl HttpClient {
             } else {
                 DnsForUreq::Stub(options.resolver.clone())
             };
-            agents.push(Agent::with_parts(config, DefaultConnector::new(), resolver));
+            agents.push(Agent::with_parts(config, connector(), resolver));
         }
         Ok(HttpClient { agents, options })
     }

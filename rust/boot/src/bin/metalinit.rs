@@ -15,7 +15,6 @@ use metalos_boot::{
 use metalos_config::hostconfig::HostConfig;
 use metalos_config::spec::type_guid;
 use std::time::Duration;
-use uuid::Uuid;
 
 const PROG: &str = "metalinit";
 const SYSROOT: &str = "/sysroot";
@@ -28,21 +27,13 @@ fn main() {
     pid1_main(PROG, run);
 }
 
-fn arg_uuid(cmdline: &str, key: &str) -> Result<Uuid> {
-    let v = sys::cmdline_value(cmdline, key).with_context(|| {
-        format!("{key}= is missing from the kernel command line (boot through metalos-bootloader)")
-    })?;
-    let v = v.strip_prefix("PARTUUID=").unwrap_or(v);
-    Uuid::parse_str(v).with_context(|| format!("{key}={v} is not a GUID"))
-}
-
 fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     sys::mount_api_filesystems().context("mounting /proc, /sys, /dev, /run")?;
     sys::say(PROG, "started");
     modules::load_all().context("loading the initrd's kernel modules")?;
     blockdev::wait_for_disks(Duration::from_secs(10));
-    let usr_guid = arg_uuid(cmdline, "metalos.usr")?;
-    let disk_guid = arg_uuid(cmdline, "metalos.root_disk")?;
+    let usr_guid = sys::cmdline_uuid(cmdline, "metalos.usr")?;
+    let disk_guid = sys::cmdline_uuid(cmdline, "metalos.root_disk")?;
     let first_boot = provision::first_boot_requested(cmdline);
 
     // The disk holding the chosen /usr slot must also carry the disk GUID we were given.

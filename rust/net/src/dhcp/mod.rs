@@ -10,6 +10,7 @@
 
 mod client;
 mod packet;
+mod replay;
 mod socket;
 
 use std::io;
@@ -20,6 +21,11 @@ use crate::addr::{self, AddrError};
 use crate::cmdline::{prefix_to_netmask, StaticConfig};
 use crate::dns;
 use crate::mac::MacAddr;
+
+#[doc(hidden)]
+pub use packet::{discover, encode, parse_reply, request, Reply, ReplyKind};
+#[doc(hidden)]
+pub use replay::negotiate_replayed;
 
 /// Timing of the DHCP exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,24 +20,35 @@ const WANTED: [OptionCode; 6] = [
 
 /// The kind of a server reply that matters to the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ReplyKind {
+pub enum ReplyKind {
+    /// DHCPOFFER.
     Offer,
+    /// DHCPACK.
     Ack,
+    /// DHCPNAK.
     Nak,
 }
 
 /// A server reply addressed to us (xid and chaddr matched).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Reply {
+pub struct Reply {
+    /// The message type (option 53).
     pub kind: ReplyKind,
+    /// The address offered or acknowledged.
     pub yiaddr: Ipv4Addr,
     /// Option 54, or for an offer without it the `siaddr` field.
     pub server_id: Option<Ipv4Addr>,
+    /// Option 1.
     pub subnet_mask: Option<Ipv4Addr>,
+    /// Option 3.
     pub routers: Vec<Ipv4Addr>,
+    /// Option 6.
     pub dns_servers: Vec<Ipv4Addr>,
+    /// Option 15.
     pub domain: Option<String>,
+    /// Option 12.
     pub hostname: Option<String>,
+    /// Option 51.
     pub lease_time: Option<Duration>,
     /// Option 56, the server's explanation (in NAKs).
     pub message: Option<String>,
@@ -77,12 +88,12 @@ fn base(xid: u32, mac: MacAddr, secs: u16, kind: MessageType) -> Message {
 }
 
 /// A DHCPDISCOVER.
-pub(crate) fn discover(xid: u32, mac: MacAddr, secs: u16) -> Message {
+pub fn discover(xid: u32, mac: MacAddr, secs: u16) -> Message {
     base(xid, mac, secs, MessageType::Discover)
 }
 
 /// A DHCPREQUEST (SELECTING state) for `address` offered by `server_id`.
-pub(crate) fn request(
+pub fn request(
     xid: u32,
     mac: MacAddr,
     secs: u16,
@@ -97,13 +108,13 @@ pub(crate) fn request(
 }
 
 /// Encodes a message for the wire.
-pub(crate) fn encode(msg: &Message) -> Result<Vec<u8>, String> {
+pub fn encode(msg: &Message) -> Result<Vec<u8>, String> {
     msg.to_vec().map_err(|e| e.to_string())
 }
 
 /// Decodes a datagram; `None` unless it is an OFFER, ACK or NAK for
 /// transaction `xid` and hardware address `mac`.
-pub(crate) fn parse_reply(bytes: &[u8], xid: u32, mac: MacAddr) -> Option<Reply> {
+pub fn parse_reply(bytes: &[u8], xid: u32, mac: MacAddr) -> Option<Reply> {
     let msg = Message::from_bytes(bytes).ok()?;
     if msg.opcode() != Opcode::BootReply
         || msg.xid() != xid
