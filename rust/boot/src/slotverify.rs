@@ -6,6 +6,7 @@
 //! and tries the other one.
 
 use crate::sys;
+use metalos_disk::readat::ReadAt;
 use metalos_disk::slotdesc::DescriptorError;
 use metalos_disk::slotdesc::{SignatureState, SlotDescriptor, PAYLOAD_FILES};
 use metalos_disk::slotverity::{check_slot, read_descriptor, SlotVerityError};
@@ -50,21 +51,30 @@ pub fn verify_slot(
     let key = trusted_key().map_err(reject)?;
     let file = std::fs::File::open(part_dev)
         .map_err(|e| reject(format!("cannot open {}: {e}", part_dev.display())))?;
-    let block = match read_descriptor(&file, 0) {
+    verify_slot_on(&file, slot, key.as_ref(), |m| sys::say(prog, &m))
+}
+
+/// [`verify_slot`] on the slot's bytes (`part`, from offset 0), with the
+/// trusted key `key`; progress and warnings go to `say`.
+pub fn verify_slot_on<D: ReadAt + ?Sized>(
+    part: &D,
+    slot: u32,
+    key: Option<&VerifyingKey>,
+    mut say: impl FnMut(String),
+) -> Result<Option<SlotDescriptor>, SlotRejected> {
+    let reject = |reason: String| SlotRejected { slot, reason };
+    let block = match read_descriptor(part, 0) {
         Ok(b) => b,
         Err(SlotVerityError::Descriptor(DescriptorError::Magic)) if key.is_none() => {
-            sys::say(
-                prog,
-                &format!("unverified: /usr slot {slot} has no verity descriptor (an image from before dm-verity); booting it without verity"),
-            );
+            say(format!("unverified: /usr slot {slot} has no verity descriptor (an image from before dm-verity); booting it without verity"));
             return Ok(None);
         }
         Err(e) => return Err(reject(format!("slot descriptor: {e}"))),
     };
-    let state = block.signature_state(key.as_ref());
-    match (&key, &state) {
+    let state = block.signature_state(key);
+    match (key, &state) {
         (Some(_), SignatureState::Valid(fp)) => {
-            sys::say(prog, &format!("/usr slot {slot}: descriptor signed-valid by {fp}"));
+            say(format!("/usr slot {slot}: descriptor signed-valid by {fp}"));
         }
         (Some(k), _) => {
             return Err(reject(format!(
@@ -72,23 +82,17 @@ pub fn verify_slot(
                 k.fingerprint()
             )))
         }
-        (None, _) => sys::say(
-            prog,
-            &format!("unverified: no {TRUSTED_KEY} in the bootloader; /usr slot {slot} descriptor is {state} (not checked against a trusted key)"),
-        ),
+        (None, _) => say(format!("unverified: no {TRUSTED_KEY} in the bootloader; /usr slot {slot} descriptor is {state} (not checked against a trusted key)")),
     }
     let d = block.descriptor;
     let start = Instant::now();
-    check_slot(&file, 0, &d).map_err(|e| reject(format!("verity check: {e}")))?;
-    sys::say(
-        prog,
-        &format!(
-            "/usr slot {slot}: verity ok (root {}, {} MiB hashed in {} ms)",
-            d.root_hash,
-            (d.data_blocks * 4096) >> 20,
-            start.elapsed().as_millis()
-        ),
-    );
+    check_slot(part, 0, &d).map_err(|e| reject(format!("verity check: {e}")))?;
+    say(format!(
+        "/usr slot {slot}: verity ok (root {}, {} MiB hashed in {} ms)",
+        d.root_hash,
+        d.data_blocks.saturating_mul(4096) >> 20,
+        start.elapsed().as_millis()
+    ));
     Ok(Some(d))
 }
 
@@ -99,17 +103,28 @@ pub fn check_payload(
     d: &SlotDescriptor,
     slot: u32,
 ) -> Result<(), SlotRejected> {
+    check_payload_with(d, slot, |name| {
+        let path = payload_dir.join(name);
+        path.exists().then(|| std::fs::read(&path))
+    })
+}
+
+/// [`check_payload`] with the files read by `read` (`None`: absent).
+pub fn check_payload_with(
+    d: &SlotDescriptor,
+    slot: u32,
+    mut read: impl FnMut(&str) -> Option<std::io::Result<Vec<u8>>>,
+) -> Result<(), SlotRejected> {
     for name in PAYLOAD_FILES {
         let reject = |reason: String| SlotRejected { slot, reason };
-        let path = payload_dir.join(name);
-        if !path.exists() {
+        let Some(bytes) = read(name) else {
             continue;
-        }
+        };
         let want = d
             .payload
             .get(name)
             .ok_or_else(|| reject(format!("the descriptor has no sha256 for {name}")))?;
-        let bytes = std::fs::read(&path).map_err(|e| reject(format!("reading {name}: {e}")))?;
+        let bytes = bytes.map_err(|e| reject(format!("reading {name}: {e}")))?;
         let got = hex(&Sha256::digest(&bytes));
         if &got != want {
             return Err(reject(format!(

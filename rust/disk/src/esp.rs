@@ -2,6 +2,7 @@
 //! volume id and label, timestamps from the build's epoch, files and
 //! directories created in sorted order.
 
+use crate::readat::WriteAt;
 use crate::sparse::Region;
 use lamfat::{
     Date, DateTime, FatType, FileSystem, FormatVolumeOptions, FsOptions, StdIoWrapper, Time,
@@ -155,8 +156,8 @@ fn fat_err(path: &str, e: impl std::fmt::Debug) -> EspError {
 
 /// Formats `region` as FAT32 and writes `files` (plus their parent
 /// directories) in sorted order.
-pub fn write_esp(
-    mut region: Region<'_>,
+pub fn write_esp<D: WriteAt + ?Sized>(
+    mut region: Region<'_, D>,
     options: &EspOptions,
     files: &[EspFile],
 ) -> Result<(), EspError> {
@@ -243,7 +244,7 @@ fn copy_content(content: &Resolved, out: &mut impl Write, path: &str) -> Result<
 }
 
 /// Lists every file and directory of a FAT filesystem, sorted by path.
-pub fn list_esp(region: Region<'_>) -> Result<Vec<EspEntry>, EspError> {
+pub fn list_esp<D: WriteAt + ?Sized>(region: Region<'_, D>) -> Result<Vec<EspEntry>, EspError> {
     let fs = FileSystem::new(region, FsOptions::new()).map_err(|e| fat_err("/", e))?;
     let mut out = vec![];
     let mut stack = vec![(String::new(), fs.root_dir())];
@@ -280,7 +281,10 @@ pub fn list_esp(region: Region<'_>) -> Result<Vec<EspEntry>, EspError> {
 }
 
 /// Reads one file from a FAT filesystem.
-pub fn read_esp_file(region: Region<'_>, path: &str) -> Result<Vec<u8>, EspError> {
+pub fn read_esp_file<D: WriteAt + ?Sized>(
+    region: Region<'_, D>,
+    path: &str,
+) -> Result<Vec<u8>, EspError> {
     let fs = FileSystem::new(region, FsOptions::new()).map_err(|e| fat_err("/", e))?;
     let mut file = fs
         .root_dir()

@@ -3,8 +3,7 @@
 //! that falls back to the backup table when the primary is damaged.
 
 use crate::guid::{from_gpt_bytes, to_gpt_bytes};
-use std::fs::File;
-use std::os::unix::fs::FileExt;
+use crate::readat::{ReadAt, WriteAt};
 use uuid::Uuid;
 
 /// Size of one partition entry on disk.
@@ -14,6 +13,9 @@ pub const ENTRY_COUNT: u32 = 128;
 const HEADER_SIZE: u32 = 92;
 const SIGNATURE: &[u8; 8] = b"EFI PART";
 const REVISION: u32 = 0x0001_0000;
+/// Largest entry array the reader accepts (entries × entry size): 4096
+/// entries of 256 bytes. Bounds what a corrupt header makes PID 1 allocate.
+const MAX_ENTRY_ARRAY: u64 = 1 << 20;
 /// Longest partition label, in UTF-16 code units.
 pub const MAX_LABEL_UNITS: usize = 36;
 
@@ -209,31 +211,31 @@ impl Gpt {
     }
 
     /// Writes the backup entry array and header (end of the disk).
-    pub fn write_backup(&self, disk: &File) -> Result<(), GptError> {
+    pub fn write_backup<D: WriteAt + ?Sized>(&self, disk: &D) -> Result<(), GptError> {
         let entries = self.entry_array();
         let crc = crc32fast::hash(&entries);
         let last = self.total_sectors - 1;
-        disk.write_all_at(
+        disk.pwrite_all(
             &entries,
             (last - self.entry_array_sectors()) * self.sector_size,
         )?;
-        disk.write_all_at(&self.header(false, crc), last * self.sector_size)?;
+        disk.pwrite_all(&self.header(false, crc), last * self.sector_size)?;
         Ok(())
     }
 
     /// Writes the protective MBR, primary header and primary entry array.
-    pub fn write_primary(&self, disk: &File) -> Result<(), GptError> {
+    pub fn write_primary<D: WriteAt + ?Sized>(&self, disk: &D) -> Result<(), GptError> {
         let entries = self.entry_array();
         let crc = crc32fast::hash(&entries);
-        disk.write_all_at(&self.protective_mbr(), 0)?;
-        disk.write_all_at(&self.header(true, crc), self.sector_size)?;
-        disk.write_all_at(&entries, 2 * self.sector_size)?;
+        disk.pwrite_all(&self.protective_mbr(), 0)?;
+        disk.pwrite_all(&self.header(true, crc), self.sector_size)?;
+        disk.pwrite_all(&entries, 2 * self.sector_size)?;
         Ok(())
     }
 
     /// Validates, then writes both copies: backup first, then primary, so
     /// an interruption leaves at least one consistent table.
-    pub fn write(&self, disk: &File) -> Result<(), GptError> {
+    pub fn write<D: WriteAt + ?Sized>(&self, disk: &D) -> Result<(), GptError> {
         self.validate()?;
         self.write_backup(disk)?;
         self.write_primary(disk)
@@ -242,7 +244,7 @@ impl Gpt {
     /// Reads the table of `disk` (`len` bytes long). The logical sector
     /// size is detected (512 or 4096). The primary is preferred; when it is
     /// damaged the backup is used and the returned health says why.
-    pub fn read(disk: &File, len: u64) -> Result<(Gpt, TableHealth), GptError> {
+    pub fn read<D: ReadAt + ?Sized>(disk: &D, len: u64) -> Result<(Gpt, TableHealth), GptError> {
         let mut primary_errors = vec![];
         for ss in [512u64, 4096] {
             match read_copy(disk, len, ss, 1) {
@@ -304,12 +306,12 @@ fn u64_at(b: &[u8], off: usize) -> u64 {
 }
 
 /// Reads and validates the header at `lba` with sector size `ss`.
-fn read_copy(disk: &File, len: u64, ss: u64, lba: u64) -> Result<Gpt, String> {
+fn read_copy<D: ReadAt + ?Sized>(disk: &D, len: u64, ss: u64, lba: u64) -> Result<Gpt, String> {
     if len < ss * 4 || !len.is_multiple_of(ss) {
         return Err("image size is not a multiple of the sector size".into());
     }
     let mut h = vec![0u8; ss as usize];
-    disk.read_exact_at(&mut h, lba * ss)
+    disk.pread_exact(&mut h, lba * ss)
         .map_err(|e| e.to_string())?;
     if &h[0..8] != SIGNATURE {
         return Err(format!("no GPT signature at sector {lba}"));
@@ -332,13 +334,27 @@ fn read_copy(disk: &File, len: u64, ss: u64, lba: u64) -> Result<Gpt, String> {
     }
     let count = u32_at(&h, 80);
     let esize = u32_at(&h, 84);
-    if esize < ENTRY_SIZE || !esize.is_multiple_of(8) || count == 0 || count > 4096 {
+    let array_len = u64::from(count) * u64::from(esize);
+    if esize < ENTRY_SIZE
+        || !esize.is_multiple_of(8)
+        || count == 0
+        || count > 4096
+        || array_len > MAX_ENTRY_ARRAY
+    {
         return Err(format!(
             "unsupported entry array ({count} entries of {esize} bytes)"
         ));
     }
-    let mut entries = vec![0u8; (count * esize) as usize];
-    disk.read_exact_at(&mut entries, u64_at(&h, 72) * ss)
+    let entries_lba = u64_at(&h, 72);
+    let total_sectors = len / ss;
+    let array_start = entries_lba
+        .checked_mul(ss)
+        .filter(|start| start.checked_add(array_len).is_some_and(|end| end <= len))
+        .ok_or_else(|| {
+            format!("entry array LBA {entries_lba} (header at sector {lba}) is outside the disk")
+        })?;
+    let mut entries = vec![0u8; array_len as usize];
+    disk.pread_exact(&mut entries, array_start)
         .map_err(|e| format!("cannot read the entry array: {e}"))?;
     if crc32fast::hash(&entries) != u32_at(&h, 88) {
         return Err(format!("entry array CRC mismatch (header at sector {lba})"));
@@ -354,19 +370,27 @@ fn read_copy(disk: &File, len: u64, ss: u64, lba: u64) -> Result<Gpt, String> {
             .map(|c| u16::from_le_bytes([c[0], c[1]]))
             .take_while(|u| *u != 0)
             .collect();
+        let (first_lba, last_lba) = (u64_at(e, 32), u64_at(e, 40));
+        if first_lba > last_lba || last_lba >= total_sectors {
+            return Err(format!(
+                "partition {} spans sectors {first_lba}..={last_lba}, outside the disk's 0..={} (header at sector {lba})",
+                i + 1,
+                total_sectors - 1
+            ));
+        }
         partitions.push(Partition {
             number: i as u32 + 1,
             type_guid,
             guid: from_gpt_bytes(e[16..32].try_into().unwrap()),
-            first_lba: u64_at(e, 32),
-            last_lba: u64_at(e, 40),
+            first_lba,
+            last_lba,
             attributes: u64_at(e, 48),
             name: String::from_utf16_lossy(&units),
         });
     }
     Ok(Gpt {
         sector_size: ss,
-        total_sectors: len / ss,
+        total_sectors,
         disk_guid: from_gpt_bytes(h[56..72].try_into().unwrap()),
         partitions,
     })

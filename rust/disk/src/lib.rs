@@ -9,6 +9,7 @@ pub mod gpt;
 pub mod gptprio;
 pub mod guid;
 pub mod imagewrite;
+pub mod readat;
 pub mod slotdesc;
 pub mod slotverity;
 pub mod sparse;

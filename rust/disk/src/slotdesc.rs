@@ -70,9 +70,10 @@ pub struct SlotDescriptor {
 }
 
 impl SlotDescriptor {
-    /// The layout the descriptor describes.
-    pub fn layout(&self) -> SlotLayout {
-        SlotLayout::for_data_size(self.data_size)
+    /// The layout the descriptor describes (an error for a `data_size`
+    /// whose verity area would end beyond 2^64 bytes).
+    pub fn layout(&self) -> Result<SlotLayout, crate::verity::VerityError> {
+        SlotLayout::try_for_data_size(self.data_size)
     }
 
     /// The kernel argument value metalinit reads:
@@ -171,9 +172,12 @@ pub fn decode(block: &[u8]) -> Result<DescriptorBlock, DescriptorError> {
             descriptor.format, descriptor.hash_algorithm
         )));
     }
+    let layout = descriptor
+        .layout()
+        .map_err(|e| DescriptorError::Malformed(format!("data_size: {e}")))?;
     if descriptor.block_size != BLOCK
-        || descriptor.hash_offset != descriptor.layout().hash_offset
-        || descriptor.data_blocks != descriptor.layout().data_blocks
+        || descriptor.hash_offset != layout.hash_offset
+        || descriptor.data_blocks != layout.data_blocks
     {
         return Err(DescriptorError::Malformed(
             "the verity parameters are inconsistent".into(),

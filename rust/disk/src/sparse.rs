@@ -7,6 +7,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 
+use crate::readat::{ReadAt, WriteAt};
+
 const BLOCK: u64 = 4096;
 
 /// Writes `data` at `offset`, turning aligned all-zero 4 KiB blocks into
@@ -112,20 +114,21 @@ fn next_data(file: &File, pos: u64, limit: u64) -> (u64, u64) {
     (start, end)
 }
 
-/// A window `[start, start+len)` of a file with `Read + Write + Seek`, whose
-/// writes go through [`write_sparse`]. Used to let filesystem writers
-/// format a partition in place.
+/// A window `[start, start+len)` of a file (or of any [`ReadAt`]) with
+/// `Read + Seek`, and `Write` through [`WriteAt`] (a file's writes go
+/// through [`write_sparse`]). Used to let filesystem writers format a
+/// partition in place, and readers read one.
 #[derive(Debug)]
-pub struct Region<'a> {
-    file: &'a File,
+pub struct Region<'a, D: ?Sized = File> {
+    file: &'a D,
     start: u64,
     len: u64,
     pos: u64,
 }
 
-impl<'a> Region<'a> {
+impl<'a, D: ?Sized> Region<'a, D> {
     /// A window of `len` bytes starting at `start`.
-    pub fn new(file: &'a File, start: u64, len: u64) -> Self {
+    pub fn new(file: &'a D, start: u64, len: u64) -> Self {
         Self {
             file,
             start,
@@ -154,20 +157,20 @@ impl<'a> Region<'a> {
     }
 }
 
-impl Read for Region<'_> {
+impl<D: ReadAt + ?Sized> Read for Region<'_, D> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.clamp(buf.len());
         if n == 0 {
             return Ok(0);
         }
-        self.file
-            .read_exact_at(&mut buf[..n], self.start + self.pos)?;
+        let at = self.start.checked_add(self.pos).ok_or_else(past_u64)?;
+        self.file.pread_exact(&mut buf[..n], at)?;
         self.pos += n as u64;
         Ok(n)
     }
 }
 
-impl Write for Region<'_> {
+impl<D: WriteAt + ?Sized> Write for Region<'_, D> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.clamp(buf.len());
         if n == 0 && !buf.is_empty() {
@@ -176,7 +179,8 @@ impl Write for Region<'_> {
                 "write past the end of the partition",
             ));
         }
-        write_sparse(self.file, &buf[..n], self.start + self.pos)?;
+        let at = self.start.checked_add(self.pos).ok_or_else(past_u64)?;
+        self.file.pwrite_sparse(&buf[..n], at)?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -186,7 +190,14 @@ impl Write for Region<'_> {
     }
 }
 
-impl Seek for Region<'_> {
+fn past_u64() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "partition offset beyond 2^64 bytes",
+    )
+}
+
+impl<D: ?Sized> Seek for Region<'_, D> {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
         let new = match to {
             SeekFrom::Start(p) => Some(p),

@@ -233,7 +233,12 @@ pub fn probe(head: &[u8]) -> Option<UsrFsInfo> {
         });
     }
     if head.len() >= 1024 + 48 && head[1024..1028] == 0xE0F5_E1E2u32.to_le_bytes() {
+        // EROFS block sizes are 512 B..64 KiB; another `blkszbits` is not
+        // an erofs superblock (and would overflow the shift).
         let blkszbits = head[1024 + 12];
+        if !(9..=16).contains(&blkszbits) {
+            return None;
+        }
         let blocks = u32::from_le_bytes(head[1024 + 36..1024 + 40].try_into().ok()?);
         return Some(UsrFsInfo {
             kind: "erofs",

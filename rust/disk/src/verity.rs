@@ -46,6 +46,10 @@ pub enum VerityError {
     /// The stored tree differs from the tree of the data.
     #[error("the stored verity hash tree is corrupt (first difference at byte {0} of the tree)")]
     TreeMismatch(u64),
+    /// A filesystem size (from a superblock or descriptor) whose verity
+    /// area would end beyond 2^64 bytes.
+    #[error("a filesystem of {0} bytes is too large for a /usr slot (its verity area would end beyond 2^64 bytes)")]
+    DataSize(u64),
     /// The area does not fit in the partition.
     #[error(
         "the /usr slot needs {needed} bytes (squashfs + verity), the partition has {capacity}"
@@ -77,19 +81,38 @@ pub struct SlotLayout {
 
 impl SlotLayout {
     /// The layout for a filesystem of `data_size` bytes.
+    ///
+    /// # Panics
+    /// When the layout ends beyond 2^64 bytes (see [`Self::try_for_data_size`]
+    /// for sizes read from a disk).
     pub fn for_data_size(data_size: u64) -> Self {
+        Self::try_for_data_size(data_size).expect("slot layout within 2^64 bytes")
+    }
+
+    /// The layout for a filesystem of `data_size` bytes, or an error when
+    /// the verity area would end beyond 2^64 bytes (a size read from a
+    /// corrupt superblock or descriptor).
+    pub fn try_for_data_size(data_size: u64) -> Result<Self, VerityError> {
+        let too_large = || VerityError::DataSize(data_size);
         let data_blocks = data_size.div_ceil(BLOCK).max(1);
-        let hash_offset = data_blocks * BLOCK;
-        let tree_len = level_sizes(data_blocks).iter().sum::<u64>() * BLOCK;
-        let descriptor_offset = hash_offset + BLOCK + tree_len;
-        SlotLayout {
+        let hash_offset = data_blocks.checked_mul(BLOCK).ok_or_else(too_large)?;
+        let tree_len = level_sizes(data_blocks)
+            .iter()
+            .try_fold(0u64, |a, b| a.checked_add(*b))
+            .and_then(|blocks| blocks.checked_mul(BLOCK))
+            .ok_or_else(too_large)?;
+        let descriptor_offset = hash_offset
+            .checked_add(BLOCK)
+            .and_then(|o| o.checked_add(tree_len))
+            .ok_or_else(too_large)?;
+        Ok(SlotLayout {
             data_size,
             data_blocks,
             hash_offset,
             tree_len,
             descriptor_offset,
-            end: descriptor_offset + BLOCK,
-        }
+            end: descriptor_offset.checked_add(BLOCK).ok_or_else(too_large)?,
+        })
     }
 
     /// The hash tree's first block, in 4096-byte blocks from the
@@ -112,7 +135,7 @@ fn level_sizes(data_blocks: u64) -> Vec<u64> {
             if shift >= 64 {
                 1
             } else {
-                (data_blocks + (1u64 << shift) - 1) >> shift
+                data_blocks.div_ceil(1u64 << shift)
             }
         })
         .collect()
@@ -143,7 +166,9 @@ pub fn build_tree(
 ) -> Result<HashTree, VerityError> {
     let sizes = level_sizes(data_blocks);
     // Level 0: digests of the data blocks, streamed in 1 MiB chunks.
-    let mut digests = Vec::with_capacity(data_blocks as usize * DIGEST);
+    // Reserved up front only up to 2 MiB: `data_blocks` may come from a
+    // corrupt descriptor, whose reads fail long before the vector grows.
+    let mut digests = Vec::with_capacity(data_blocks.min(1 << 16) as usize * DIGEST);
     let mut chunk = vec![0u8; 256 * BLOCK as usize];
     let mut left = data_blocks;
     while left > 0 {

@@ -178,7 +178,7 @@ fn descriptor_follows_the_tree() {
     let dir = tempfile::tempdir().unwrap();
     let (path, d) = write_slot(dir.path(), 129, 0);
     let bytes = std::fs::read(&path).unwrap();
-    let l = d.layout();
+    let l = d.layout().unwrap();
     let block = &bytes[l.descriptor_offset as usize..l.end as usize];
     assert_eq!(decode(block).unwrap().descriptor, d);
     assert_eq!(l.tree_len, 3 * BLOCK);
