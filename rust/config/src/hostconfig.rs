@@ -25,6 +25,7 @@ pub use net::{Cidr, InvalidMac, MacAddr};
 pub const HOST_CONFIG_VERSION: u32 = 1;
 
 /// A host's configuration (schema version 1).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct HostConfig {
@@ -49,10 +50,12 @@ pub struct HostConfig {
     pub boot: Boot,
     /// Provisioning config (Ignition-compatible JSON object); kept opaque here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "arbitrary", arbitrary(default))]
     pub provisioning: Option<serde_json::Value>,
 }
 
 /// `identity`: hostname and machine id.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Identity {
@@ -63,6 +66,7 @@ pub struct Identity {
 }
 
 /// `network`: interfaces (matched by MAC) and DNS servers.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Network {
@@ -75,6 +79,7 @@ pub struct Network {
 }
 
 /// `network.interfaces[]`: one NIC.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Interface {
@@ -94,6 +99,7 @@ pub struct Interface {
 }
 
 /// `root-disk`: how to find the disk that holds the OS.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "RootDiskRaw", into = "RootDiskRaw")]
 pub enum RootDisk {
@@ -108,6 +114,7 @@ pub enum RootDisk {
 
 /// Wire form of [`RootDisk`]: a flat object tagged by `match`, so that type
 /// errors get precise paths such as `root-disk.match`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 struct RootDiskRaw {
@@ -123,6 +130,7 @@ struct RootDiskRaw {
     guid: Option<Uuid>,
 }
 
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 enum RootDiskMatch {
@@ -170,6 +178,7 @@ impl From<RootDisk> for RootDiskRaw {
 }
 
 /// `kernel`: additions to the kernel command line of the installed system.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct Kernel {
@@ -179,6 +188,7 @@ pub struct Kernel {
 }
 
 /// `update.policy`: whether updates are applied without an operator.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpdatePolicy {
@@ -190,6 +200,7 @@ pub enum UpdatePolicy {
 }
 
 /// `update`: update policy and the "mark good" step after an update boots.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct Update {
@@ -213,6 +224,7 @@ impl Default for Update {
 }
 
 /// `boot.emergency-action`: what the boot path does after a fatal error.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EmergencyAction {
@@ -226,6 +238,7 @@ pub enum EmergencyAction {
 }
 
 /// `boot`: failure handling of the bootloader and the initrds.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields, default)]
 pub struct Boot {

@@ -6,6 +6,7 @@ use std::fmt;
 
 /// A size in bytes, written in specs as an integer or a string with a unit
 /// (`K`/`KiB`, `M`/`MiB`, `G`/`GiB`, `T`/`TiB`; all binary multiples).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ByteSize(pub u64);
 

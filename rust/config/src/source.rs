@@ -16,6 +16,7 @@ use std::path::{Component, Path, PathBuf};
 
 /// A content source as written in a spec. Exactly one of `input`, `file`
 /// and `text` must be set; `path` only goes with `input`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
@@ -32,6 +33,7 @@ pub struct Source {
 }
 
 /// A source after resolution.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolved {
     /// Content lives in this host file (or directory).

@@ -12,6 +12,7 @@ use std::path::Path;
 use uuid::Uuid;
 
 /// The whole image spec.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ImageSpec {
@@ -41,6 +42,7 @@ pub struct ImageSpec {
 
 /// `[signing]`: sign the update bundle and netboot manifests, and put the
 /// public key into `/usr` and the initrds.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SigningSpec {
@@ -50,6 +52,7 @@ pub struct SigningSpec {
 }
 
 /// `[[initrds]]`: an initrd built from an initrd spec.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InitrdArtifact {
@@ -60,6 +63,7 @@ pub struct InitrdArtifact {
 }
 
 /// `[[ukis]]`: a Unified Kernel Image.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct UkiArtifact {
@@ -84,6 +88,7 @@ pub struct UkiArtifact {
 }
 
 /// `[disk]`
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DiskSpec {
@@ -104,6 +109,7 @@ fn default_sector_size() -> u64 {
 }
 
 /// What a partition holds.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ContentKind {
@@ -116,6 +122,7 @@ pub enum ContentKind {
 }
 
 /// Partition size: fixed, or the rest of the disk.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PartitionSize {
     /// Exactly this many bytes.
@@ -143,6 +150,7 @@ impl<'de> Deserialize<'de> for PartitionSize {
 }
 
 /// `[[partitions]]`
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PartitionSpec {
@@ -168,6 +176,7 @@ fn default_content() -> ContentKind {
 }
 
 /// gptprio fields.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct GptPrioSpec {
@@ -182,6 +191,7 @@ pub struct GptPrioSpec {
 }
 
 /// `[esp]`
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EspSpec {
@@ -191,6 +201,7 @@ pub struct EspSpec {
 }
 
 /// A file in the ESP or `/usr`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSpec {
@@ -204,6 +215,7 @@ pub struct FileSpec {
 }
 
 /// A directory in `/usr`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirSpec {
@@ -215,6 +227,7 @@ pub struct DirSpec {
 }
 
 /// A symlink in `/usr`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSpec {
@@ -225,6 +238,7 @@ pub struct LinkSpec {
 }
 
 /// `[usr]`
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct UsrSpec {
@@ -249,6 +263,7 @@ pub struct UsrSpec {
 }
 
 /// `[[usr.trees]]`: a host directory tree copied into `/usr` under `path`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TreeSpec {
@@ -283,6 +298,7 @@ fn default_level() -> u32 {
 }
 
 /// `[host-config]`: the HostConfig stored on the ESP as `metalos/host-config.json`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostConfigSpec {

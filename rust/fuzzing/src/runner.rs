@@ -29,7 +29,7 @@ pub struct RunPlan {
 pub fn run_all(plan: &RunPlan, targets: &[Target]) -> Result<Vec<(Target, RunStats)>> {
     std::fs::create_dir_all(&plan.logs)
         .with_context(|| format!("creating {}", plan.logs.display()))?;
-    let queue = Mutex::new(targets.iter().copied().collect::<Vec<_>>());
+    let queue = Mutex::new(targets.to_vec());
     let results = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..plan.jobs.max(1) {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A whole config.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Config {
@@ -28,11 +29,13 @@ pub struct Config {
     #[serde(default)]
     pub passwd: Passwd,
     /// `kernelArguments` (3.3.0+): not implemented, must be empty.
+    #[cfg_attr(feature = "arbitrary", arbitrary(default))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_arguments: Option<Value>,
 }
 
 /// The `ignition` section.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ignition {
@@ -55,6 +58,7 @@ pub struct Ignition {
 }
 
 /// `ignition.config`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IgnitionConfig {
@@ -67,6 +71,7 @@ pub struct IgnitionConfig {
 }
 
 /// `ignition.timeouts`, in seconds.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Timeouts {
@@ -77,6 +82,7 @@ pub struct Timeouts {
 }
 
 /// `ignition.security`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Security {
@@ -86,6 +92,7 @@ pub struct Security {
 }
 
 /// `ignition.security.tls`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tls {
@@ -95,6 +102,7 @@ pub struct Tls {
 }
 
 /// `ignition.proxy`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Proxy {
@@ -108,6 +116,7 @@ pub struct Proxy {
 }
 
 /// A resource: where bytes come from and how to check them.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Resource {
@@ -124,6 +133,7 @@ pub struct Resource {
 }
 
 /// An HTTP header of a resource.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HttpHeader {
@@ -134,6 +144,7 @@ pub struct HttpHeader {
 }
 
 /// `verification`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Verification {
@@ -142,19 +153,24 @@ pub struct Verification {
 }
 
 /// The `storage` section.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Storage {
     /// Not implemented: must be empty.
+    #[cfg_attr(feature = "arbitrary", arbitrary(default))]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub disks: Vec<Value>,
     /// Not implemented: must be empty.
+    #[cfg_attr(feature = "arbitrary", arbitrary(default))]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub raid: Vec<Value>,
     /// Not implemented: must be empty.
+    #[cfg_attr(feature = "arbitrary", arbitrary(default))]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filesystems: Vec<Value>,
     /// Not implemented: must be empty (3.2.0+).
+    #[cfg_attr(feature = "arbitrary", arbitrary(default))]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub luks: Vec<Value>,
     /// Regular files.
@@ -169,6 +185,7 @@ pub struct Storage {
 }
 
 /// Owner of a node: by id or by name (not both).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeOwner {
@@ -179,6 +196,7 @@ pub struct NodeOwner {
 }
 
 /// A regular file.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct File {
@@ -203,6 +221,7 @@ pub struct File {
 }
 
 /// A directory.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Directory {
@@ -221,6 +240,7 @@ pub struct Directory {
 }
 
 /// A symbolic or hard link.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Link {
@@ -241,6 +261,7 @@ pub struct Link {
 }
 
 /// The `systemd` section.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Systemd {
@@ -250,6 +271,7 @@ pub struct Systemd {
 }
 
 /// A systemd unit.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Unit {
@@ -267,6 +289,7 @@ pub struct Unit {
 }
 
 /// A unit drop-in.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Dropin {
@@ -277,6 +300,7 @@ pub struct Dropin {
 }
 
 /// The `passwd` section.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Passwd {
@@ -289,6 +313,7 @@ pub struct Passwd {
 }
 
 /// A user account.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
@@ -325,6 +350,7 @@ pub struct User {
 }
 
 /// A group.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {

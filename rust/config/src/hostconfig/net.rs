@@ -8,10 +8,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An Ethernet MAC address. Parsed from `aa:bb:cc:dd:ee:ff` (either case),
 /// displayed in lower case.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MacAddr(pub [u8; 6]);
 
 /// Why a string is not a [`MacAddr`].
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0:?} is not a MAC address (expected six hex pairs like 52:54:00:12:34:56)")]
 pub struct InvalidMac(pub String);
@@ -84,6 +86,7 @@ impl<'de> Deserialize<'de> for MacAddr {
 
 /// An interface address with its prefix length, e.g. `10.0.0.5/24` or
 /// `2001:db8::5/64`.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cidr {
     /// The address.
