@@ -92,11 +92,11 @@ fn hostconfig_with_a_wrong_type(image: &Path) {
     let esp = gpt.partitions.iter().find(|p| p.name == "EFI-SYSTEM").unwrap();
     let region = Region::new(&f, esp.first_lba * 512, esp.sectors() * 512);
     let text = br#"{"version": 1, "identity": {"hostname": "vm-test-host", "machine-id": "0123456789abcdef0123456789abcdef"}, "boot": {"emergency-delay-seconds": "ten"}}"#;
-    write_esp_file(region, "metalos/hostconfig.json", text).unwrap();
+    write_esp_file(region, metalos_image::build::HOST_CONFIG_ESP_PATH, text).unwrap();
     drop(f);
     let before = sha256(&disk);
     let (fatal, mut vm) = boot_to_fatal("malformed_hostconfig", &disk, "Reboot in 10 s");
-    assert!(fatal.contains("metalos/hostconfig.json"), "{fatal}");
+    assert!(fatal.contains(metalos_image::build::HOST_CONFIG_ESP_PATH), "{fatal}");
     assert!(fatal.contains("boot.emergency-delay-seconds"), "{fatal}");
     // The reboot happens and the next boot fails the same, loudly.
     let again = FAIL_TIMEOUT;
