@@ -59,4 +59,4 @@ bench: inputs
 	bench/run
 
 clean:
-	rm -rf out target
+	rm -rf out target fuzz/target fuzz/logs
