@@ -103,14 +103,36 @@ pub fn find_partition_on(
     }
     match found.len() {
         1 => Ok(found.remove(0)),
-        0 => Err(format!(
-            "no disk has partition {guid}{}",
-            hint.map(|h| format!(" at {h}")).unwrap_or_default()
-        )),
+        0 => Err(not_found(guid, hint, &unreadable_tables())),
         n => Err(format!(
             "{n} disks carry partition {guid} and nothing tells which one booted"
         )),
     }
+}
+
+/// Disks whose partition table cannot be read, with why ([`find_partitions`]
+/// skips them): a missing partition is often on one of these.
+fn unreadable_tables() -> Vec<(String, String)> {
+    disks()
+        .into_iter()
+        .filter_map(|d| {
+            let e = read_gpt(&d).err()?;
+            Some((d.dev.display().to_string(), e.to_string()))
+        })
+        .collect()
+}
+
+/// "No disk has partition `guid`", naming the disks whose table was
+/// unreadable and why — a malformed GPT must not read as "not found".
+fn not_found(guid: &Uuid, hint: Option<&str>, unreadable: &[(String, String)]) -> String {
+    let mut m = format!(
+        "no disk has partition {guid}{}",
+        hint.map(|h| format!(" at {h}")).unwrap_or_default()
+    );
+    for (dev, e) in unreadable {
+        m.push_str(&format!("; {dev}: {e}"));
+    }
+    m
 }
 
 /// The running system's boot disk and booted `/usr` slot, from the kernel
@@ -223,4 +245,27 @@ pub fn reread_partitions(file: &File) -> std::io::Result<()> {
     // SAFETY: ioctl without argument on an owned descriptor.
     let rc = unsafe { libc::ioctl(file.as_raw_fd(), BLKRRPART as _) };
     crate::sys::check(rc.into(), || "BLKRRPART".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_found_names_the_unreadable_tables() {
+        let guid = Uuid::from_u128(1);
+        assert_eq!(
+            not_found(&guid, None, &[]),
+            "no disk has partition 00000000-0000-0000-0000-000000000001"
+        );
+        let unreadable = [(
+            "/dev/vda".to_string(),
+            "no valid GPT found: primary: partitions 2 (USR-A) and 3 (USR-B) overlap".to_string(),
+        )];
+        assert_eq!(
+            not_found(&guid, Some("0000:00:03.0"), &unreadable),
+            "no disk has partition 00000000-0000-0000-0000-000000000001 at 0000:00:03.0; \
+             /dev/vda: no valid GPT found: primary: partitions 2 (USR-A) and 3 (USR-B) overlap"
+        );
+    }
 }

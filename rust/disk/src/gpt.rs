@@ -388,10 +388,133 @@ fn read_copy<D: ReadAt + ?Sized>(disk: &D, len: u64, ss: u64, lba: u64) -> Resul
             name: String::from_utf16_lossy(&units),
         });
     }
+    check_entries(&partitions, u64_at(&h, 40), u64_at(&h, 48))
+        .map_err(|e| format!("{e} (header at sector {lba})"))?;
     Ok(Gpt {
         sector_size: ss,
         total_sectors,
         disk_guid: from_gpt_bytes(h[56..72].try_into().unwrap()),
         partitions,
     })
+}
+
+/// What the UEFI spec requires of the entries a header describes: each
+/// inside the header's usable range `first_usable..=last_usable`, none
+/// overlapping another. A table breaking this (even with valid CRCs) is
+/// not used: writing one partition would overwrite another, or the table.
+fn check_entries(parts: &[Partition], first_usable: u64, last_usable: u64) -> Result<(), String> {
+    let label = |p: &Partition| p.name.escape_debug().to_string();
+    for p in parts {
+        if p.first_lba < first_usable || p.last_lba > last_usable {
+            return Err(format!(
+                "partition {} ({}) spans sectors {}..={}, outside the usable {first_usable}..={last_usable}",
+                p.number,
+                label(p),
+                p.first_lba,
+                p.last_lba
+            ));
+        }
+    }
+    // Sorted by start, any overlap shows between neighbours.
+    let mut sorted: Vec<&Partition> = parts.iter().collect();
+    sorted.sort_by_key(|p| p.first_lba);
+    for w in sorted.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if b.first_lba <= a.last_lba {
+            return Err(format!(
+                "partitions {} ({}, sectors {}..={}) and {} ({}, sectors {}..={}) overlap",
+                a.number,
+                label(a),
+                a.first_lba,
+                a.last_lba,
+                b.number,
+                label(b),
+                b.first_lba,
+                b.last_lba
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIZE: u64 = 8 << 20;
+
+    fn part(number: u32, first_lba: u64, last_lba: u64, name: &str) -> Partition {
+        Partition {
+            number,
+            type_guid: Uuid::from_u128(number.into()),
+            guid: Uuid::from_u128(100 + u128::from(number)),
+            first_lba,
+            last_lba,
+            attributes: 0,
+            name: name.into(),
+        }
+    }
+
+    fn table() -> Gpt {
+        Gpt {
+            sector_size: 512,
+            total_sectors: SIZE / 512,
+            disk_guid: Uuid::from_u128(7),
+            partitions: vec![part(1, 2048, 6143, "ESP"), part(2, 6144, 10239, "USR-A")],
+        }
+    }
+
+    /// Writes both copies of `gpt` as given (valid CRCs, no `validate`).
+    fn written(gpt: &Gpt) -> std::fs::File {
+        let f = tempfile::tempfile().unwrap();
+        f.set_len(SIZE).unwrap();
+        gpt.write_backup(&f).unwrap();
+        gpt.write_primary(&f).unwrap();
+        f
+    }
+
+    #[test]
+    fn a_valid_table_reads_back() {
+        let (gpt, health) = Gpt::read(&written(&table()), SIZE).unwrap();
+        assert_eq!(gpt, table());
+        assert_eq!((health.primary_error, health.backup_error), (None, None));
+    }
+
+    #[test]
+    fn overlapping_entries_in_both_copies_are_rejected() {
+        let mut gpt = table();
+        gpt.partitions[0].last_lba = 6144;
+        let err = Gpt::read(&written(&gpt), SIZE).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "partitions 1 (ESP, sectors 2048..=6144) and 2 (USR-A, sectors 6144..=10239) overlap (header at sector 1)"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("overlap (header at sector 16383)"), "{err}");
+    }
+
+    #[test]
+    fn an_entry_beyond_the_last_usable_sector_is_rejected() {
+        let mut gpt = table();
+        // Inside the disk, but over the backup entry array.
+        gpt.partitions[1].last_lba = gpt.total_sectors - 2;
+        let last_usable = gpt.last_usable_lba();
+        let err = Gpt::read(&written(&gpt), SIZE).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "partition 2 (USR-A) spans sectors 6144..=16382, outside the usable 34..={last_usable} (header at sector 1)"
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_entry_before_the_first_usable_sector_is_rejected() {
+        let mut gpt = table();
+        // Over the primary entry array.
+        gpt.partitions[0].first_lba = 2;
+        let err = Gpt::read(&written(&gpt), SIZE).unwrap_err().to_string();
+        assert!(err.contains("partition 1 (ESP) spans sectors 2..=6143"), "{err}");
+    }
 }

@@ -31,7 +31,11 @@ pub fn metadata<D: ReadAt + ?Sized>(
     let mut fat = vec![0u8; (fat_sectors * ss) as usize];
     disk.pread_exact(&mut fat, start + reserved * ss)?;
     let next = |c: u64| le(&fat, (c * 4) as usize, 4) & 0x0fff_ffff;
-    let mut wanted: Vec<(u64, u64)> = vec![(0, data_start)];
+    // Reserved sectors, then the first FAT's sectors holding the chains
+    // walked (the second copy and large files' chains are left out).
+    let mut wanted: Vec<(u64, u64)> = vec![(0, reserved * ss)];
+    let fat_sector = |c: u64| (reserved + c * 4 / ss) * ss;
+    wanted.push((fat_sector(0), ss));
     let mut dirs = vec![root];
     let mut seen = std::collections::BTreeSet::new();
     while let Some(first) = dirs.pop() {
@@ -39,6 +43,7 @@ pub fn metadata<D: ReadAt + ?Sized>(
         while (2..0x0fff_fff8).contains(&c) && seen.insert(c) {
             let off = data_start + (c - 2) * cluster;
             wanted.push((off, cluster));
+            wanted.push((fat_sector(c), ss));
             let mut buf = vec![0u8; cluster as usize];
             disk.pread_exact(&mut buf, start + off)?;
             for e in buf.chunks(32) {
@@ -50,11 +55,14 @@ pub fn metadata<D: ReadAt + ?Sized>(
                     dirs.push(fc);
                 } else if fc >= 2 && le(e, 28, 4) <= small {
                     wanted.push((data_start + (fc - 2) * cluster, cluster));
+                    wanted.push((fat_sector(fc), ss));
                 }
             }
             c = next(c);
         }
     }
+    wanted.sort();
+    wanted.dedup();
     let mut out = vec![];
     for (off, n) in wanted {
         for (o, bytes) in super::seeds::nonzero_extents(disk, start + off, n.min(len - off), 512) {

@@ -1,0 +1,11 @@
+//! TODO: manifest targets.
+
+use crate::seeds::{Seed, SeedSources};
+
+/// TODO.
+pub fn manifest(_data: &[u8]) {}
+
+/// Seeds for these targets.
+pub fn seeds(_src: &SeedSources) -> anyhow::Result<Vec<Seed>> {
+    Ok(vec![])
+}
