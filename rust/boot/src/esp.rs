@@ -15,6 +15,9 @@ use std::fs::File;
 pub const HOST_CONFIG: &str = "metalos/host-config.json";
 /// Path of the first-boot flag on the ESP.
 pub const FIRST_BOOT_FLAG: &str = "metalos/first_boot";
+/// Largest HostConfig PID 1 reads (real ones are a few KiB; a corrupted
+/// directory entry may claim gigabytes).
+pub const HOST_CONFIG_MAX_LEN: u64 = 1 << 20;
 
 /// An ESP partition on a disk.
 #[derive(Debug, Clone)]
@@ -53,12 +56,13 @@ impl EspHandle {
             .with_context(|| format!("opening {}", self.disk.dev.display()))
     }
 
-    /// Reads a file from the ESP.
-    pub fn read(&self, path: &str) -> Result<Vec<u8>> {
+    /// Reads a file of at most `max_len` bytes from the ESP.
+    pub fn read(&self, path: &str, max_len: u64) -> Result<Vec<u8>> {
         let file = self.open(false)?;
         Ok(read_esp_file(
             Region::new(&file, self.offset, self.len),
             path,
+            max_len,
         )?)
     }
 
@@ -113,7 +117,7 @@ impl EspHandle {
         if !self.exists(HOST_CONFIG) {
             return Ok(None);
         }
-        let bytes = self.read(HOST_CONFIG)?;
+        let bytes = self.read(HOST_CONFIG, HOST_CONFIG_MAX_LEN)?;
         let text = String::from_utf8(bytes).context("HostConfig is not UTF-8")?;
         let config = HostConfig::from_json(&text).with_context(|| {
             format!(

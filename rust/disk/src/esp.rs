@@ -10,7 +10,7 @@ use lamfat::{
 };
 use metalos_config::Resolved;
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 
 /// FAT32 needs at least this many clusters.
 const MIN_FAT32_CLUSTERS: u64 = 65525;
@@ -243,14 +243,29 @@ fn copy_content(content: &Resolved, out: &mut impl Write, path: &str) -> Result<
     }
 }
 
+/// Deepest directory nesting [`list_esp`] walks: a directory entry that
+/// points back at an ancestor would otherwise nest without end.
+pub const MAX_ESP_DEPTH: usize = 32;
+/// Most entries [`list_esp`] lists (an ESP holds a few dozen): a loop of
+/// sibling directories would otherwise multiply without end.
+pub const MAX_ESP_ENTRIES: usize = 1 << 16;
+
 /// Lists every file and directory of a FAT filesystem, sorted by path.
+/// A tree deeper than [`MAX_ESP_DEPTH`] or larger than
+/// [`MAX_ESP_ENTRIES`] (a corrupted one, with a directory loop) is an error.
 pub fn list_esp<D: WriteAt + ?Sized>(region: Region<'_, D>) -> Result<Vec<EspEntry>, EspError> {
     let fs = FileSystem::new(region, FsOptions::new()).map_err(|e| fat_err("/", e))?;
     let mut out = vec![];
-    let mut stack = vec![(String::new(), fs.root_dir())];
-    while let Some((prefix, dir)) = stack.pop() {
+    let mut stack = vec![(String::new(), 0, fs.root_dir())];
+    while let Some((prefix, depth, dir)) = stack.pop() {
         for entry in dir.iter() {
             let entry = entry.map_err(|e| fat_err(&prefix, e))?;
+            if out.len() >= MAX_ESP_ENTRIES {
+                return Err(fat_err(
+                    "/",
+                    format_args!("more than {MAX_ESP_ENTRIES} entries (a directory loop?)"),
+                ));
+            }
             let name = entry.file_name();
             if name == "." || name == ".." {
                 continue;
@@ -261,12 +276,20 @@ pub fn list_esp<D: WriteAt + ?Sized>(region: Region<'_, D>) -> Result<Vec<EspEnt
                 format!("{prefix}/{name}")
             };
             if entry.is_dir() {
+                if depth + 1 > MAX_ESP_DEPTH {
+                    return Err(fat_err(
+                        &path,
+                        format_args!(
+                            "directories nested deeper than {MAX_ESP_DEPTH} levels (a directory loop?)"
+                        ),
+                    ));
+                }
                 out.push(EspEntry {
                     path: path.clone(),
                     is_dir: true,
                     size: 0,
                 });
-                stack.push((path, entry.to_dir()));
+                stack.push((path, depth + 1, entry.to_dir()));
             } else {
                 out.push(EspEntry {
                     path,
@@ -280,16 +303,29 @@ pub fn list_esp<D: WriteAt + ?Sized>(region: Region<'_, D>) -> Result<Vec<EspEnt
     Ok(out)
 }
 
-/// Reads one file from a FAT filesystem.
+/// Reads one file of at most `max_len` bytes from a FAT filesystem (a
+/// corrupted directory entry may claim up to 4 GiB: the caller says how
+/// much it is prepared to hold).
 pub fn read_esp_file<D: WriteAt + ?Sized>(
     region: Region<'_, D>,
     path: &str,
+    max_len: u64,
 ) -> Result<Vec<u8>, EspError> {
     let fs = FileSystem::new(region, FsOptions::new()).map_err(|e| fat_err("/", e))?;
     let mut file = fs
         .root_dir()
         .open_file(path)
         .map_err(|e| fat_err(path, e))?;
+    let len = file
+        .seek(SeekFrom::End(0))
+        .and_then(|len| file.seek(SeekFrom::Start(0)).map(|_| len))
+        .map_err(|e| fat_err(path, e))?;
+    if len > max_len {
+        return Err(fat_err(
+            path,
+            format_args!("{len} bytes, more than the {max_len} expected"),
+        ));
+    }
     let mut data = vec![];
     file.read_to_end(&mut data).map_err(|e| fat_err(path, e))?;
     Ok(data)

@@ -515,6 +515,9 @@ mod tests {
         // Over the primary entry array.
         gpt.partitions[0].first_lba = 2;
         let err = Gpt::read(&written(&gpt), SIZE).unwrap_err().to_string();
-        assert!(err.contains("partition 1 (ESP) spans sectors 2..=6143"), "{err}");
+        assert!(
+            err.contains("partition 1 (ESP) spans sectors 2..=6143"),
+            "{err}"
+        );
     }
 }

@@ -33,11 +33,11 @@ fn swap_exchanges_contents_and_fsck_agrees() {
     swap_contents(file, 0, "EFI/BOOT/BOOTX64.EFI", "EFI/BOOT/BOOTX64.NEW").unwrap();
     let region = || Region::new(file, 0, 40 << 20);
     assert_eq!(
-        read_esp_file(region(), "EFI/BOOT/BOOTX64.EFI").unwrap(),
+        read_esp_file(region(), "EFI/BOOT/BOOTX64.EFI", u64::MAX).unwrap(),
         new
     );
     assert_eq!(
-        read_esp_file(region(), "EFI/BOOT/BOOTX64.NEW").unwrap(),
+        read_esp_file(region(), "EFI/BOOT/BOOTX64.NEW", u64::MAX).unwrap(),
         old
     );
     let out = std::process::Command::new("fsck.fat")

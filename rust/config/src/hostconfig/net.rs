@@ -109,14 +109,23 @@ impl Cidr {
             return Err(bad());
         }
         let prefix: u8 = prefix.parse().map_err(|_| bad())?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        if prefix > max {
+        let cidr = Self { addr, prefix };
+        cidr.check().map_err(|e| format!("{text:?}: {e}"))?;
+        Ok(cidr)
+    }
+
+    /// Whether the prefix length fits the address family (a `Cidr` built
+    /// in code, not parsed, may break this).
+    pub fn check(&self) -> Result<(), String> {
+        let max = if self.addr.is_ipv4() { 32 } else { 128 };
+        if self.prefix > max {
             return Err(format!(
-                "{text:?}: prefix length {prefix} is out of range (0..={max} for {})",
-                if addr.is_ipv4() { "IPv4" } else { "IPv6" }
+                "prefix length {} is out of range (0..={max} for {})",
+                self.prefix,
+                if self.addr.is_ipv4() { "IPv4" } else { "IPv6" }
             ));
         }
-        Ok(Self { addr, prefix })
+        Ok(())
     }
 }
 

@@ -309,3 +309,16 @@ fn load_reads_a_file() {
     let e = HostConfig::load(dir.path().join("missing.json")).unwrap_err();
     assert!(e.message.starts_with("cannot read"), "{e}");
 }
+
+#[test]
+fn validate_rejects_a_prefix_built_in_code_out_of_range() {
+    let mut c = HostConfig::from_json(&base().to_string()).unwrap();
+    c.network.interfaces[0].addresses[0].prefix = 33;
+    let e = c.validate().expect_err("prefix 33 on IPv4");
+    assert_eq!(e.field, "network.interfaces[0].addresses[0]");
+    assert!(
+        e.message
+            .contains("prefix length 33 is out of range (0..=32 for IPv4)"),
+        "{e}"
+    );
+}

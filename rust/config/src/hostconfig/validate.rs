@@ -159,6 +159,11 @@ fn check_interfaces(ifs: &[Interface]) -> Result {
                 ),
             ));
         }
+        for (j, a) in iface.addresses.iter().enumerate() {
+            a.check().map_err(|m| {
+                FieldError::new(path(&format!("addresses[{j}]")), format!("{a}: {m}"))
+            })?;
+        }
         if let Some(gw) = iface.gateway {
             if !iface
                 .addresses

@@ -27,6 +27,10 @@ const USAGE: &str = "usage: metalos-fuzz-tool list [--pid1]
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     match args.first().map(String::as_str) {
         Some("list") => {
             let pid1_only = args.iter().any(|a| a == "--pid1");
@@ -112,6 +116,9 @@ fn fuzz(args: &[String]) -> Result<()> {
             continue;
         }
         if a.starts_with("--") {
+            if a != "--seconds" && a != "--jobs" {
+                bail!("fuzz: unknown option {a}\n{USAGE}");
+            }
             skip = true;
         } else {
             names.push(a.as_str());

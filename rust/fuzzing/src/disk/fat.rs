@@ -23,7 +23,7 @@ pub fn fat(data: &[u8]) {
             .filter(|e| !e.is_dir && e.size <= READ_LIMIT)
             .take(READ_COUNT)
         {
-            if let Ok(bytes) = read_esp_file(region(), &e.path) {
+            if let Ok(bytes) = read_esp_file(region(), &e.path, READ_LIMIT) {
                 assert!(
                     bytes.len() as u64 <= e.size,
                     "{} is longer than listed",
@@ -33,7 +33,7 @@ pub fn fat(data: &[u8]) {
         }
     }
     for path in [HOST_CONFIG, FIRST_BOOT_FLAG] {
-        if let Ok(bytes) = read_esp_file(region(), path) {
+        if let Ok(bytes) = read_esp_file(region(), path, READ_LIMIT) {
             if let Ok(text) = std::str::from_utf8(&bytes) {
                 let _ = metalos_config::hostconfig::HostConfig::from_json(text);
             }

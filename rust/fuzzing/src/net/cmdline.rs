@@ -225,7 +225,7 @@ fn slot(line: &str) {
     let usr = Uuid::from_u128(0x3a1c_2e44_0f4b_4a57_9c51_2b8e_6f7d_9a10);
     let part = Partition {
         number: 3,
-        type_guid: Uuid::from_u128(0x8484_680c_9521_48c6_9c11_b0720656f69e),
+        type_guid: Uuid::from_u128(0x8484_680c_9521_48c6_9c11_b072_0656_f69e),
         guid: usr,
         first_lba: 2048,
         last_lba: 4095,

@@ -2,8 +2,7 @@
 //! (`metalos_net::dhcp`: dhcproto decoding, xid/chaddr matching, the
 //! OFFER → REQUEST → ACK/NAK exchange and the lease built from it).
 
-use dhcproto::v4::Message;
-use dhcproto::{Decodable, Encodable};
+use dhcproto::Encodable;
 use metalos_net::cmdline::parse_netmask;
 use metalos_net::dhcp::{self, Lease};
 use metalos_net::MacAddr;
@@ -70,12 +69,15 @@ fn check_lease(lease: &Lease) {
 
 /// Target `dhcp_roundtrip`: one datagram; when dhcproto decodes it, the
 /// client must read the same reply (matching the datagram's own xid and
-/// chaddr) from its re-encoding, and encoding must be stable from then on:
-/// decode(encode(m)) encodes to the same bytes and decodes to the same
-/// message. (The first round may normalise: dhcproto drops options whose
-/// list is empty, e.g. a zero-length option 3.)
+/// chaddr) from every re-encoding, and every decoded message must encode.
+/// Byte-identical re-encoding is not required: dhcproto normalises a
+/// malformed option area over more than one round (it drops options whose
+/// list is empty, e.g. a zero-length option 3, and reads options after a
+/// zeroed magic cookie; fuzzing finding `dhcp_roundtrip/option-area-normalised-twice`).
+/// MetalOS never re-encodes a received message; what it encodes (its
+/// own DISCOVER and REQUEST) is tested in `metalos_net::dhcp`.
 pub fn dhcp_roundtrip(data: &[u8]) {
-    let Ok(msg) = Message::from_bytes(data) else {
+    let Some(msg) = dhcp::decode(data) else {
         return;
     };
     // The raw chaddr field (bytes 28..34), not `Message::chaddr()`.
@@ -84,20 +86,19 @@ pub fn dhcp_roundtrip(data: &[u8]) {
     };
     let mac = MacAddr(chaddr.try_into().expect("six bytes"));
     let reply = dhcp::parse_reply(data, msg.xid(), mac);
-    let encoded = msg
-        .to_vec()
-        .unwrap_or_else(|e| panic!("a decoded message does not encode: {e}"));
-    let again = Message::from_bytes(&encoded)
-        .unwrap_or_else(|e| panic!("a re-encoded message does not decode: {e}"));
-    assert_eq!(
-        dhcp::parse_reply(&encoded, msg.xid(), mac),
-        reply,
-        "the client reads the re-encoded reply differently"
-    );
-    let twice = again.to_vec().expect("encodes");
-    assert_eq!(twice, encoded, "the second encoding differs");
-    let third = Message::from_bytes(&twice).expect("decodes");
-    assert_eq!(third, again, "decode(encode(m)) != m after one round");
+    let mut current = msg;
+    for round in 1..=3 {
+        let encoded = current
+            .to_vec()
+            .unwrap_or_else(|e| panic!("round {round}: a decoded message does not encode: {e}"));
+        assert_eq!(
+            dhcp::parse_reply(&encoded, current.xid(), mac),
+            reply,
+            "round {round}: the client reads the re-encoded reply differently"
+        );
+        current = dhcp::decode(&encoded)
+            .unwrap_or_else(|| panic!("round {round}: a re-encoded message does not decode"));
+    }
 }
 
 #[cfg(test)]

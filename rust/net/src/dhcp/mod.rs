@@ -23,7 +23,7 @@ use crate::dns;
 use crate::mac::MacAddr;
 
 #[doc(hidden)]
-pub use packet::{discover, encode, parse_reply, request, Reply, ReplyKind};
+pub use packet::{decode, discover, encode, parse_reply, request, Reply, ReplyKind};
 #[doc(hidden)]
 pub use replay::negotiate_replayed;
 

@@ -112,10 +112,67 @@ pub fn encode(msg: &Message) -> Result<Vec<u8>, String> {
     msg.to_vec().map_err(|e| e.to_string())
 }
 
+/// Offset of the magic cookie (after the fixed BOOTP header).
+const COOKIE_AT: usize = 236;
+/// RFC 2131's magic cookie, which starts the options of every DHCP message.
+const COOKIE: [u8; 4] = [99, 130, 83, 99];
+
+/// The length dhcproto's decoder assumes (and asserts) for options of
+/// these codes; none of them belongs in a reply to this client.
+fn length_dhcproto_assumes(code: u8) -> Option<fn(usize) -> bool> {
+    match code {
+        80 => Some(|len| len == 0),        // Rapid Commit
+        81 => Some(|len| len >= 3),        // Client FQDN
+        94 => Some(|len| len == 3),        // Client Network Interface
+        152..=155 => Some(|len| len == 4), // Bulk Leasequery times
+        _ => None,
+    }
+}
+
+/// `bytes` with the options dhcproto would mis-decode removed (a length
+/// it does not expect for their code: it asserts on them in debug builds),
+/// or `None` when the datagram is not a DHCP message (no magic cookie).
+fn without_misfit_options(bytes: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+    if bytes.get(COOKIE_AT..COOKIE_AT + 4)? != COOKIE {
+        return None;
+    }
+    let mut kept = bytes[..COOKIE_AT + 4].to_vec();
+    let mut at = COOKIE_AT + 4;
+    let mut dropped = false;
+    while let Some(&code) = bytes.get(at) {
+        let len = match code {
+            0 | 255 => 0,
+            _ => usize::from(*bytes.get(at + 1).unwrap_or(&0)),
+        };
+        let end = if matches!(code, 0 | 255) {
+            at + 1
+        } else {
+            at + 2 + len
+        };
+        let option = &bytes[at..end.min(bytes.len())];
+        match length_dhcproto_assumes(code) {
+            Some(fits) if !fits(len) => dropped = true,
+            _ => kept.extend_from_slice(option),
+        }
+        if code == 255 || end >= bytes.len() {
+            kept.extend_from_slice(&bytes[end.min(bytes.len())..]);
+            break;
+        }
+        at = end;
+    }
+    Some(if dropped { kept.into() } else { bytes.into() })
+}
+
+/// Decodes a DHCP message (with dhcproto, after dropping the options it
+/// would mis-decode); `None` when it is not one.
+pub fn decode(bytes: &[u8]) -> Option<Message> {
+    Message::from_bytes(&without_misfit_options(bytes)?).ok()
+}
+
 /// Decodes a datagram; `None` unless it is an OFFER, ACK or NAK for
 /// transaction `xid` and hardware address `mac`.
 pub fn parse_reply(bytes: &[u8], xid: u32, mac: MacAddr) -> Option<Reply> {
-    let msg = Message::from_bytes(bytes).ok()?;
+    let msg = decode(bytes)?;
     if msg.opcode() != Opcode::BootReply
         || msg.xid() != xid
         || msg.chaddr().get(..6)? != mac.octets()
@@ -234,6 +291,42 @@ pub(crate) mod tests {
             msg.opts().get(OptionCode::ServerIdentifier),
             Some(&DhcpOption::ServerIdentifier(SERVER))
         );
+    }
+
+    /// An OFFER whose options start with `extra` (raw option bytes).
+    fn offer_with(extra: &[u8]) -> Vec<u8> {
+        let req = discover(42, MAC, 0);
+        let bytes = encode(&server_reply(
+            &req,
+            MessageType::Offer,
+            Ipv4Addr::new(10, 77, 1, 100),
+        ))
+        .unwrap();
+        let mut out = bytes[..COOKIE_AT + 4].to_vec();
+        out.extend_from_slice(extra);
+        out.extend_from_slice(&bytes[COOKIE_AT + 4..]);
+        out
+    }
+
+    #[test]
+    fn options_dhcproto_would_assert_on_are_dropped() {
+        // Fuzzing finding (`dhcp`): a Bulk Leasequery base time (152) of
+        // one byte panicked dhcproto's decoder in debug builds.
+        for extra in [&[152u8, 1, 0][..], &[80, 1, 7], &[81, 0], &[94, 2, 1, 2]] {
+            let reply = parse_reply(&offer_with(extra), 42, MAC).unwrap();
+            assert_eq!(reply.kind, ReplyKind::Offer, "{extra:?}");
+            assert_eq!(reply.server_id, Some(SERVER), "{extra:?}");
+        }
+        let fine = offer_with(&[152, 4, 0, 0, 0, 1]);
+        assert_eq!(without_misfit_options(&fine).unwrap().as_ref(), &fine[..]);
+    }
+
+    #[test]
+    fn a_datagram_without_the_magic_cookie_is_not_a_reply() {
+        let mut bytes = offer_with(&[]);
+        bytes[COOKIE_AT] = 0;
+        assert_eq!(parse_reply(&bytes, 42, MAC), None);
+        assert_eq!(parse_reply(&bytes[..100], 42, MAC), None);
     }
 
     #[test]
