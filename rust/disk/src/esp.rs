@@ -2,7 +2,8 @@
 //! volume id and label, timestamps from the build's epoch, files and
 //! directories created in sorted order.
 
-use crate::readat::WriteAt;
+use crate::fatcheck::check_fat32;
+use crate::readat::{ReadAt, WriteAt};
 use crate::sparse::Region;
 use lamfat::{
     Date, DateTime, FatType, FileSystem, FormatVolumeOptions, FsOptions, StdIoWrapper, Time,
@@ -147,6 +148,13 @@ fn fat_time(unix: u64) -> DateTime {
     DateTime::new(Date::new(year, month, day), Time::new(h, m, s & !1, 0))
 }
 
+/// [`check_fat32`] before lamfat opens a volume it did not format.
+fn check_volume<D: ReadAt + ?Sized>(region: &Region<'_, D>) -> Result<(), EspError> {
+    check_fat32(region)
+        .map(drop)
+        .map_err(|m| fat_err("/", format_args!("{m}")))
+}
+
 fn fat_err(path: &str, e: impl std::fmt::Debug) -> EspError {
     EspError::Fat {
         path: path.to_string(),
@@ -254,6 +262,7 @@ pub const MAX_ESP_ENTRIES: usize = 1 << 16;
 /// A tree deeper than [`MAX_ESP_DEPTH`] or larger than
 /// [`MAX_ESP_ENTRIES`] (a corrupted one, with a directory loop) is an error.
 pub fn list_esp<D: WriteAt + ?Sized>(region: Region<'_, D>) -> Result<Vec<EspEntry>, EspError> {
+    check_volume(&region)?;
     let fs = FileSystem::new(region, FsOptions::new()).map_err(|e| fat_err("/", e))?;
     let mut out = vec![];
     let mut stack = vec![(String::new(), 0, fs.root_dir())];
@@ -311,6 +320,7 @@ pub fn read_esp_file<D: WriteAt + ?Sized>(
     path: &str,
     max_len: u64,
 ) -> Result<Vec<u8>, EspError> {
+    check_volume(&region)?;
     let fs = FileSystem::new(region, FsOptions::new()).map_err(|e| fat_err("/", e))?;
     let mut file = fs
         .root_dir()
@@ -333,6 +343,7 @@ pub fn read_esp_file<D: WriteAt + ?Sized>(
 
 /// Writes (or overwrites) one file on a FAT filesystem, creating parents.
 pub fn write_esp_file(region: Region<'_>, path: &str, content: &[u8]) -> Result<(), EspError> {
+    check_volume(&region)?;
     let fs = FileSystem::new(region, FsOptions::new().update_accessed_date(false))
         .map_err(|e| fat_err("/", e))?;
     {
@@ -348,6 +359,7 @@ pub fn write_esp_file(region: Region<'_>, path: &str, content: &[u8]) -> Result<
 /// Renames one file on a FAT filesystem (both paths from the root), replacing nothing:
 /// `to` must not exist.
 pub fn rename_esp_file(region: Region<'_>, from: &str, to: &str) -> Result<(), EspError> {
+    check_volume(&region)?;
     let fs = FileSystem::new(region, FsOptions::new().update_accessed_date(false))
         .map_err(|e| fat_err("/", e))?;
     {
@@ -359,6 +371,7 @@ pub fn rename_esp_file(region: Region<'_>, from: &str, to: &str) -> Result<(), E
 
 /// Removes one file from a FAT filesystem (e.g. the first-boot flag).
 pub fn remove_esp_file(region: Region<'_>, path: &str) -> Result<(), EspError> {
+    check_volume(&region)?;
     let fs = FileSystem::new(region, FsOptions::new().update_accessed_date(false))
         .map_err(|e| fat_err("/", e))?;
     fs.root_dir().remove(path).map_err(|e| fat_err(path, e))?;

@@ -4,6 +4,7 @@
 
 pub mod device;
 pub mod esp;
+pub mod fatcheck;
 pub mod fatswap;
 pub mod gpt;
 pub mod gptprio;

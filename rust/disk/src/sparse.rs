@@ -157,6 +157,24 @@ impl<'a, D: ?Sized> Region<'a, D> {
     }
 }
 
+impl<D: ReadAt + ?Sized> Region<'_, D> {
+    /// Reads `buf.len()` bytes at `offset` inside the window (without
+    /// moving the cursor); reading past the window's end is an error.
+    pub fn pread_exact(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        if offset.saturating_add(buf.len() as u64) > self.len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{} bytes at {offset} are past the end of a {}-byte region",
+                    buf.len(),
+                    self.len
+                ),
+            ));
+        }
+        self.file.pread_exact(buf, self.start + offset)
+    }
+}
+
 impl<D: ReadAt + ?Sized> Read for Region<'_, D> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.clamp(buf.len());

@@ -131,36 +131,50 @@ fn length_dhcproto_assumes(code: u8) -> Option<fn(usize) -> bool> {
 
 /// `bytes` with the options dhcproto would mis-decode removed (a length
 /// it does not expect for their code: it asserts on them in debug builds),
-/// or `None` when the datagram is not a DHCP message (no magic cookie).
+/// or `None` when the datagram is not a DHCP message (no magic cookie, or
+/// a hardware address longer than the 16-byte chaddr field).
 fn without_misfit_options(bytes: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
     if bytes.get(COOKIE_AT..COOKIE_AT + 4)? != COOKIE {
         return None;
     }
-    let mut kept = bytes[..COOKIE_AT + 4].to_vec();
+    // hlen: dhcproto's `chaddr()` slices the 16-byte field by it.
+    if bytes[2] > 16 {
+        return None;
+    }
+    // (code, span) of each option, and each code's total length: dhcproto
+    // concatenates the instances of one code (RFC 3396) before decoding.
+    let mut options = vec![];
+    let mut total = [0usize; 256];
     let mut at = COOKIE_AT + 4;
-    let mut dropped = false;
     while let Some(&code) = bytes.get(at) {
-        let len = match code {
-            0 | 255 => 0,
-            _ => usize::from(*bytes.get(at + 1).unwrap_or(&0)),
-        };
-        let end = if matches!(code, 0 | 255) {
-            at + 1
-        } else {
-            at + 2 + len
-        };
-        let option = &bytes[at..end.min(bytes.len())];
-        match length_dhcproto_assumes(code) {
-            Some(fits) if !fits(len) => dropped = true,
-            _ => kept.extend_from_slice(option),
+        let end = match code {
+            0 | 255 => at + 1,
+            _ => at + 2 + usize::from(*bytes.get(at + 1).unwrap_or(&0)),
         }
-        if code == 255 || end >= bytes.len() {
-            kept.extend_from_slice(&bytes[end.min(bytes.len())..]);
+        .min(bytes.len());
+        if !matches!(code, 0 | 255) {
+            total[usize::from(code)] += end.saturating_sub(at + 2);
+        }
+        options.push((code, at..end));
+        at = end;
+        if code == 255 {
             break;
         }
-        at = end;
     }
-    Some(if dropped { kept.into() } else { bytes.into() })
+    let misfit = |code: u8| {
+        length_dhcproto_assumes(code).is_some_and(|fits| !fits(total[usize::from(code)]))
+    };
+    if !options.iter().any(|(code, _)| misfit(*code)) {
+        return Some(bytes.into());
+    }
+    let mut kept = bytes[..COOKIE_AT + 4].to_vec();
+    for (code, span) in options {
+        if !misfit(code) {
+            kept.extend_from_slice(&bytes[span]);
+        }
+    }
+    kept.extend_from_slice(&bytes[at..]);
+    Some(kept.into())
 }
 
 /// Decodes a DHCP message (with dhcproto, after dropping the options it
@@ -312,7 +326,14 @@ pub(crate) mod tests {
     fn options_dhcproto_would_assert_on_are_dropped() {
         // Fuzzing finding (`dhcp`): a Bulk Leasequery base time (152) of
         // one byte panicked dhcproto's decoder in debug builds.
-        for extra in [&[152u8, 1, 0][..], &[80, 1, 7], &[81, 0], &[94, 2, 1, 2]] {
+        // Nor may repeated instances, which dhcproto concatenates.
+        for extra in [
+            &[152u8, 1, 0][..],
+            &[80, 1, 7],
+            &[81, 0],
+            &[94, 2, 1, 2],
+            &[155, 4, 0, 0, 0, 1, 155, 4, 0, 0, 0, 2],
+        ] {
             let reply = parse_reply(&offer_with(extra), 42, MAC).unwrap();
             assert_eq!(reply.kind, ReplyKind::Offer, "{extra:?}");
             assert_eq!(reply.server_id, Some(SERVER), "{extra:?}");
@@ -327,6 +348,16 @@ pub(crate) mod tests {
         bytes[COOKIE_AT] = 0;
         assert_eq!(parse_reply(&bytes, 42, MAC), None);
         assert_eq!(parse_reply(&bytes[..100], 42, MAC), None);
+    }
+
+    #[test]
+    fn a_hardware_address_longer_than_chaddr_is_not_a_reply() {
+        // Fuzzing finding (`dhcp`): hlen 17 panicked dhcproto's `chaddr()`.
+        let mut bytes = offer_with(&[]);
+        bytes[2] = 17;
+        assert_eq!(parse_reply(&bytes, 42, MAC), None);
+        bytes[2] = 16;
+        assert!(parse_reply(&bytes, 42, MAC).is_some());
     }
 
     #[test]
