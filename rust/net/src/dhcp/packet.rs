@@ -141,29 +141,45 @@ fn without_misfit_options(bytes: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
     if bytes[2] > 16 {
         return None;
     }
-    // (code, span) of each option, and each code's total length: dhcproto
-    // concatenates the instances of one code (RFC 3396) before decoding.
-    let mut options = vec![];
-    let mut total = [0usize; 256];
+    // (code, span) of each option; a code is misfit when a run of its
+    // adjacent instances, which dhcproto concatenates (RFC 3396) before
+    // decoding, has a length it does not expect.
+    let mut options: Vec<(u8, std::ops::Range<usize>)> = vec![];
+    let mut misfits = [false; 256];
+    let mut run: Option<(u8, usize)> = None;
     let mut at = COOKIE_AT + 4;
-    while let Some(&code) = bytes.get(at) {
+    loop {
+        let code = bytes.get(at).copied();
         let end = match code {
-            0 | 255 => at + 1,
-            _ => at + 2 + usize::from(*bytes.get(at + 1).unwrap_or(&0)),
+            None => at,
+            Some(0 | 255) => at + 1,
+            Some(_) => at + 2 + usize::from(*bytes.get(at + 1).unwrap_or(&0)),
         }
         .min(bytes.len());
-        if !matches!(code, 0 | 255) {
-            total[usize::from(code)] += end.saturating_sub(at + 2);
-        }
+        let len = end.saturating_sub(at + 2);
+        run = match (run, code) {
+            (Some((c, n)), Some(code)) if c == code && !matches!(code, 0 | 255) => {
+                Some((c, n + len))
+            }
+            (previous, _) => {
+                if let Some((c, n)) = previous {
+                    misfits[usize::from(c)] |=
+                        length_dhcproto_assumes(c).is_some_and(|fits| !fits(n));
+                }
+                code.filter(|c| !matches!(c, 0 | 255)).map(|c| (c, len))
+            }
+        };
+        let Some(code) = code else { break };
         options.push((code, at..end));
         at = end;
         if code == 255 {
+            if let Some((c, n)) = run.take() {
+                misfits[usize::from(c)] |= length_dhcproto_assumes(c).is_some_and(|fits| !fits(n));
+            }
             break;
         }
     }
-    let misfit = |code: u8| {
-        length_dhcproto_assumes(code).is_some_and(|fits| !fits(total[usize::from(code)]))
-    };
+    let misfit = |code: u8| misfits[usize::from(code)];
     if !options.iter().any(|(code, _)| misfit(*code)) {
         return Some(bytes.into());
     }
@@ -333,6 +349,7 @@ pub(crate) mod tests {
             &[81, 0],
             &[94, 2, 1, 2],
             &[155, 4, 0, 0, 0, 1, 155, 4, 0, 0, 0, 2],
+            &[81, 0, 0, 81, 3, 0, 0, 0],
         ] {
             let reply = parse_reply(&offer_with(extra), 42, MAC).unwrap();
             assert_eq!(reply.kind, ReplyKind::Offer, "{extra:?}");
