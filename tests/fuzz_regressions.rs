@@ -15,8 +15,9 @@ fn every_regression_input_decodes_without_a_panic() {
             continue;
         }
         let name = dir.file_name().to_string_lossy().into_owned();
-        let target = metalos_fuzzing::find(&name)
-            .unwrap_or_else(|| panic!("tests/fuzz-regressions/{name}: no fuzz target of that name"));
+        let target = metalos_fuzzing::find(&name).unwrap_or_else(|| {
+            panic!("tests/fuzz-regressions/{name}: no fuzz target of that name")
+        });
         for f in std::fs::read_dir(dir.path()).unwrap() {
             let path = f.unwrap().path();
             let data = std::fs::read(&path).unwrap();

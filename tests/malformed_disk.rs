@@ -68,14 +68,21 @@ fn gpt_entry_beyond_the_disk(image: &Path) {
     let f = open_rw(&disk);
     let size = f.metadata().unwrap().len();
     let (mut gpt, _) = Gpt::read(&f, size).unwrap();
-    let a = gpt.partitions.iter_mut().find(|p| p.name == "USR-A").unwrap();
+    let a = gpt
+        .partitions
+        .iter_mut()
+        .find(|p| p.name == "USR-A")
+        .unwrap();
     a.last_lba = gpt.total_sectors + 1000;
     gpt.write_backup(&f).unwrap();
     gpt.write_primary(&f).unwrap();
     drop(f);
     let before = sha256(&disk);
     let (fatal, mut vm) = boot_to_fatal("malformed_gpt", &disk, "Reboot in 10 s");
-    assert!(fatal.contains("GPT") || fatal.contains("partition"), "{fatal}");
+    assert!(
+        fatal.contains("GPT") || fatal.contains("partition"),
+        "{fatal}"
+    );
     vm.crash().unwrap();
     assert_eq!(sha256(&disk), before, "the disk is unchanged");
     let _ = std::fs::remove_file(&disk);
@@ -85,31 +92,47 @@ fn gpt_entry_beyond_the_disk(image: &Path) {
 ///    the default policy (the HostConfig being unreadable) reboots after
 ///    10 s and the next boot says the same again — a loop, never a silent one.
 fn hostconfig_with_a_wrong_type(image: &Path) {
-    let disk = raw_copy(image, &repo().join("target/vmtest-malformed-hostconfig.raw"));
+    let disk = raw_copy(
+        image,
+        &repo().join("target/vmtest-malformed-hostconfig.raw"),
+    );
     let f = open_rw(&disk);
     let size = f.metadata().unwrap().len();
     let (gpt, _) = Gpt::read(&f, size).unwrap();
-    let esp = gpt.partitions.iter().find(|p| p.name == "EFI-SYSTEM").unwrap();
+    let esp = gpt
+        .partitions
+        .iter()
+        .find(|p| p.name == "EFI-SYSTEM")
+        .unwrap();
     let region = Region::new(&f, esp.first_lba * 512, esp.sectors() * 512);
     let text = br#"{"version": 1, "identity": {"hostname": "vm-test-host", "machine-id": "0123456789abcdef0123456789abcdef"}, "boot": {"emergency-delay-seconds": "ten"}}"#;
     write_esp_file(region, metalos_image::build::HOST_CONFIG_ESP_PATH, text).unwrap();
     drop(f);
     let before = sha256(&disk);
     let (fatal, mut vm) = boot_to_fatal("malformed_hostconfig", &disk, "Reboot in 10 s");
-    assert!(fatal.contains(metalos_image::build::HOST_CONFIG_ESP_PATH), "{fatal}");
+    assert!(
+        fatal.contains(metalos_image::build::HOST_CONFIG_ESP_PATH),
+        "{fatal}"
+    );
     assert!(fatal.contains("boot.emergency-delay-seconds"), "{fatal}");
     // The reboot happens and the next boot fails the same, loudly.
     let again = FAIL_TIMEOUT;
     let mut seen = 0;
     let deadline = std::time::Instant::now() + again;
     while std::time::Instant::now() < deadline {
-        seen = vm.console_text().matches("metalos-bootloader: FATAL: invalid HostConfig").count();
+        seen = vm
+            .console_text()
+            .matches("metalos-bootloader: FATAL: invalid HostConfig")
+            .count();
         if seen >= 2 {
             break;
         }
         std::thread::sleep(Duration::from_secs(2));
     }
-    assert!(seen >= 2, "the machine rebooted and said why again ({seen} FATAL lines)");
+    assert!(
+        seen >= 2,
+        "the machine rebooted and said why again ({seen} FATAL lines)"
+    );
     vm.crash().unwrap();
     assert_eq!(sha256(&disk), before, "the disk is unchanged");
     let _ = std::fs::remove_file(&disk);
