@@ -61,7 +61,8 @@ impl FromStr for MacAddr {
         let mut parts = s.split(sep);
         for byte in out.iter_mut() {
             let part = parts.next().ok_or_else(err)?;
-            if part.len() != 2 {
+            // from_str_radix alone would take "+b".
+            if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(err());
             }
             *byte = u8::from_str_radix(part, 16).map_err(|_| err())?;
@@ -95,6 +96,7 @@ mod tests {
             "aa:bb:cc:dd:ee:fg",
             "a:bb:cc:dd:ee:ff",
             "aa:bb-cc:dd:ee:ff",
+            "aa:+b:cc:dd:ee:01", // fuzzing finding (`cmdline`)
         ] {
             let e = bad.parse::<MacAddr>().unwrap_err();
             assert!(e.to_string().contains("not a MAC address"), "{bad}: {e}");
