@@ -5,7 +5,7 @@
 
 mod cpio;
 mod manifest;
-mod pe;
+pub mod pe;
 mod signature;
 
 use crate::seeds::{Seed, SeedSources};
@@ -61,6 +61,13 @@ pub const TARGETS: &[Target] = &[
     },
 ];
 
+/// Debian's systemd-stub, from the inputs manifest (`inputs.systemd-stub.path`).
+pub fn stub_path(src: &SeedSources) -> Option<std::path::PathBuf> {
+    let text = std::fs::read_to_string(&src.inputs).ok()?;
+    let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+    Some(doc["inputs"]["systemd-stub"]["path"].as_str()?.into())
+}
+
 /// Seeds for this module's targets.
 pub fn seeds(src: &SeedSources) -> anyhow::Result<Vec<Seed>> {
     let mut out = cpio::seeds(src)?;
@@ -68,4 +75,41 @@ pub fn seeds(src: &SeedSources) -> anyhow::Result<Vec<Seed>> {
     out.extend(manifest::seeds(src)?);
     out.extend(signature::seeds(src)?);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_seed_runs_through_its_target() {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let src = SeedSources {
+            build: repo.join("out/default"),
+            inputs: repo.join(".cache/inputs/inputs.json"),
+            repo: repo.clone(),
+        };
+        let seeds = seeds(&src).unwrap();
+        for t in TARGETS {
+            assert!(seeds.iter().any(|s| s.target == t.name), "no seed for {}", t.name);
+        }
+        for s in &seeds {
+            (crate::find(s.target).unwrap().run)(&s.data);
+        }
+    }
+
+    #[test]
+    fn the_minimal_stub_takes_sections() {
+        let stub = pe::minimal_stub();
+        let uki = metalos_uki::writer::add_sections(
+            &stub,
+            &[metalos_uki::writer::NewSection::data(".osrel", b"ID=x\n")],
+        )
+        .unwrap();
+        assert_eq!(
+            metalos_uki::Uki::parse(&uki).unwrap().section(".osrel"),
+            Some(&b"ID=x\n"[..])
+        );
+        uki_roundtrip(&stub);
+    }
 }

@@ -65,11 +65,16 @@ impl BundleManifest {
     /// Reads and checks `path` (version, relative file paths).
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(io(path))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks manifest `text` (errors name `path`).
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
         let bad = |reason: String| NetbootError::Json {
             path: path.to_owned(),
             reason,
         };
-        let m: Self = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let m: Self = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
         if m.version != BUNDLE_VERSION {
             return Err(bad(format!(
                 "version: {} is not supported (expected {BUNDLE_VERSION})",

@@ -193,16 +193,21 @@ fn write_release(
 pub fn load_index(dest: &Path) -> Result<ReleaseIndex> {
     let path = dest.join(INDEX_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| NetbootError::Json {
-            path,
-            reason: e.to_string(),
-        }),
+        Ok(text) => parse_index(&text, &path),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ReleaseIndex {
             version: 1,
             releases: Vec::new(),
         }),
         Err(e) => Err(io(path)(e)),
     }
+}
+
+/// Parses `releases.json` text (errors name `path`).
+pub fn parse_index(text: &str, path: &Path) -> Result<ReleaseIndex> {
+    serde_json::from_str(text).map_err(|e| NetbootError::Json {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 fn save_index(dest: &Path, index: &ReleaseIndex) -> Result<()> {

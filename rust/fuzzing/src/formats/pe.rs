@@ -1,14 +1,185 @@
-//! TODO: pe targets.
+//! `pe` and `uki_roundtrip`: PE images as the UKI tools (`metalos_uki`)
+//! and the Secure Boot code (`metalos_secureboot`) read them — the stub,
+//! kernels and UKIs the build takes from Debian or the user, and signed
+//! images whose certificate table is parsed.
 
 use crate::seeds::{Seed, SeedSources};
+use metalos_secureboot::pe::{attach_signature, pad_for_signing, strip_signature, PeLayout};
+use metalos_uki::writer::{add_sections, NewSection};
+use metalos_uki::{bzimage_release, replace_cmdline, Uki};
 
-/// TODO.
-pub fn pe(_data: &[u8]) {}
+/// Target `pe`: every PE reader of the project on the input.
+pub fn pe(data: &[u8]) {
+    let _ = metalos_uki::pe::size_of_image(data);
+    let _ = metalos_uki::pe::described_len(data);
+    let _ = bzimage_release(data);
+    if let Ok(uki) = Uki::parse(data) {
+        for s in uki.summaries() {
+            let bytes = uki.section(&s.name);
+            assert!(
+                bytes.is_some_and(|b| b.len() <= s.raw_size as usize),
+                "{s:?}"
+            );
+        }
+        let _ = (
+            uki.linux(),
+            uki.cmdline(),
+            uki.osrel(),
+            uki.uname(),
+            uki.is_uki(),
+        );
+        let _ = format!("{:?}", uki.info());
+    }
+    if let Ok(layout) = PeLayout::parse(data) {
+        let _ = layout.digest(data);
+        if let Ok(Some(p7)) = layout.first_signature(data) {
+            walk_der(p7, 0);
+        }
+    }
+    let _ = metalos_secureboot::authenticode(data);
+    let _ = strip_signature(data);
+}
 
-/// TODO.
-pub fn uki_roundtrip(_data: &[u8]) {}
+/// Parses DER TLVs recursively (bounded depth), as the signature reader does.
+fn walk_der(mut input: &[u8], depth: usize) {
+    while let Ok((tlv, rest)) = metalos_secureboot::der::Tlv::parse(input) {
+        if depth < 16 {
+            if let Ok(children) = tlv.children() {
+                for c in children {
+                    walk_der(c.raw, depth + 1);
+                }
+            }
+        }
+        if rest.len() >= input.len() {
+            break;
+        }
+        input = rest;
+    }
+}
 
-/// Seeds for these targets.
-pub fn seeds(_src: &SeedSources) -> anyhow::Result<Vec<Seed>> {
-    Ok(vec![])
+/// Target `uki_roundtrip`: the input as a stub. When the writer accepts
+/// it, the UKI it makes reads back with the sections given (and the
+/// stub's own untouched), writing is deterministic, replacing the command
+/// line changes only that section, and a signed image's signature
+/// survives strip → attach.
+pub fn uki_roundtrip(data: &[u8]) {
+    signature_roundtrip(data);
+    let linux = b"MZ not really a kernel";
+    let new = [
+        NewSection::data(".cmdline", b"console=ttyS0"),
+        NewSection::kernel(linux),
+    ];
+    let Ok(out) = add_sections(data, &new) else {
+        return;
+    };
+    assert_eq!(
+        add_sections(data, &new).ok().as_ref(),
+        Some(&out),
+        "not deterministic"
+    );
+    let stub = Uki::parse(data).expect("the writer accepted the stub");
+    let uki = Uki::parse(&out).expect("the writer's UKI parses");
+    assert_eq!(uki.section(".cmdline"), Some(&b"console=ttyS0"[..]));
+    assert_eq!(uki.section(".linux"), Some(&linux[..]));
+    for s in stub.summaries() {
+        assert_eq!(
+            uki.section(&s.name),
+            stub.section(&s.name),
+            "stub section {} changed",
+            s.name
+        );
+    }
+    let replaced = replace_cmdline(&out, b"quiet").expect("replacing .cmdline of our UKI");
+    let again = Uki::parse(&replaced).expect("the replaced UKI parses");
+    assert_eq!(again.section(".cmdline"), Some(&b"quiet"[..]));
+    assert_eq!(again.section(".linux"), Some(&linux[..]));
+}
+
+fn signature_roundtrip(data: &[u8]) {
+    let Ok(layout) = PeLayout::parse(data) else {
+        return;
+    };
+    let Ok(Some(p7)) = layout.first_signature(data) else {
+        return;
+    };
+    let Ok(mut unsigned) = strip_signature(data) else {
+        return;
+    };
+    pad_for_signing(&mut unsigned);
+    let signed = attach_signature(&unsigned, p7).expect("attaching to a stripped image");
+    let relaid = PeLayout::parse(&signed).expect("a re-signed image parses");
+    let p7_again = relaid.first_signature(&signed).expect("its table reads");
+    assert_eq!(p7_again, Some(p7), "the signature changed");
+    let mut stripped = strip_signature(&signed).expect("strips again");
+    pad_for_signing(&mut stripped);
+    assert_eq!(stripped, unsigned, "strip after attach differs");
+}
+
+/// Seeds: Debian's systemd-stub (the inputs manifest), the default
+/// image's UKIs and a signed one when built, each cut to the target's
+/// `max_len`; always a UKI made here from a minimal stub.
+pub fn seeds(src: &SeedSources) -> anyhow::Result<Vec<Seed>> {
+    let max = 64 << 10;
+    let mut out = vec![];
+    let mut add = |name: &str, bytes: &[u8]| {
+        for target in ["pe", "uki_roundtrip"] {
+            out.push(Seed {
+                target,
+                name: name.into(),
+                data: bytes[..bytes.len().min(max)].to_vec(),
+            });
+        }
+    };
+    if let Some(stub) = crate::formats::stub_path(src) {
+        if let Ok(bytes) = std::fs::read(&stub) {
+            add("systemd-stub", &bytes);
+        }
+    }
+    for rel in ["artifacts/bootloader.efi", "artifacts/imaging.efi"] {
+        if let Ok(bytes) = std::fs::read(src.build.join(rel)) {
+            add(&rel.replace('/', "_"), &bytes);
+        }
+    }
+    let stub = minimal_stub();
+    add("minimal-stub", &stub);
+    if let Ok(uki) = add_sections(&stub, &[NewSection::data(".osrel", b"ID=metalos\n")]) {
+        add("minimal-uki", &uki);
+    }
+    Ok(out)
+}
+
+/// A smallest PE32+ x86-64 EFI application: headers and one `.text`.
+pub fn minimal_stub() -> Vec<u8> {
+    let mut b = vec![0u8; 0x400];
+    b[0..2].copy_from_slice(b"MZ");
+    b[0x3c..0x40].copy_from_slice(&0x80u32.to_le_bytes());
+    let pe = 0x80;
+    b[pe..pe + 4].copy_from_slice(b"PE\0\0");
+    let coff = pe + 4;
+    b[coff..coff + 2].copy_from_slice(&0x8664u16.to_le_bytes()); // machine
+    b[coff + 2..coff + 4].copy_from_slice(&1u16.to_le_bytes()); // sections
+    b[coff + 16..coff + 18].copy_from_slice(&240u16.to_le_bytes()); // optional header size
+    b[coff + 18..coff + 20].copy_from_slice(&0x0022u16.to_le_bytes()); // characteristics
+    let opt = coff + 20;
+    let put32 =
+        |b: &mut Vec<u8>, at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    b[opt..opt + 2].copy_from_slice(&0x20bu16.to_le_bytes()); // PE32+
+    put32(&mut b, opt + 4, 0x200); // SizeOfCode
+    put32(&mut b, opt + 16, 0x1000); // AddressOfEntryPoint
+    put32(&mut b, opt + 20, 0x1000); // BaseOfCode
+    put32(&mut b, opt + 32, 0x1000); // SectionAlignment
+    put32(&mut b, opt + 36, 0x200); // FileAlignment
+    put32(&mut b, opt + 56, 0x2000); // SizeOfImage
+    put32(&mut b, opt + 60, 0x200); // SizeOfHeaders
+    b[opt + 68..opt + 70].copy_from_slice(&10u16.to_le_bytes()); // EFI application
+    put32(&mut b, opt + 108, 16); // NumberOfRvaAndSizes
+    let sec = opt + 240;
+    b[sec..sec + 5].copy_from_slice(b".text");
+    put32(&mut b, sec + 8, 0x200); // VirtualSize
+    put32(&mut b, sec + 12, 0x1000); // VirtualAddress
+    put32(&mut b, sec + 16, 0x200); // SizeOfRawData
+    put32(&mut b, sec + 20, 0x200); // PointerToRawData
+    put32(&mut b, sec + 36, 0x6000_0020); // code, execute, read
+    b[0x200] = 0xc3;
+    b
 }
