@@ -275,7 +275,11 @@ impl PeImage {
     }
 
     /// The section's data: its first [`SectionHeader::data_len`] bytes.
+    /// An empty section's data is empty wherever its offset points.
     pub fn data<'a>(&self, data: &'a [u8], s: &SectionHeader) -> Option<&'a [u8]> {
+        if s.data_len() == 0 {
+            return Some(&[]);
+        }
         let start = s.raw_offset as usize;
         data.get(start..start.checked_add(s.data_len() as usize)?)
     }
