@@ -97,6 +97,18 @@ impl PeLayout {
         {
             return Err(bad("the certificate table lies outside the file".into()));
         }
+        // The table is appended after the image: over the headers or a
+        // section, stripping or hashing it would cut into them.
+        let image_end = secs
+            .iter()
+            .map(|(off, size)| off + size)
+            .fold(size_of_headers, usize::max);
+        if cert_table != (0, 0) && cert_table.0 < image_end {
+            return Err(bad(format!(
+                "the certificate table at {:#x} overlaps the headers or a section (they end at {image_end:#x})",
+                cert_table.0
+            )));
+        }
         Ok(PeLayout {
             checksum_offset: opt + 64,
             cert_dir_offset,
