@@ -56,6 +56,11 @@ impl EspHandle {
             .with_context(|| format!("opening {}", self.disk.dev.display()))
     }
 
+    /// Size of the ESP partition in bytes (no file on it can be larger).
+    pub fn partition_len(&self) -> u64 {
+        self.len
+    }
+
     /// Reads a file of at most `max_len` bytes from the ESP.
     pub fn read(&self, path: &str, max_len: u64) -> Result<Vec<u8>> {
         let file = self.open(false)?;

@@ -28,7 +28,7 @@ pub fn update_bootloader(
 ) -> Result<bool> {
     let esp = EspHandle::find(disk, gpt).context("the boot disk has no ESP")?;
     let current = esp
-        .read(BOOTLOADER)
+        .read(BOOTLOADER, esp.partition_len())
         .context("reading the current bootloader")?;
     if hex::encode(Sha256::digest(&current)) == file.sha256 {
         return Ok(false);
