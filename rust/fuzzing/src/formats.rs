@@ -91,7 +91,11 @@ mod tests {
         };
         let seeds = seeds(&src).unwrap();
         for t in TARGETS {
-            assert!(seeds.iter().any(|s| s.target == t.name), "no seed for {}", t.name);
+            assert!(
+                seeds.iter().any(|s| s.target == t.name),
+                "no seed for {}",
+                t.name
+            );
         }
         for s in &seeds {
             (crate::find(s.target).unwrap().run)(&s.data);
