@@ -1,6 +1,8 @@
 //! Reading libFuzzer logs into the README's table.
 
 use crate::Target;
+use std::collections::BTreeMap;
+use std::path::Path;
 
 /// What one libFuzzer run reached.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,15 +69,15 @@ pub fn short_count(n: u64) -> String {
 
 /// The Markdown table: target, executions, exec/s, coverage, features,
 /// goal met, result.
-pub fn table(rows: &[(Target, RunStats)]) -> String {
+pub fn table(rows: &[(Target, RunStats)], fixed: &BTreeMap<String, usize>) -> String {
     let mut out = String::from(
-        "| target | decodes | executions | exec/s | cov | ft | goal | result |\n\
-         |---|---|---:|---:|---:|---:|---|---|\n",
+        "| target | decodes | executions | exec/s | cov | ft | goal | findings fixed | result |\n\
+         |---|---|---:|---:|---:|---:|---|---:|---|\n",
     );
     for (t, s) in rows {
         let goal: u64 = if t.pid1 { 10_000_000 } else { 1_000_000 };
         out.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} | {} | {} {} | {} |\n",
+            "| `{}` | {} | {} | {} | {} | {} | {} {} | {} | {} |\n",
             t.name,
             t.about,
             short_count(s.execs),
@@ -84,8 +86,20 @@ pub fn table(rows: &[(Target, RunStats)]) -> String {
             s.features,
             short_count(goal),
             if s.execs >= goal { "met" } else { "not yet" },
+            fixed.get(t.name).copied().unwrap_or(0),
             s.failure.as_deref().unwrap_or("clean"),
         ));
+    }
+    out
+}
+
+/// Fixed findings per target: the regression inputs under
+/// `dir` (`tests/fuzz-regressions/<target>/`).
+pub fn fixed_findings(dir: &Path) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for t in crate::targets() {
+        let n = std::fs::read_dir(dir.join(t.name)).map_or(0, |d| d.count());
+        out.insert(t.name.to_string(), n);
     }
     out
 }

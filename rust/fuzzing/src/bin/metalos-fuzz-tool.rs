@@ -14,7 +14,7 @@
 //!   coverage, features, findings).
 
 use anyhow::{bail, Context, Result};
-use metalos_fuzzing::report::{parse_log, table};
+use metalos_fuzzing::report::{fixed_findings, parse_log, table};
 use metalos_fuzzing::runner::{run_all, RunPlan};
 use metalos_fuzzing::seeds::{write_corpora, SeedSources};
 use std::path::PathBuf;
@@ -89,7 +89,8 @@ fn main() -> Result<()> {
                     rows.push((t, parse_log(&text)));
                 }
             }
-            print!("{}", table(&rows));
+            let fixed = fixed_findings(std::path::Path::new("tests/fuzz-regressions"));
+            print!("{}", table(&rows, &fixed));
             Ok(())
         }
         _ => bail!("{USAGE}"),
@@ -141,7 +142,10 @@ fn fuzz(args: &[String]) -> Result<()> {
         jobs,
     };
     let rows = run_all(&plan, &targets)?;
-    let report = table(&rows);
+    let report = table(
+        &rows,
+        &fixed_findings(std::path::Path::new("tests/fuzz-regressions")),
+    );
     print!("{report}");
     std::fs::write(plan.logs.join("report.md"), &report)?;
     let failed: Vec<_> = rows
