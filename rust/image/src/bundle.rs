@@ -58,8 +58,7 @@ impl BundleManifest {
             ));
         }
         for f in std::iter::once(&m.usr).chain(m.bootloader.as_ref()) {
-            let plain = !f.file.is_empty() && !f.file.contains('/') && !f.file.starts_with('.');
-            if !plain || f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if !is_plain_file_name(&f.file) || !is_sha256_hex(&f.sha256) {
                 return Err(format!("bundle.json: invalid entry for {:?}", f.file));
             }
         }
@@ -67,9 +66,63 @@ impl BundleManifest {
     }
 }
 
+/// `true` for a file name directly in the bundle: not empty, no `/`, no
+/// leading `.` (so neither `.` nor `..`), no NUL.
+pub fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(['/', '\0']) && !name.starts_with('.')
+}
+
+/// `true` for a sha256 as the update compares it: 64 lower-case hex digits.
+pub fn is_sha256_hex(hash: &str) -> bool {
+    hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// VERSION_ID from os-release text.
 pub fn os_release_version(text: &str) -> Option<String> {
     text.lines()
         .find_map(|l| l.strip_prefix("VERSION_ID="))
         .map(|v| v.trim().trim_matches('"').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(file: &str, sha256: &str) -> String {
+        format!(
+            r#"{{"format":1,"version":"1","usr":{{"file":"{file}","size":1,"sha256":"{sha256}"}}}}"#
+        )
+    }
+
+    #[test]
+    fn entries_are_plain_names_with_lower_case_hashes() {
+        let hash = "0a".repeat(32);
+        assert!(BundleManifest::parse(&manifest("usr.img", &hash)).is_ok());
+        for file in [
+            "",
+            ".",
+            "..",
+            "../usr.img",
+            "/usr.img",
+            "a/b",
+            ".hidden",
+            "a\\u0000b",
+        ] {
+            assert!(
+                BundleManifest::parse(&manifest(file, &hash)).is_err(),
+                "{file:?}"
+            );
+        }
+        for sha in [
+            "0A".repeat(32),
+            "0a".repeat(31),
+            "0a".repeat(33),
+            "zz".repeat(32),
+        ] {
+            assert!(
+                BundleManifest::parse(&manifest("usr.img", &sha)).is_err(),
+                "{sha:?}"
+            );
+        }
+    }
 }

@@ -218,10 +218,33 @@ pub fn load_build_manifest(dir: &Path) -> Result<BuildManifest> {
         dir: dir.to_owned(),
         reason: format!("cannot read manifest.json ({e}); is it a `metalos build` output?"),
     })?;
-    serde_json::from_str(&text).map_err(|e| NetbootError::Json {
-        path,
-        reason: e.to_string(),
-    })
+    parse_build_manifest(&text, &path)
+}
+
+/// Parses a build's `manifest.json` text (errors name `path`). The disk
+/// image and every artifact must be relative paths inside the build
+/// directory: the bundle reads them from there.
+pub fn parse_build_manifest(text: &str, path: &Path) -> Result<BuildManifest> {
+    let bad = |reason: String| NetbootError::Json {
+        path: path.to_owned(),
+        reason,
+    };
+    let m: BuildManifest = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    if !crate::manifest::is_safe_relative(&m.disk.file) {
+        return Err(bad(format!(
+            "disk.file: {:?} is not a relative path inside the build directory",
+            m.disk.file
+        )));
+    }
+    for (name, a) in &m.artifacts {
+        if !crate::manifest::is_safe_relative(&a.file) {
+            return Err(bad(format!(
+                "artifacts.{name}.file: {:?} is not a relative path inside the build directory",
+                a.file
+            )));
+        }
+    }
+    Ok(m)
 }
 
 fn check_hash(path: &Path, expected: &str, actual: &str) -> Result<()> {
@@ -330,4 +353,40 @@ fn compress_image(disk: &Path, root: &Path) -> Result<Blob> {
         raw_sha256: hex::encode(raw_hasher.finalize()),
         raw_size,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build_manifest(disk: &str, artifact: &str) -> String {
+        let hash = "00".repeat(32);
+        format!(
+            r#"{{"version":1,"seed":"s","source-date-epoch":0,
+            "disk":{{"file":"{disk}","size":512,"sector-size":512,"guid":"g","sha256":"{hash}"}},
+            "partitions":[],"inputs":{{}},
+            "artifacts":{{"imaging.efi":{{"file":"{artifact}","size":1,"sha256":"{hash}"}}}}}}"#
+        )
+    }
+
+    #[test]
+    fn a_build_manifest_names_files_inside_the_build() {
+        let path = Path::new("manifest.json");
+        let ok = build_manifest("disk.img", "artifacts/imaging.efi");
+        let m = parse_build_manifest(&ok, path).unwrap();
+        assert_eq!(m.disk.file, "disk.img");
+        for (disk, artifact) in [
+            ("/etc/shadow", "artifacts/imaging.efi"),
+            ("../disk.img", "artifacts/imaging.efi"),
+            ("disk.img", "/boot/vmlinuz"),
+            ("disk.img", "artifacts/../../x.efi"),
+            ("", "artifacts/imaging.efi"),
+        ] {
+            let text = build_manifest(disk, artifact);
+            assert!(
+                parse_build_manifest(&text, path).is_err(),
+                "{disk:?} {artifact:?} accepted"
+            );
+        }
+    }
 }

@@ -202,12 +202,25 @@ pub fn load_index(dest: &Path) -> Result<ReleaseIndex> {
     }
 }
 
-/// Parses `releases.json` text (errors name `path`).
+/// Parses `releases.json` text (errors name `path`). Every release is a
+/// [`release_id`]: the ids name directories under `releases/`.
 pub fn parse_index(text: &str, path: &Path) -> Result<ReleaseIndex> {
-    serde_json::from_str(text).map_err(|e| NetbootError::Json {
+    let bad = |reason: String| NetbootError::Json {
         path: path.to_owned(),
-        reason: e.to_string(),
-    })
+        reason,
+    };
+    let index: ReleaseIndex = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    if let Some(id) = index.releases.iter().find(|id| !is_release_id(id)) {
+        return Err(bad(format!(
+            "releases: {id:?} is not a release id (16 lower-case hex digits)"
+        )));
+    }
+    Ok(index)
+}
+
+/// `true` for what [`release_id`] returns: 16 lower-case hex digits.
+pub fn is_release_id(id: &str) -> bool {
+    id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn save_index(dest: &Path, index: &ReleaseIndex) -> Result<()> {
@@ -305,4 +318,27 @@ pub fn verify_served(dest: &Path) -> Result<BundleManifest> {
     let m = BundleManifest::load(&dest.join(MANIFEST_FILE))?;
     manifest::verify_files(dest, &m)?;
     Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_names_releases_by_id_only() {
+        let path = Path::new("releases.json");
+        let id = release_id(b"manifest");
+        let ok = format!(r#"{{"version":1,"releases":["{id}"]}}"#);
+        assert_eq!(parse_index(&ok, path).unwrap().releases, vec![id]);
+        for bad in [
+            "../../etc",
+            "",
+            "0123456789ABCDEF",
+            "0123456789abcdef0",
+            "/tmp",
+        ] {
+            let text = format!(r#"{{"version":1,"releases":["{bad}"]}}"#);
+            assert!(parse_index(&text, path).is_err(), "{bad:?} accepted");
+        }
+    }
 }

@@ -33,6 +33,15 @@ pub fn update_bootloader(
     if hex::encode(Sha256::digest(&current)) == file.sha256 {
         return Ok(false);
     }
+    // bundle.json's size is not trusted yet: a file larger than the ESP
+    // cannot be installed, and must not size an allocation.
+    anyhow::ensure!(
+        file.size <= esp.partition_len(),
+        "{}: {} bytes do not fit the {}-byte ESP",
+        file.file,
+        file.size,
+        esp.partition_len()
+    );
     let mut new = Vec::with_capacity(file.size as usize);
     src.copy_verified(file, &mut new, |_| {})?;
     for stale in [STAGED, PREVIOUS] {
