@@ -155,9 +155,12 @@ impl<T: Transport> Exchange<'_, T> {
 fn wanted(reply: &Reply, waiting: &Waiting) -> bool {
     match waiting {
         Waiting::Offer => {
+            // The REQUEST names the server; 0.0.0.0 or broadcast names none.
             reply.kind == ReplyKind::Offer
                 && !reply.yiaddr.is_unspecified()
-                && reply.server_id.is_some()
+                && reply
+                    .server_id
+                    .is_some_and(|id| !id.is_unspecified() && !id.is_broadcast())
         }
         Waiting::Ack { server_id } => {
             let from_our_server = reply.server_id.is_none_or(|id| id == *server_id);
