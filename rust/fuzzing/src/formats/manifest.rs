@@ -321,6 +321,17 @@ mod tests {
     }
 
     #[test]
+    fn the_default_build_manifests_are_accepted_when_built() {
+        let build = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../out/default");
+        if let Ok(text) = std::fs::read_to_string(build.join("manifest.json")) {
+            parse_build_manifest(&text, fuzz_path()).unwrap();
+        }
+        if let Ok(text) = std::fs::read_to_string(build.join("update/bundle.json")) {
+            UpdateManifest::parse(&text).unwrap();
+        }
+    }
+
+    #[test]
     fn escaping_paths_are_rejected() {
         let hash = "ab".repeat(32);
         for file in ["../usr.img", "/usr.img", "..", "a/b"] {
