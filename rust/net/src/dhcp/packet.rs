@@ -234,12 +234,19 @@ pub fn parse_reply(bytes: &[u8], xid: u32, mac: MacAddr) -> Option<Reply> {
             DhcpOption::SubnetMask(mask) => reply.subnet_mask = Some(*mask),
             DhcpOption::Router(list) => reply.routers = list.clone(),
             DhcpOption::DomainNameServer(list) => reply.dns_servers = list.clone(),
-            DhcpOption::DomainName(name) => reply.domain = Some(name.clone()),
-            DhcpOption::Hostname(name) => reply.hostname = Some(name.clone()),
+            // An empty name is no name (and dhcproto drops it on re-encoding).
+            DhcpOption::DomainName(name) => {
+                reply.domain = Some(name.clone()).filter(|n| !n.is_empty())
+            }
+            DhcpOption::Hostname(name) => {
+                reply.hostname = Some(name.clone()).filter(|n| !n.is_empty())
+            }
             DhcpOption::AddressLeaseTime(secs) => {
                 reply.lease_time = Some(Duration::from_secs(u64::from(*secs)))
             }
-            DhcpOption::Message(text) => reply.message = Some(text.clone()),
+            DhcpOption::Message(text) => {
+                reply.message = Some(text.clone()).filter(|t| !t.is_empty())
+            }
             _ => {}
         }
     }
