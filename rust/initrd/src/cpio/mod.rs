@@ -30,7 +30,7 @@ mod encode;
 mod reader;
 mod writer;
 
-pub use reader::{read_archives, Entry};
+pub use reader::{read_archives, read_archives_limited, Entry, MAX_UNPACKED};
 pub use writer::{normalize, Archive, DeviceKind, DEFAULT_DIR_MODE};
 
 use std::path::PathBuf;

@@ -59,15 +59,34 @@ impl Entry {
     }
 }
 
-/// Reads every entry of every archive in `data` (trailers are not listed).
+/// Most bytes [`read_archives`] decompresses from the zstd members of one
+/// stream together (1 GiB; a distribution's initrd unpacks to a few
+/// hundred MiB). A few KiB of zstd can claim gigabytes.
+pub const MAX_UNPACKED: u64 = 1 << 30;
+
+/// Reads every entry of every archive in `data` (trailers are not listed),
+/// decompressing at most [`MAX_UNPACKED`] bytes.
 ///
 /// Archives may be concatenated, separated by NUL padding, and each may be
-/// uncompressed or one zstd frame. gzip (`1f 8b`) is reported as unsupported.
+/// uncompressed or one zstd frame of cpio archives (as for the kernel, a
+/// compressed member holds no further compressed members). gzip (`1f 8b`)
+/// is reported as unsupported. Every name listed is non-empty, without NUL
+/// bytes and without a `..` component (the kernel would unpack such an
+/// entry elsewhere than its name says, or outside the tree).
 pub fn read_archives(data: &[u8]) -> Result<Vec<Entry>, CpioError> {
-    let mut out = Vec::new();
-    let mut archive = 0;
-    read_stream(data, &mut out, &mut archive)?;
-    Ok(out)
+    read_archives_limited(data, MAX_UNPACKED)
+}
+
+/// [`read_archives`] with at most `max_unpacked` bytes decompressed from
+/// the zstd members together.
+pub fn read_archives_limited(data: &[u8], max_unpacked: u64) -> Result<Vec<Entry>, CpioError> {
+    let mut reader = StreamReader {
+        out: Vec::new(),
+        archive: 0,
+        budget: max_unpacked,
+    };
+    reader.read_stream(data, true)?;
+    Ok(reader.out)
 }
 
 fn malformed(offset: usize, reason: impl Into<String>) -> CpioError {
@@ -77,35 +96,90 @@ fn malformed(offset: usize, reason: impl Into<String>) -> CpioError {
     }
 }
 
-fn read_stream(data: &[u8], out: &mut Vec<Entry>, archive: &mut usize) -> Result<(), CpioError> {
-    let mut pos = 0;
-    loop {
-        while pos < data.len() && data[pos] == 0 {
-            pos += 1;
-        }
-        let rest = &data[pos..];
-        if rest.is_empty() {
-            return Ok(());
-        }
-        if rest.starts_with(b"070701") || rest.starts_with(b"070702") {
-            if pos % 4 != 0 {
-                return Err(malformed(pos, "archive does not start 4-byte aligned"));
+/// The state of one [`read_archives`] call.
+struct StreamReader {
+    out: Vec<Entry>,
+    archive: usize,
+    /// Bytes the zstd members may still decompress to.
+    budget: u64,
+}
+
+impl StreamReader {
+    /// Reads the archives of `data`; zstd members only when `outer` (the
+    /// kernel does not decompress members of a decompressed stream).
+    fn read_stream(&mut self, data: &[u8], outer: bool) -> Result<(), CpioError> {
+        let mut pos = 0;
+        loop {
+            while pos < data.len() && data[pos] == 0 {
+                pos += 1;
             }
-            pos += read_one(data, pos, out, *archive)?;
-            *archive += 1;
-        } else if rest.starts_with(&ZSTD_MAGIC) {
-            let n = zstd::zstd_safe::find_frame_compressed_size(rest)
-                .map_err(|_| malformed(pos, "truncated or invalid zstd frame"))?;
-            let plain = zstd::stream::decode_all(&rest[..n])
-                .map_err(|e| malformed(pos, format!("zstd: {e}")))?;
-            read_stream(&plain, out, archive)?;
-            pos += n;
-        } else if rest.starts_with(&[0x1f, 0x8b]) {
-            return Err(malformed(pos, "gzip-compressed archives are not supported"));
-        } else {
-            return Err(malformed(pos, "no cpio newc or zstd magic"));
+            let rest = &data[pos..];
+            if rest.is_empty() {
+                return Ok(());
+            }
+            if rest.starts_with(b"070701") || rest.starts_with(b"070702") {
+                if pos % 4 != 0 {
+                    return Err(malformed(pos, "archive does not start 4-byte aligned"));
+                }
+                pos += read_one(data, pos, &mut self.out, self.archive)?;
+                self.archive += 1;
+            } else if outer && rest.starts_with(&ZSTD_MAGIC) {
+                let n = zstd::zstd_safe::find_frame_compressed_size(rest)
+                    .map_err(|_| malformed(pos, "truncated or invalid zstd frame"))?;
+                let plain = self.decompress(&rest[..n], pos)?;
+                self.read_stream(&plain, false)?;
+                pos += n;
+            } else if rest.starts_with(&ZSTD_MAGIC) {
+                return Err(malformed(pos, "a compressed member inside a compressed one"));
+            } else if rest.starts_with(&[0x1f, 0x8b]) {
+                return Err(malformed(pos, "gzip-compressed archives are not supported"));
+            } else {
+                return Err(malformed(pos, "no cpio newc or zstd magic"));
+            }
         }
     }
+
+    /// Decompresses one zstd frame, within the remaining budget.
+    fn decompress(&mut self, frame: &[u8], pos: usize) -> Result<Vec<u8>, CpioError> {
+        use std::io::Read;
+        let decoder = zstd::stream::read::Decoder::with_buffer(frame)
+            .map_err(|e| malformed(pos, format!("zstd: {e}")))?;
+        let mut plain = Vec::new();
+        decoder
+            .take(self.budget.saturating_add(1))
+            .read_to_end(&mut plain)
+            .map_err(|e| malformed(pos, format!("zstd: {e}")))?;
+        let len = plain.len() as u64;
+        if len > self.budget {
+            return Err(malformed(
+                pos,
+                "compressed members unpack to more than the limit",
+            ));
+        }
+        self.budget -= len;
+        Ok(plain)
+    }
+}
+
+/// Why the kernel would not unpack an entry under `name` as listed, if so.
+fn name_problem(name: &[u8]) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("empty name")
+    } else if name.contains(&0) {
+        Some("NUL byte inside the name")
+    } else if name.split(|b| *b == b'/').any(|c| c == b"..") {
+        Some("`..` in the name")
+    } else {
+        None
+    }
+}
+
+/// A header field: exactly 8 hex digits.
+fn hex_field(field: &[u8]) -> Option<u32> {
+    if !field.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u32::from_str_radix(std::str::from_utf8(field).ok()?, 16).ok()
 }
 
 fn align4(n: usize) -> usize {
@@ -130,9 +204,7 @@ fn read_one(
         }
         let mut f = [0u32; 13];
         for (i, v) in f.iter_mut().enumerate() {
-            let hex = std::str::from_utf8(&header[6 + 8 * i..14 + 8 * i])
-                .ok()
-                .and_then(|s| u32::from_str_radix(s, 16).ok())
+            let hex = hex_field(&header[6 + 8 * i..14 + 8 * i])
                 .ok_or_else(|| malformed(pos, format!("header field {i} is not hex")))?;
             *v = hex;
         }
@@ -142,7 +214,11 @@ fn read_one(
             .get(name_start..name_start + namesize as usize)
             .filter(|n| n.last() == Some(&0))
             .ok_or_else(|| malformed(pos, "truncated or unterminated name"))?;
-        let name = String::from_utf8_lossy(&name_bytes[..name_bytes.len() - 1]).into_owned();
+        let name_bytes = &name_bytes[..name_bytes.len() - 1];
+        if let Some(reason) = name_problem(name_bytes) {
+            return Err(malformed(pos, reason));
+        }
+        let name = String::from_utf8_lossy(name_bytes).into_owned();
         let data_start = align4(name_start + namesize as usize);
         let body = data
             .get(data_start..data_start + size as usize)

@@ -279,3 +279,66 @@ fn resolve_parents_follows_archive_symlinks() {
     a.symlink("loop", "loop").unwrap();
     assert!(a.resolve_parents("loop/x").is_err());
 }
+
+/// One raw newc entry (header, name, data, padding) and a trailer.
+fn raw_archive(name: &[u8], mode: u32, data: &[u8]) -> Vec<u8> {
+    fn entry(out: &mut Vec<u8>, name: &[u8], mode: u32, data: &[u8]) {
+        let fields = [1, mode, 0, 0, 1, 0, data.len() as u32, 0, 0, 0, 0];
+        out.extend_from_slice(b"070701");
+        for f in fields.iter().chain(&[name.len() as u32 + 1, 0]) {
+            out.extend_from_slice(format!("{f:08x}").as_bytes());
+        }
+        out.extend_from_slice(name);
+        out.push(0);
+        out.resize(out.len().next_multiple_of(4), 0);
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+    let mut out = vec![];
+    entry(&mut out, name, mode, data);
+    entry(&mut out, TRAILER.as_bytes(), 0, b"");
+    out
+}
+
+#[test]
+fn names_that_would_unpack_elsewhere_are_malformed() {
+    assert_eq!(
+        read_archives(&raw_archive(b"etc/x", S_IFREG | 0o644, b"hi")).unwrap()[0].name,
+        "etc/x"
+    );
+    for (name, reason) in [
+        (&b""[..], "empty name"),
+        (b"etc\0/passwd", "NUL"),
+        (b"../etc/passwd", "`..`"),
+        (b"a/../../b", "`..`"),
+    ] {
+        let e = read_archives(&raw_archive(name, S_IFREG | 0o644, b"x")).unwrap_err();
+        assert!(e.to_string().contains(reason), "{name:?}: {e}");
+    }
+}
+
+#[test]
+fn header_fields_are_hex_digits_only() {
+    let mut bytes = raw_archive(b"x", S_IFREG | 0o644, b"");
+    bytes[6..14].copy_from_slice(b"+0000001");
+    let e = read_archives(&bytes).unwrap_err();
+    assert!(e.to_string().contains("not hex"), "{e}");
+}
+
+#[test]
+fn decompression_is_bounded_and_not_nested() {
+    let big = raw_archive(b"zeros", S_IFREG | 0o644, &vec![0; 1 << 20]);
+    let z = compress(&big, Compression::Zstd { level: 3 }).unwrap();
+    assert!(z.len() < 1024);
+    let len = big.len() as u64;
+    assert_eq!(read_archives_limited(&z, len).unwrap().len(), 1);
+    let e = read_archives_limited(&z, len - 1).unwrap_err();
+    assert!(e.to_string().contains("limit"), "{e}");
+    // The budget covers every member together.
+    let two = [z.clone(), z.clone()].concat();
+    assert_eq!(read_archives_limited(&two, 2 * len).unwrap().len(), 2);
+    assert!(read_archives_limited(&two, 2 * len - 1).is_err());
+    let nested = compress(&z, Compression::Zstd { level: 3 }).unwrap();
+    let e = read_archives(&nested).unwrap_err();
+    assert!(e.to_string().contains("inside a compressed"), "{e}");
+}
