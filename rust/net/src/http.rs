@@ -104,7 +104,7 @@ pub enum HttpError {
         status: String,
         /// The numeric status.
         code: u16,
-        /// ` (after N attempts)` when retried, else empty.
+        /// ` (after N attempts)` when retried, where a redirect points, else empty.
         after: String,
     },
     /// No response (connection, DNS, TLS or protocol failure).
@@ -190,6 +190,10 @@ impl HttpClient {
             }
             let config = Config::builder()
                 .http_status_as_error(false)
+                // Redirects are not followed: ureq 3.5.2 panics on some
+                // redirect bodies (fuzzing finding, target `http`); a 3xx is
+                // an error naming where the server points.
+                .max_redirects(0)
                 .tls_config(tls.build())
                 .user_agent(concat!("metalos-net/", env!("CARGO_PKG_VERSION")))
                 .timeout_connect(Some(options.connect_timeout))
@@ -266,7 +270,7 @@ impl HttpClient {
         Ok((body.content_length(), body.into_reader()))
     }
 
-    /// One GET; `Ok` only for a success status (redirects are followed).
+    /// One GET; `Ok` only for a success status (redirects are not followed).
     /// On a TLS failure the next root store's agent is tried.
     fn get_once(
         &self,
@@ -287,11 +291,18 @@ impl HttpClient {
         if request::is_success(status.as_u16(), options) {
             return Ok(response);
         }
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .filter(|_| status.is_redirection());
         let error = HttpError::Status {
             url: url.to_string(),
             status: status.to_string(),
             code: status.as_u16(),
-            after: String::new(),
+            after: location
+                .map(|l| format!(" (redirects to {l}: not followed; point the URL there)"))
+                .unwrap_or_default(),
         };
         if status.is_server_error() {
             Err(TryError::Retry(error))

@@ -183,13 +183,14 @@ fn without_misfit_options(bytes: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
     if !options.iter().any(|(code, _)| misfit(*code)) {
         return Some(bytes.into());
     }
-    let mut kept = bytes[..COOKIE_AT + 4].to_vec();
+    // Overwritten with Pad, not cut out: removing an option would make
+    // its neighbours adjacent, forming a new run dhcproto concatenates.
+    let mut kept = bytes.to_vec();
     for (code, span) in options {
-        if !misfit(code) {
-            kept.extend_from_slice(&bytes[span]);
+        if misfit(code) {
+            kept[span].fill(0);
         }
     }
-    kept.extend_from_slice(&bytes[at..]);
     Some(kept.into())
 }
 
@@ -357,6 +358,8 @@ pub(crate) mod tests {
             &[94, 2, 1, 2],
             &[155, 4, 0, 0, 0, 1, 155, 4, 0, 0, 0, 2],
             &[81, 0, 0, 81, 3, 0, 0, 0],
+            // Cutting the 152 out would join the two 155 runs into 4 + 0.
+            &[155, 4, 0, 0, 0, 1, 152, 1, 0, 155, 0],
         ] {
             let reply = parse_reply(&offer_with(extra), 42, MAC).unwrap();
             assert_eq!(reply.kind, ReplyKind::Offer, "{extra:?}");
