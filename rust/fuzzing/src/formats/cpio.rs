@@ -194,7 +194,11 @@ fn small_archives() -> anyhow::Result<Vec<(&'static str, Vec<u8>)>> {
     linked.hardlink("bin/init", "init")?;
     let linked = linked.to_bytes(1_700_000_000)?;
     let mut early = Archive::new();
-    early.file("kernel/x86/microcode/GenuineIntel.bin", 0o644, vec![1, 2, 3])?;
+    early.file(
+        "kernel/x86/microcode/GenuineIntel.bin",
+        0o644,
+        vec![1, 2, 3],
+    )?;
     let early = early.to_bytes(0)?;
     let zstd = metalos_initrd::compress::compress_zstd(&plain, 3, 0)?;
     let mut padded = early.clone();

@@ -157,8 +157,8 @@ fn connections() -> usize {
     SCRIPT.with(|s| s.borrow().connections)
 }
 
-/// Most connections one GET may open: every try follows at most ureq's
-/// 10 redirects.
+/// Most connections one GET may open (a bound with room to spare: no
+/// redirect is followed, each try opens one).
 const MAX_CONNECTIONS: usize = ATTEMPTS as usize * 11;
 
 /// Target `http`: the input is what the server sends ([`parts`]); GET

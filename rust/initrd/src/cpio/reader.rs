@@ -130,7 +130,10 @@ impl StreamReader {
                 self.read_stream(&plain, false)?;
                 pos += n;
             } else if rest.starts_with(&ZSTD_MAGIC) {
-                return Err(malformed(pos, "a compressed member inside a compressed one"));
+                return Err(malformed(
+                    pos,
+                    "a compressed member inside a compressed one",
+                ));
             } else if rest.starts_with(&[0x1f, 0x8b]) {
                 return Err(malformed(pos, "gzip-compressed archives are not supported"));
             } else {
