@@ -188,3 +188,46 @@ pub fn minimal_stub() -> Vec<u8> {
     b[0x200] = 0xc3;
     b
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_minimal_uki_reads_back_its_sections() {
+        let stub = minimal_stub();
+        let uki = add_sections(&stub, &[NewSection::data(".osrel", b"ID=x\n")]).unwrap();
+        assert_eq!(
+            Uki::parse(&uki).unwrap().section(".osrel"),
+            Some(&b"ID=x\n"[..])
+        );
+        pe(&uki);
+        uki_roundtrip(&uki);
+    }
+
+    #[test]
+    fn damaged_images_are_errors_not_panics() {
+        let stub = minimal_stub();
+        let mut inputs = vec![
+            vec![],
+            b"MZ".to_vec(),
+            stub[..0x100].to_vec(),
+            stub[..0x1ff].to_vec(),
+        ];
+        let mut far_header = stub.clone();
+        far_header[0x3c..0x40].copy_from_slice(&u32::MAX.to_le_bytes());
+        inputs.push(far_header);
+        let mut many_sections = stub.clone();
+        many_sections[0x86..0x88].copy_from_slice(&u16::MAX.to_le_bytes());
+        inputs.push(many_sections);
+        let mut huge_raw = stub.clone();
+        let size_of_raw = 0x80 + 4 + 20 + 240 + 16;
+        huge_raw[size_of_raw..size_of_raw + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        inputs.push(huge_raw);
+        for input in &inputs {
+            assert!(Uki::parse(input).is_err() || input.len() == stub.len());
+            pe(input);
+            uki_roundtrip(input);
+        }
+    }
+}
