@@ -4,6 +4,8 @@
 //! write inside one sector, so at every moment the target names a complete
 //! file — the old one before that write, the new one after it.
 
+use crate::fatcheck::{check_fat32, Fat32Layout};
+use crate::sparse::Region;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
@@ -20,54 +22,35 @@ pub enum SwapError {
 
 struct Fat32 {
     base: u64,
-    bps: u64,
-    spc: u64,
-    fat_offset: u64,
-    data_sector: u64,
-    root_cluster: u32,
+    layout: Fat32Layout,
 }
 
 impl Fat32 {
+    /// Opens the volume at `base` after [`check_fat32`]: every chain the
+    /// swap follows is then known to end, inside the volume.
     fn open(dev: &File, base: u64) -> Result<Self, SwapError> {
-        let mut b = [0u8; 512];
-        dev.read_exact_at(&mut b, base)?;
-        let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as u64;
-        let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap());
-        let (bps, spc, reserved, fats) = (u16_at(11), b[13] as u64, u16_at(14), b[16] as u64);
-        let fat_size = u32_at(36) as u64;
-        if bps == 0
-            || spc == 0
-            || fat_size == 0
-            || u16_at(22) != 0
-            || b[510] != 0x55
-            || b[511] != 0xaa
-        {
-            return Err(SwapError::Layout("not a FAT32 volume".into()));
-        }
-        Ok(Self {
-            base,
-            bps,
-            spc,
-            fat_offset: base + reserved * bps,
-            data_sector: reserved + fats * fat_size,
-            root_cluster: u32_at(44),
-        })
+        let layout =
+            check_fat32(&Region::new(dev, base, u64::MAX - base)).map_err(SwapError::Layout)?;
+        Ok(Self { base, layout })
     }
 
     fn cluster_offset(&self, c: u32) -> u64 {
-        self.base + (self.data_sector + (c as u64 - 2) * self.spc) * self.bps
+        self.base + self.layout.data_offset + (u64::from(c) - 2) * self.layout.cluster_size
     }
 
     fn next(&self, dev: &File, c: u32) -> Result<Option<u32>, SwapError> {
         let mut e = [0u8; 4];
-        dev.read_exact_at(&mut e, self.fat_offset + c as u64 * 4)?;
+        dev.read_exact_at(
+            &mut e,
+            self.base + self.layout.fat_offset + u64::from(c) * 4,
+        )?;
         let n = u32::from_le_bytes(e) & 0x0fff_ffff;
         Ok((2..0x0fff_fff8).contains(&n).then_some(n))
     }
 
     /// Byte offset of the short entry called `sfn` in directory `dir`.
     fn find(&self, dev: &File, dir: u32, sfn: &[u8; 11]) -> Result<Option<u64>, SwapError> {
-        let size = (self.bps * self.spc) as usize;
+        let size = self.layout.cluster_size as usize;
         let mut cluster = Some(dir);
         let mut hops = 0;
         while let Some(c) = cluster {
@@ -106,7 +89,7 @@ fn short_name(name: &str) -> Result<[u8; 11], SwapError> {
 
 fn entry_offset(fs: &Fat32, dev: &File, path: &str) -> Result<u64, SwapError> {
     let parts: Vec<&str> = path.split('/').collect();
-    let mut dir = fs.root_cluster;
+    let mut dir = fs.layout.root_cluster;
     for (i, part) in parts.iter().enumerate() {
         let off = fs
             .find(dev, dir, &short_name(part)?)?
