@@ -1,7 +1,9 @@
 //! The metadata of a FAT32 volume (reserved sectors, FATs, directory
 //! clusters, the first cluster of small files), for compact seeds.
 
+use metalos_disk::fatcheck::fat32_layout;
 use metalos_disk::readat::ReadAt;
+use metalos_disk::sparse::Region;
 
 fn le(b: &[u8], at: usize, n: usize) -> u64 {
     b[at..at + n]
@@ -18,23 +20,20 @@ pub fn metadata<D: ReadAt + ?Sized>(
     len: u64,
     small: u64,
 ) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
-    let mut bs = vec![0u8; 512];
-    disk.pread_exact(&mut bs, start)?;
-    let ss = le(&bs, 11, 2);
-    let spc = le(&bs, 13, 1);
-    let reserved = le(&bs, 14, 2);
-    let fats = le(&bs, 16, 1);
-    let fat_sectors = le(&bs, 36, 4);
-    let root = le(&bs, 44, 4);
-    let cluster = ss * spc;
-    let data_start = (reserved + fats * fat_sectors) * ss;
-    let mut fat = vec![0u8; (fat_sectors * ss) as usize];
-    disk.pread_exact(&mut fat, start + reserved * ss)?;
+    let l = fat32_layout(&Region::new(disk, start, len)).map_err(anyhow::Error::msg)?;
+    let (ss, cluster, data_start, root) = (
+        l.sector_size,
+        l.cluster_size,
+        l.data_offset,
+        u64::from(l.root_cluster),
+    );
+    let mut fat = vec![0u8; ((l.cluster_count + 2) * 4).next_multiple_of(ss) as usize];
+    disk.pread_exact(&mut fat, start + l.fat_offset)?;
     let next = |c: u64| le(&fat, (c * 4) as usize, 4) & 0x0fff_ffff;
     // Reserved sectors, then the first FAT's sectors holding the chains
     // walked (the second copy and large files' chains are left out).
-    let mut wanted: Vec<(u64, u64)> = vec![(0, reserved * ss)];
-    let fat_sector = |c: u64| (reserved + c * 4 / ss) * ss;
+    let mut wanted: Vec<(u64, u64)> = vec![(0, l.fat_offset)];
+    let fat_sector = |c: u64| l.fat_offset + c * 4 / ss * ss;
     wanted.push((fat_sector(0), ss));
     let mut dirs = vec![root];
     let mut seen = std::collections::BTreeSet::new();
