@@ -26,6 +26,21 @@ pub struct Seed {
     pub data: Vec<u8>,
 }
 
+impl Seed {
+    /// The first `max` bytes of `bytes` as one seed of each of `targets`
+    /// (a decoder and its round-trip target share their seeds).
+    pub fn head_for(targets: &[&'static str], name: &str, bytes: &[u8], max: usize) -> Vec<Seed> {
+        targets
+            .iter()
+            .map(|&target| Seed {
+                target,
+                name: name.into(),
+                data: bytes[..bytes.len().min(max)].to_vec(),
+            })
+            .collect()
+    }
+}
+
 /// Every module's seeds plus the regression inputs, written to
 /// `out/<target>/<name>`. Returns the number of seeds per target.
 pub fn write_corpora(src: &SeedSources, out: &Path) -> Result<BTreeMap<String, usize>> {

@@ -159,13 +159,12 @@ fn rebuild(entries: &[Entry]) -> Option<Archive> {
 pub fn seeds(src: &SeedSources) -> anyhow::Result<Vec<Seed>> {
     let mut out = vec![];
     let mut add = |name: &str, bytes: &[u8]| {
-        for target in ["cpio", "cpio_roundtrip"] {
-            out.push(Seed {
-                target,
-                name: name.into(),
-                data: bytes[..bytes.len().min(MAX_SEED)].to_vec(),
-            });
-        }
+        out.extend(Seed::head_for(
+            &["cpio", "cpio_roundtrip"],
+            name,
+            bytes,
+            MAX_SEED,
+        ))
     };
     for name in ["bootloader-initrd", "imaging-initrd", "setup-initrd"] {
         if let Ok(bytes) = std::fs::read(src.build.join("artifacts").join(name)) {

@@ -127,13 +127,7 @@ pub fn seeds(src: &SeedSources) -> anyhow::Result<Vec<Seed>> {
     let max = 64 << 10;
     let mut out = vec![];
     let mut add = |name: &str, bytes: &[u8]| {
-        for target in ["pe", "uki_roundtrip"] {
-            out.push(Seed {
-                target,
-                name: name.into(),
-                data: bytes[..bytes.len().min(max)].to_vec(),
-            });
-        }
+        out.extend(Seed::head_for(&["pe", "uki_roundtrip"], name, bytes, max))
     };
     if let Some(stub) = crate::formats::stub_path(src) {
         if let Ok(bytes) = std::fs::read(&stub) {
