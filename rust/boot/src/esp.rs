@@ -6,7 +6,7 @@ use crate::blockdev::{self, Disk};
 use anyhow::{bail, Context, Result};
 use metalos_config::hostconfig::{HostConfig, RootDisk};
 use metalos_config::spec::type_guid;
-use metalos_disk::esp::{list_esp, read_esp_file, remove_esp_file};
+use metalos_disk::esp::{list_esp, read_esp_file, read_esp_file_if_present, remove_esp_file};
 use metalos_disk::gpt::{Gpt, Partition};
 use metalos_disk::sparse::Region;
 use std::fs::File;
@@ -119,10 +119,13 @@ impl EspHandle {
 
     /// The HostConfig on this ESP: `None` when absent, an error when present but invalid.
     pub fn read_host_config(&self) -> Result<Option<HostConfig>> {
-        if !self.exists(HOST_CONFIG) {
+        let file = self.open(false)?;
+        let region = Region::new(&file, self.offset, self.len);
+        let Some(bytes) = read_esp_file_if_present(region, HOST_CONFIG, HOST_CONFIG_MAX_LEN)
+            .with_context(|| format!("reading {HOST_CONFIG} on {}", self.disk.dev.display()))?
+        else {
             return Ok(None);
-        }
-        let bytes = self.read(HOST_CONFIG, HOST_CONFIG_MAX_LEN)?;
+        };
         let text = String::from_utf8(bytes).context("HostConfig is not UTF-8")?;
         let config = HostConfig::from_json(&text).with_context(|| {
             format!(

@@ -320,12 +320,23 @@ pub fn read_esp_file<D: WriteAt + ?Sized>(
     path: &str,
     max_len: u64,
 ) -> Result<Vec<u8>, EspError> {
+    read_esp_file_if_present(region, path, max_len)?.ok_or_else(|| fat_err(path, "NotFound"))
+}
+
+/// [`read_esp_file`], with `None` when `path` does not exist (one pass
+/// over the volume; a damaged volume is still an error).
+pub fn read_esp_file_if_present<D: WriteAt + ?Sized>(
+    region: Region<'_, D>,
+    path: &str,
+    max_len: u64,
+) -> Result<Option<Vec<u8>>, EspError> {
     check_volume(&region)?;
     let fs = FileSystem::new(region, FsOptions::new()).map_err(|e| fat_err("/", e))?;
-    let mut file = fs
-        .root_dir()
-        .open_file(path)
-        .map_err(|e| fat_err(path, e))?;
+    let mut file = match fs.root_dir().open_file(path) {
+        Ok(file) => file,
+        Err(lamfat::Error::NotFound) => return Ok(None),
+        Err(e) => return Err(fat_err(path, e)),
+    };
     let len = file
         .seek(SeekFrom::End(0))
         .and_then(|len| file.seek(SeekFrom::Start(0)).map(|_| len))
@@ -338,7 +349,7 @@ pub fn read_esp_file<D: WriteAt + ?Sized>(
     }
     let mut data = vec![];
     file.read_to_end(&mut data).map_err(|e| fat_err(path, e))?;
-    Ok(data)
+    Ok(Some(data))
 }
 
 /// Writes (or overwrites) one file on a FAT filesystem, creating parents.
