@@ -129,8 +129,8 @@ fn length_dhcproto_assumes(code: u8) -> Option<fn(usize) -> bool> {
     }
 }
 
-/// `bytes` with the options dhcproto would mis-decode removed (a length
-/// it does not expect for their code: it asserts on them in debug builds),
+/// `bytes` with the options dhcproto would mis-decode overwritten by Pad (a
+/// length it does not expect for their code: it asserts on them in debug builds),
 /// or `None` when the datagram is not a DHCP message (no magic cookie, or
 /// a hardware address longer than the 16-byte chaddr field).
 fn without_misfit_options(bytes: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
@@ -157,6 +157,7 @@ fn without_misfit_options(bytes: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
         }
         .min(bytes.len());
         let len = end.saturating_sub(at + 2);
+        // Pad, End and the end of the datagram close the current run.
         run = match (run, code) {
             (Some((c, n)), Some(code)) if c == code && !matches!(code, 0 | 255) => {
                 Some((c, n + len))
@@ -169,15 +170,11 @@ fn without_misfit_options(bytes: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
                 code.filter(|c| !matches!(c, 0 | 255)).map(|c| (c, len))
             }
         };
-        let Some(code) = code else { break };
-        options.push((code, at..end));
-        at = end;
-        if code == 255 {
-            if let Some((c, n)) = run.take() {
-                misfits[usize::from(c)] |= length_dhcproto_assumes(c).is_some_and(|fits| !fits(n));
-            }
-            break;
+        match code {
+            None | Some(255) => break,
+            Some(code) => options.push((code, at..end)),
         }
+        at = end;
     }
     let misfit = |code: u8| misfits[usize::from(code)];
     if !options.iter().any(|(code, _)| misfit(*code)) {
@@ -194,7 +191,7 @@ fn without_misfit_options(bytes: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
     Some(kept.into())
 }
 
-/// Decodes a DHCP message (with dhcproto, after dropping the options it
+/// Decodes a DHCP message (with dhcproto, after blanking the options it
 /// would mis-decode); `None` when it is not one.
 pub fn decode(bytes: &[u8]) -> Option<Message> {
     Message::from_bytes(&without_misfit_options(bytes)?).ok()
