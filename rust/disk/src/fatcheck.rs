@@ -136,6 +136,12 @@ pub fn check_fat32<D: ReadAt + ?Sized>(region: &Region<'_, D>) -> Result<Fat32La
     // (path, first cluster, parent's first cluster as ".." records it: 0 for the root)
     let mut dirs = vec![("/".to_string(), layout.root_cluster, 0)];
     while let Some((path, first, parent)) = dirs.pop() {
+        // How "." and ".." entries record this directory (0 for the root).
+        let this = if first == layout.root_cluster {
+            0
+        } else {
+            first
+        };
         for c in walk.chain(&path, first)? {
             let mut buf = vec![0u8; layout.cluster_size as usize];
             let at = layout.data_offset + (u64::from(c) - 2) * layout.cluster_size;
@@ -156,19 +162,12 @@ pub fn check_fat32<D: ReadAt + ?Sized>(region: &Region<'_, D>) -> Result<Fat32La
                 // "." and "..": the driver may follow them; they must
                 // name this directory and its parent (0 for the root).
                 let dot = match &e[..11] {
-                    b".          " => Some((
-                        ".",
-                        if first == layout.root_cluster {
-                            0
-                        } else {
-                            first
-                        },
-                    )),
+                    b".          " => Some((".", this)),
                     b"..         " => Some(("..", parent)),
                     _ => None,
                 };
                 if let Some((name, want)) = dot {
-                    if cluster != want && !(cluster == 0 && want == layout.root_cluster) {
+                    if cluster != want {
                         return Err(format!(
                             "{path}: {name:?} points at cluster {cluster}, not {want}"
                         ));
@@ -180,12 +179,7 @@ pub fn check_fat32<D: ReadAt + ?Sized>(region: &Region<'_, D>) -> Result<Fat32La
                     continue; // an empty file; a directory here is the root
                 }
                 if attr & 0x10 != 0 {
-                    let recorded = if first == layout.root_cluster {
-                        0
-                    } else {
-                        first
-                    };
-                    dirs.push((child, cluster, recorded));
+                    dirs.push((child, cluster, this));
                 } else {
                     walk.chain(&child, cluster)?;
                 }
