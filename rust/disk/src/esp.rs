@@ -320,7 +320,8 @@ pub fn read_esp_file<D: WriteAt + ?Sized>(
     path: &str,
     max_len: u64,
 ) -> Result<Vec<u8>, EspError> {
-    read_esp_file_if_present(region, path, max_len)?.ok_or_else(|| fat_err(path, "NotFound"))
+    read_esp_file_if_present(region, path, max_len)?
+        .ok_or_else(|| fat_err(path, format_args!("no such file")))
 }
 
 /// [`read_esp_file`], with `None` when `path` does not exist (one pass
