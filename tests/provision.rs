@@ -108,11 +108,13 @@ fn stat(vm: &mut Machine, path: &str) -> String {
         .to_string()
 }
 
-/// Checksums of everything provisioning wrote.
+/// Checksums of everything provisioning wrote, and a listing with full
+/// timestamps: a boot that rewrites any of it (even with the same bytes)
+/// shows up in the diff.
 const STATE: &str = "cat /etc/passwd /etc/group /etc/shadow /etc/gshadow /etc/motd \
     /var/lib/app/data.txt /home/ops/.ssh/authorized_keys.d/ignition \
     /etc/systemd/system-preset/20-ignition.preset /var/lib/metalos/provisioning.json \
-    | sha256sum; ls -lnR /etc /home /srv /var/lib/app | sha256sum";
+    | sha256sum; ls -lnR --full-time /etc /home /srv /var/lib/app";
 
 #[test]
 fn host_config_provisioning_applies_once() {

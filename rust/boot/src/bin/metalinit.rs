@@ -198,9 +198,9 @@ const SYSTEMD: &str = "/usr/lib/systemd/systemd";
 
 fn apply_identity(h: &HostConfig, first_boot: bool) -> Result<()> {
     let etc = format!("{SYSROOT}/etc");
-    std::fs::write(
-        format!("{etc}/hostname"),
-        format!("{}\n", h.identity.hostname),
+    write_if_changed(
+        &format!("{etc}/hostname"),
+        &format!("{}\n", h.identity.hostname),
     )?;
     // On a first boot into systemd, `uninitialized` makes systemd treat the
     // boot as its first: it applies the presets provisioning wrote (as on
@@ -213,13 +213,21 @@ fn apply_identity(h: &HostConfig, first_boot: bool) -> Result<()> {
     } else {
         h.identity.machine_id.clone()
     };
-    std::fs::write(format!("{etc}/machine-id"), format!("{machine_id}\n"))?;
+    write_if_changed(&format!("{etc}/machine-id"), &format!("{machine_id}\n"))?;
     let name = &h.identity.hostname;
     // SAFETY: pointer and length of a live byte slice.
     if unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) } != 0 {
         return Err(std::io::Error::last_os_error()).context("sethostname");
     }
     Ok(())
+}
+
+/// Boots that change nothing leave /etc untouched (no new mtime, no write).
+fn write_if_changed(path: &str, content: &str) -> Result<()> {
+    if std::fs::read(path).is_ok_and(|old| old == content.as_bytes()) {
+        return Ok(());
+    }
+    std::fs::write(path, content).with_context(|| format!("writing {path}"))
 }
 
 fn rename_nics(h: &HostConfig) {
