@@ -39,10 +39,7 @@ server-rootfs: inputs
 server-image: server-rootfs
 	$(METALOS) build images/server.toml --inputs $(INPUTS) --inputs target/static-inputs.json --inputs target/server-inputs.json --out out/server
 
-# cargo-test, nix-check and fuzz in that order; the compiling the last two
-# need overlaps the VM tests at nice 19 (scripts/test says why).
-test: inputs server-rootfs image
-	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/test
+test: cargo-test nix-check fuzz
 
 cargo-test: inputs server-rootfs
 	$(CARGO) test --workspace --no-fail-fast
