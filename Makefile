@@ -16,7 +16,7 @@ METALOS := target/$(TRIPLE)/release/metalos
 INPUTS  := .cache/inputs/inputs.json
 CARGO   ?= cargo
 
-.PHONY: deps inputs server-rootfs static image server-image test cargo-test vm nix-check fuzz bench clean
+.PHONY: deps inputs server-rootfs static image server-image test cargo-test vm nix-check nix-check-after-cargo-test fuzz bench clean
 
 deps:
 	scripts/install-deps
@@ -39,7 +39,12 @@ server-rootfs: inputs
 server-image: server-rootfs
 	$(METALOS) build images/server.toml --inputs $(INPUTS) --inputs target/static-inputs.json --inputs target/server-inputs.json --out out/server
 
-test: cargo-test nix-check fuzz
+# nix-check after cargo test skips what cargo test just ran on the same
+# bytes (scripts/nix-check says what); `make nix-check` alone runs it all.
+test: cargo-test nix-check-after-cargo-test fuzz
+
+nix-check-after-cargo-test: inputs cargo-test
+	scripts/nix-check --after-cargo-test
 
 cargo-test: inputs server-rootfs
 	$(CARGO) test --workspace --no-fail-fast
