@@ -53,7 +53,7 @@ nix-check: inputs
 	scripts/nix-check
 
 # Seeds come from the default image's artifacts; docs/fuzzing.md.
-FUZZ_SECONDS ?= 5
+FUZZ_SECONDS ?= 3
 fuzz: image
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz
 
