@@ -119,6 +119,38 @@ fn validate_bad_config_prints_errors_and_warnings() {
     );
 }
 
+/// Acceptance findings 3 and 5: an empty source is valid (empty
+/// contents); two 2.x entries for one path are conflicting inodes, while
+/// the 3.x form (one entry, both fragments in `append`) is valid.
+#[test]
+fn validate_empty_source_and_2x_conflicting_inodes() {
+    let d = tempfile::tempdir().unwrap();
+    let empty = json!({"ignition": {"version": "3.3.0"}, "storage": {"files": [
+        {"path": "/etc/file", "mode": 420, "overwrite": true, "contents": {"source": ""}}
+    ]}});
+    let c = config(d.path(), "empty.ign", &empty);
+    assert_run(&metalos(&["provision", "validate", &c]), 0, &["1 config(s) valid"]);
+    let dup = json!({"ignition": {"version": "2.2.0"}, "storage": {"files": [
+        {"filesystem": "root", "path": "/example-file", "append": true, "contents": {"source": "data:,a"}},
+        {"filesystem": "root", "path": "/example-file", "append": true, "contents": {"source": "data:,b"}}
+    ]}});
+    let c = config(d.path(), "dup.ign", &dup);
+    let out = metalos(&["provision", "validate", &c]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "error: storage.files[1].path: Config has conflicting inodes: \"/example-file\" is also storage.files[0]"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let one = json!({"ignition": {"version": "3.3.0"}, "storage": {"files": [
+        {"path": "/example-file", "append": [{"source": "data:,a"}, {"source": "data:,b"}]}
+    ]}});
+    let c = config(d.path(), "one.ign", &one);
+    assert_run(&metalos(&["provision", "validate", &c]), 0, &["1 config(s) valid"]);
+}
+
 #[test]
 fn validate_warnings_alone_exit_0() {
     let d = tempfile::tempdir().unwrap();

@@ -106,7 +106,10 @@ pub fn parse_inputs(inputs: &[Input], options: &ApplyOptions) -> Result<Vec<Pars
 
 /// Whether any resource of `parsed` (before rendering) needs the network.
 pub fn needs_network(parsed: &[Parsed]) -> bool {
-    let remote = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.starts_with("data:"));
+    let remote = |s: &Option<String>| {
+        s.as_deref()
+            .is_some_and(|s| !s.is_empty() && !s.starts_with("data:"))
+    };
     parsed.iter().any(|p| {
         let c = &p.config;
         remote(&c.ignition.config.replace.source)

@@ -139,7 +139,7 @@ fn plan_file(
     owners: &dyn Owners,
 ) -> Result<()> {
     let overwrite = f.overwrite == Some(true);
-    let (uid, gid) = owner_ids(&f.user, &f.group, jp, owners)?;
+    let (mut uid, mut gid) = owner_ids(&f.user, &f.group, jp, owners)?;
     let existing = planner.lstat(at);
     let mut mode = f.mode;
     let mut bytes = match (&existing, &data.contents) {
@@ -149,7 +149,15 @@ fn plan_file(
             return Err(exists_error(jp, "a node that is not a regular file"))
         }
         (Some(m), None) if m.is_file() => {
+            // The file is kept (appended to): like its mode, each owner
+            // field not given stays what it was (Ignition 2.14).
             mode = mode.or(Some(m.mode() & 0o7777));
+            if f.user.id.is_none() && f.user.name.is_none() {
+                uid = m.uid();
+            }
+            if f.group.id.is_none() && f.group.name.is_none() {
+                gid = m.gid();
+            }
             std::fs::read(planner.host(at))
                 .map_err(|e| Error::io(format!("reading {}", at.display()), e))?
         }

@@ -67,6 +67,13 @@ impl Planner {
         self.ops.push(op);
     }
 
+    /// Whether an op so far removes `inside` (or a directory above it).
+    pub fn removes(&self, inside: &Path) -> bool {
+        self.ops
+            .iter()
+            .any(|op| matches!(op, Op::Remove { path } if inside.starts_with(path)))
+    }
+
     /// The current node at `inside` (on disk), not following a final symlink.
     pub fn lstat(&self, inside: &Path) -> Option<fs::Metadata> {
         fs::symlink_metadata(self.host(inside)).ok()

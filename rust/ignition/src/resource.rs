@@ -49,20 +49,26 @@ pub trait Fetcher: Send + Sync {
 
 /// How a source URL is fetched.
 enum Kind {
+    /// `""`: empty contents (Ignition: "empty url is valid, indicates an
+    /// empty file").
+    Empty,
     Data,
     Http,
 }
 
-/// Checks a resource's `source` URL: `data:` (well-formed per RFC 2397),
-/// `http:` and `https:` are accepted; `tftp`, `s3`, `gs` and `arn` are
-/// valid Ignition but not supported by MetalOS; anything else is an
-/// invalid scheme.
+/// Checks a resource's `source` URL: `""` (empty contents), `data:`
+/// (well-formed per RFC 2397), `http:` and `https:` are accepted; `tftp`,
+/// `s3`, `gs` and `arn` are valid Ignition but not supported by MetalOS;
+/// anything else is an invalid scheme.
 pub fn check_source(url: &str) -> std::result::Result<(), String> {
     kind(url).map(|_| ())
 }
 
 fn kind(url: &str) -> std::result::Result<Kind, String> {
     let invalid = || "invalid url scheme".to_string();
+    if url.is_empty() {
+        return Ok(Kind::Empty);
+    }
     // The url crate would trim these silently; Go's parser rejects them.
     if url.starts_with(|c: char| c <= ' ') || url.ends_with(|c: char| c <= ' ') {
         return Err(invalid());
@@ -105,6 +111,8 @@ pub fn fetch(
     let err = |m: String| Error::resource(path, format!("{summary}: {m}"));
     check_compression(res.compression.as_deref()).map_err(err)?;
     let raw = match kind(url).map_err(err)? {
+        // As Ignition: nothing fetched, so nothing decompressed or verified.
+        Kind::Empty => return Ok(Vec::new()),
         Kind::Data => decode_data_url(url).map_err(err)?,
         Kind::Http => {
             let fetcher = fetcher.ok_or_else(|| {

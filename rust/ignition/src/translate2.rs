@@ -7,9 +7,11 @@
 //! * every file/directory/link must be on the `root` filesystem, and
 //!   `storage.filesystems` must be empty (named filesystems cannot be mapped
 //!   onto a MetalOS root);
+//! * two files, directories or links with the same path are an error
+//!   (`Config has conflicting inodes`, the converter's `Check2_4`): 2.x
+//!   allowed them, 3.x has no equivalent;
 //! * files: unset `overwrite` becomes `true` when there are contents (2.2+
-//!   default), `append: true` entries become `append[]` fragments of one
-//!   entry (several fragments of one path are folded in order);
+//!   default), an `append: true` entry becomes one `append[]` fragment;
 //! * units: `enable` (deprecated) and `enabled` fold into `enabled`
 //!   (`enabled` wins);
 //! * `networkd.units` become files under `/etc/systemd/network/` (Flatcar);
@@ -100,17 +102,32 @@ fn storage(mut storage: Value, report: &mut Report) -> Value {
         );
         obj.remove("filesystems");
     }
+    // Cleaned path → the first entry that writes it.
+    let mut inodes: std::collections::BTreeMap<String, String> = Default::default();
     for kind in ["files", "directories", "links"] {
         let Some(list) = obj.get_mut(kind).and_then(Value::as_array_mut) else {
             continue;
         };
-        let mut kept: Vec<Value> = Vec::new();
-        for (i, mut node) in std::mem::take(list).into_iter().enumerate() {
+        for (i, node) in list.iter_mut().enumerate() {
             let path = format!("storage.{kind}[{i}]");
             let Some(n) = node.as_object_mut() else {
-                kept.push(node);
                 continue;
             };
+            if let Some(p) = n.get("path").and_then(Value::as_str) {
+                let clean = clean_path(p);
+                if let Some(first) = inodes.get(&clean) {
+                    report.error(
+                        format!("{path}.path"),
+                        format!(
+                            "Config has conflicting inodes: {clean:?} is also {first}; all files, \
+                             directories and links must specify a unique path (spec 3.x has no \
+                             equivalent: list every fragment in one entry's append)"
+                        ),
+                    );
+                } else {
+                    inodes.insert(clean, path.clone());
+                }
+            }
             match n.remove("filesystem") {
                 Some(Value::String(fs)) if fs == "root" => {}
                 Some(other) => report.error(
@@ -124,19 +141,33 @@ fn storage(mut storage: Value, report: &mut Report) -> Value {
                     "filesystem is required in 2.x configs",
                 ),
             }
-            if kind == "files" && !fold_file(n, &mut kept) {
-                continue;
+            if kind == "files" {
+                translate_file(n);
             }
-            kept.push(node);
         }
-        *list = kept;
     }
     storage
 }
 
-/// Rewrites a 2.x file entry in place; returns false when it was folded
-/// into an earlier entry for the same path (an `append: true` fragment).
-fn fold_file(n: &mut Map<String, Value>, kept: &mut [Value]) -> bool {
+/// A path as Go's `filepath.Join("/", p)` cleans it (what the converter
+/// compares).
+fn clean_path(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Rewrites a 2.x file entry in place: `append: true` becomes a one-fragment
+/// `append[]` (never overwriting), unset `overwrite` the 2.2+ default.
+fn translate_file(n: &mut Map<String, Value>) {
     let appending = n.remove("append").and_then(|v| v.as_bool()) == Some(true);
     let has_source = n
         .get("contents")
@@ -144,21 +175,11 @@ fn fold_file(n: &mut Map<String, Value>, kept: &mut [Value]) -> bool {
         .is_some_and(|s| !s.is_null());
     if appending {
         let contents = n.remove("contents").unwrap_or(json!({}));
-        let path = n.get("path").cloned();
-        if let Some(prev) = kept.iter_mut().find(|k| k.get("path") == path.as_ref()) {
-            if let Some(list) = prev.get_mut("append").and_then(Value::as_array_mut) {
-                list.push(contents);
-                return false;
-            }
-            prev["append"] = json!([contents]);
-            return false;
-        }
         n.insert("append".into(), json!([contents]));
         n.insert("overwrite".into(), json!(false));
     } else if !n.contains_key("overwrite") {
         n.insert("overwrite".into(), json!(has_source));
     }
-    true
 }
 
 fn fold_create(user: &mut Value) {
@@ -248,7 +269,7 @@ mod tests {
             "storage": {
                 "files": [
                     {"filesystem": "root", "path": "/a", "contents": {"source": "data:,x"}},
-                    {"filesystem": "root", "path": "/a", "append": true, "contents": {"source": "data:,y"}},
+                    {"filesystem": "root", "path": "/a2", "append": true, "contents": {"source": "data:,y"}},
                     {"filesystem": "root", "path": "/b"},
                     {"filesystem": "oem", "path": "/c"}
                 ],
@@ -265,12 +286,47 @@ mod tests {
         );
         let files = v["storage"]["files"].as_array().unwrap();
         assert_eq!(files[0]["overwrite"], true);
-        assert_eq!(files[0]["append"], json!([{"source": "data:,y"}]));
+        assert_eq!(files[1]["append"], json!([{"source": "data:,y"}]));
         assert_eq!(files[1]["overwrite"], false);
-        assert_eq!(files[3]["path"], "/etc/systemd/network/10-e.network");
+        assert_eq!(files[1].get("contents"), None);
+        assert_eq!(files[2]["overwrite"], false);
+        assert_eq!(files[4]["path"], "/etc/systemd/network/10-e.network");
         assert_eq!(v["ignition"]["config"]["merge"][0]["source"], "data:,");
         assert_eq!(v["systemd"]["units"][0]["enabled"], false);
         assert_eq!(v["passwd"]["users"][0]["uid"], 1001);
         assert_eq!(v["passwd"]["users"][0]["shell"], "/bin/bash");
+    }
+
+    /// ign-converter's `Check2_4` (and Flatcar's fork): the same path twice,
+    /// in any kind of node, is "conflicting inodes", even as two appends.
+    #[test]
+    fn duplicate_paths_are_conflicting_inodes() {
+        let (_, r) = tr(json!({
+            "ignition": {"version": "2.2.0"},
+            "storage": {
+                "files": [
+                    {"filesystem": "root", "path": "/example-file", "append": true, "contents": {"source": "data:,a"}},
+                    {"filesystem": "root", "path": "/example-file", "append": true, "contents": {"source": "data:,b"}},
+                    {"filesystem": "root", "path": "/d/x"}
+                ],
+                "directories": [{"filesystem": "root", "path": "/d/./x/"}],
+                "links": [{"filesystem": "root", "path": "/other", "target": "/x"}]
+            }
+        }));
+        let got: Vec<(&str, &str)> = r
+            .errors
+            .iter()
+            .map(|i| (i.path.as_str(), i.message.as_str()))
+            .collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].0, "storage.files[1].path");
+        assert!(
+            got[0].1.starts_with(
+                "Config has conflicting inodes: \"/example-file\" is also storage.files[0]"
+            ),
+            "{got:?}"
+        );
+        assert_eq!(got[1].0, "storage.directories[0].path");
+        assert!(got[1].1.contains("storage.files[2]"), "{got:?}");
     }
 }

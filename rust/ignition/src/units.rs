@@ -7,9 +7,14 @@
 //! folded into one line (`enable echo@.service bar foo`). Lines are sorted
 //! (Ignition 2.14 writes them in config order; systemd reads presets
 //! first-match per unit, so the order of distinct units does not matter).
-//! `disable` is written for every `enabled: false`, as Ignition 2.14 does:
-//! without systemctl in the initrd MetalOS cannot ask whether the unit is
-//! currently enabled.
+//! `disable` is written for every `enabled: false`, as Ignition 2.14 does.
+//!
+//! Ignition 2.14 also runs `systemctl --root ROOT disable NAME` for those
+//! units; MetalOS has no systemctl in the initrd and plans what it does
+//! instead ([`plan_disable`]): every symlink under `/etc/systemd/system`
+//! named for the unit or pointing at it (`*.wants/`, `*.requires/` links,
+//! aliases, linked unit files) is removed, then the directories that
+//! leaves empty. Masks (links to `/dev/null`) stay.
 
 use crate::config::Unit;
 use crate::error::{Error, Result};
@@ -99,6 +104,7 @@ pub fn plan_units(planner: &mut Planner, units: &[Unit]) -> Result<()> {
             },
             Some(false) => {
                 lines.insert(format!("disable {}", u.name));
+                plan_disable(planner, &u.name, &format!("{jp}.enabled"))?;
             }
             None => {}
         }
@@ -124,4 +130,62 @@ pub fn plan_units(planner: &mut Planner, units: &[Unit]) -> Result<()> {
     );
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     write(planner, PRESET_FILE, text.as_bytes(), "systemd.units")
+}
+
+/// What `systemctl disable NAME` removes under `/etc/systemd/system`: the
+/// symlinks whose name is `name` or whose target is the unit (by path or
+/// file name), then the directories below it that are left empty. Nodes
+/// the plan itself created are not touched.
+pub fn plan_disable(planner: &mut Planner, name: &str, jp: &str) -> Result<()> {
+    let Ok(dir) = planner.resolve_full(UNIT_DIR) else {
+        return Ok(());
+    };
+    let host = planner.host(&dir);
+    if !host.is_dir() {
+        return Ok(());
+    }
+    disable_in(planner, &dir, name, jp).map(|_| ())
+}
+
+/// Plans the removals inside `dir` (a path inside the root); returns
+/// whether it removed something there and left `dir` empty (then `dir`
+/// goes too, as systemctl removes the parents it empties).
+fn disable_in(planner: &mut Planner, dir: &Path, name: &str, jp: &str) -> Result<bool> {
+    let host = planner.host(dir);
+    let io = |what: &Path, e| Error::io(format!("{jp}: reading {}", what.display()), e);
+    let mut left = 0usize;
+    let mut removed = false;
+    for entry in std::fs::read_dir(&host).map_err(|e| io(dir, e))? {
+        let entry = entry.map_err(|e| io(dir, e))?;
+        let inside = dir.join(entry.file_name());
+        let kind = entry.file_type().map_err(|e| io(&inside, e))?;
+        if planner.planned(&inside).is_none() && planner.removes(&inside) {
+            continue; // an earlier unit's removal
+        }
+        let gone = planner.planned(&inside).is_none()
+            && if kind.is_symlink() {
+                links_to_unit(&entry.path(), &entry.file_name(), name)
+            } else {
+                kind.is_dir() && disable_in(planner, &inside, name, jp)?
+            };
+        if gone {
+            planner.push(Op::Remove { path: inside });
+            removed = true;
+        } else {
+            left += 1;
+        }
+    }
+    Ok(removed && left == 0)
+}
+
+/// Whether the symlink `link` (file name `file_name`) enables, aliases or
+/// links the unit `name`; a mask (`/dev/null`) does not.
+fn links_to_unit(link: &Path, file_name: &std::ffi::OsStr, name: &str) -> bool {
+    let Ok(target) = std::fs::read_link(link) else {
+        return false;
+    };
+    if target == Path::new("/dev/null") {
+        return false;
+    }
+    file_name == name || target == Path::new(name) || target.file_name() == Some(name.as_ref())
 }

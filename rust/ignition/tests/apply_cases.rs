@@ -1231,14 +1231,27 @@ fn merge_cases() -> Vec<Case> {
             },
         ),
         ok(
-            "2.x file without overwrite replaces (2.2+ default) and append folds",
+            "2.x file without overwrite replaces (2.2+ default); append: true appends",
+            vec![
+                json!({"ignition": {"version": "2.3.0"}, "storage": {"files": [
+                {"filesystem": "root", "path": "/etc/existing", "contents": {"source": "data:,two"}, "mode": 0o640},
+                {"filesystem": "root", "path": "/etc/appended", "append": true, "contents": {"source": "data:,+"}}]}}),
+            ],
+            existing_file,
+            |r, _| {
+                assert_file(r, "etc/existing", "two", 0o640);
+                assert_file(r, "etc/appended", "+", 0o644);
+            },
+        ),
+        err(
+            "2.x entries for one path are conflicting inodes (ign-converter Check2_4)",
             vec![
                 json!({"ignition": {"version": "2.3.0"}, "storage": {"files": [
                 {"filesystem": "root", "path": "/etc/existing", "contents": {"source": "data:,two"}, "mode": 0o640},
                 {"filesystem": "root", "path": "/etc/existing", "append": true, "contents": {"source": "data:,+"}}]}}),
             ],
             existing_file,
-            |r, _| assert_file(r, "etc/existing", "two+", 0o640),
+            "storage.files[1].path: Config has conflicting inodes: \"/etc/existing\" is also storage.files[0]",
         ),
     ]
 }

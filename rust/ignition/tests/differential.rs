@@ -225,6 +225,93 @@ fn cases() -> Vec<Case> {
             notes: "overwrite replaces; append to an existing file (mode of the file when no mode given) and to a new one; no contents + overwrite false keeps the existing file",
         },
         Case {
+            name: "files_append_keeps_owner",
+            config: || {
+                json!({
+                    "ignition": {"version": "3.3.0"},
+                    "storage": {"files": [
+                        {"path": "/foo/bar", "append": [{"source": "data:,hello%20world%0A"}]},
+                        {"path": "/foo/kept"},
+                        {"path": "/foo/user-only", "user": {"id": 7}, "append": [{"source": "data:,x"}]},
+                        {"path": "/foo/replaced", "overwrite": true, "contents": {"source": "data:,new"}}
+                    ]}
+                })
+            },
+            setup: |root| {
+                for (rel, mode) in [("foo/bar", 0o640), ("foo/kept", 0o600), ("foo/user-only", 0o644), ("foo/replaced", 0o644)] {
+                    put(root, rel, "old\n", mode);
+                    std::os::unix::fs::chown(root.join(rel), Some(500), Some(501)).unwrap();
+                }
+            },
+            tolerate: &[],
+            notes: "a kept file (append, or no contents) keeps each owner field not given (500:501; user only → 7:501) and its mode; an overwritten one defaults to 0:0 (acceptance finding 2)",
+        },
+        Case {
+            name: "files_empty_source",
+            config: || {
+                json!({
+                    "ignition": {"version": "3.3.0"},
+                    "storage": {"files": [
+                        {"path": "/etc/file", "mode": 420, "overwrite": true, "contents": {"source": ""}},
+                        {"path": "/etc/new-empty", "contents": {"source": ""}}
+                    ]}
+                })
+            },
+            setup: |root| {
+                put(root, "usr/rofile", "read-only\n", 0o644);
+                std::os::unix::fs::symlink("/usr/rofile", root.join("etc/file")).unwrap();
+            },
+            tolerate: &[],
+            notes: "an empty source is empty contents: the symlink becomes an empty 0644 file, its target untouched (acceptance finding 3)",
+        },
+        Case {
+            name: "units_disable",
+            config: || {
+                json!({
+                    "ignition": {"version": "3.3.0"},
+                    "systemd": {"units": [
+                        {"name": "foo.service", "enabled": false},
+                        {"name": "enoent.service", "enabled": false},
+                        {"name": "lib.service", "enabled": false}
+                    ]}
+                })
+            },
+            setup: |root| {
+                let sys = root.join("etc/systemd/system");
+                put(root, "etc/systemd/system/foo.service", &format!("{UNIT_A}Alias=bar.service\nRequiredBy=x.target\n"), 0o644);
+                put(root, "usr/lib/systemd/system/lib.service", UNIT_A, 0o644);
+                put(root, "etc/systemd/system/kept.service", UNIT_A, 0o644);
+                for d in ["multi-user.target.wants", "other.target.wants", "x.target.requires"] {
+                    fs::create_dir_all(sys.join(d)).unwrap();
+                }
+                let link = |target: &str, at: &str| std::os::unix::fs::symlink(target, sys.join(at)).unwrap();
+                link("/etc/systemd/system/foo.service", "multi-user.target.wants/foo.service");
+                link("/etc/systemd/system/foo.service", "other.target.wants/foo.service");
+                link("/etc/systemd/system/foo.service", "x.target.requires/foo.service");
+                link("/etc/systemd/system/foo.service", "bar.service");
+                link("/usr/lib/systemd/system/lib.service", "multi-user.target.wants/lib.service");
+                link("/usr/lib/systemd/system/lib.service", "multi-user.target.wants/renamed.service");
+                link("/etc/systemd/system/kept.service", "multi-user.target.wants/kept.service");
+                link("/dev/null", "masked.service");
+            },
+            tolerate: &[],
+            notes: "`enabled: false` removes what `systemctl disable` does: wants/requires links, aliases, links by target, then the directories left empty; other units' links stay (acceptance finding 4)",
+        },
+        Case {
+            name: "files_append_fragments",
+            config: || {
+                json!({
+                    "ignition": {"version": "3.3.0"},
+                    "storage": {"files": [
+                        {"path": "/example-file", "append": [{"source": "data:,a%0A"}, {"source": "data:,b%0A"}]}
+                    ]}
+                })
+            },
+            setup: no_setup,
+            tolerate: &[],
+            notes: "the 3.x form of two 2.x append entries for one path (which the 2.x→3.x translation refuses as conflicting inodes, acceptance finding 5)",
+        },
+        Case {
             name: "files_owners",
             config: || {
                 json!({
@@ -626,6 +713,50 @@ fn print_accounts(dir: &Path, s: &std::collections::BTreeMap<String, support::No
     }
     for (p, n) in s.range("home".to_string().."home~".to_string()) {
         println!("{p}: {:04o} {}:{}", n.mode, n.uid, n.gid);
+    }
+}
+
+/// Acceptance finding 5: a 2.2.0 config with two `append: true` entries for
+/// one path. The translation Ignition distributions run (ign-converter's
+/// `Check2_4`, also in Flatcar's fork) refuses it ("Config has conflicting
+/// inodes"); so does MetalOS, before touching the root. Debian's 2.14 has
+/// no 2.x translation and refuses every 2.x config; the root stays as it
+/// was on both sides.
+#[test]
+fn spec_2x_conflicting_inodes_are_refused() {
+    let config = serde_json::to_vec(&json!({
+        "ignition": {"version": "2.2.0"},
+        "storage": {"files": [
+            {"filesystem": "root", "path": "/example-file", "append": true, "contents": {"source": "data:,a"}},
+            {"filesystem": "root", "path": "/example-file", "append": true, "contents": {"source": "data:,b"}}
+        ]}
+    }))
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let b = base_root(&tmp.path().join("b"));
+    let before = snapshot(&b);
+    let e = apply_configs(
+        &b,
+        &[Input {
+            name: "dup.ign".into(),
+            bytes: config.clone(),
+        }],
+        &ApplyOptions::default(),
+    )
+    .err()
+    .expect("MetalOS applied conflicting inodes");
+    assert!(
+        e.to_string().contains("Config has conflicting inodes"),
+        "{e}"
+    );
+    assert!(diff(&before, &snapshot(&b)).is_empty());
+    let a = base_root(&tmp.path().join("a"));
+    match run_debian_ignition(&config, &a) {
+        Ok(Outcome::Skipped(why)) => eprintln!("skipped: {why}"),
+        Ok(Outcome::Applied(log)) => panic!("Debian Ignition applied a 2.x config:\n{log}"),
+        Err(log) => {
+            assert!(!a.join("example-file").exists(), "{log}");
+        }
     }
 }
 

@@ -100,7 +100,6 @@ fn source_schemes() {
     for bad in [
         "ftp://h/x",
         "file:///etc/x",
-        "",
         "/etc/x",
         "x",
         "oem:///x",
@@ -112,6 +111,22 @@ fn source_schemes() {
             "{bad}"
         );
     }
+    // Ignition: "empty url is valid, indicates an empty file".
+    assert_eq!(check_source(""), Ok(()));
+    let empty = Resource {
+        source: Some(String::new()),
+        ..Default::default()
+    };
+    assert_eq!(
+        fetch(
+            &empty,
+            "storage.files[0].contents",
+            None,
+            &HttpPolicy::default()
+        )
+        .unwrap(),
+        Vec::<u8>::new()
+    );
 }
 
 #[test]
