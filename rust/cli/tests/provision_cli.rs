@@ -129,7 +129,11 @@ fn validate_empty_source_and_2x_conflicting_inodes() {
         {"path": "/etc/file", "mode": 420, "overwrite": true, "contents": {"source": ""}}
     ]}});
     let c = config(d.path(), "empty.ign", &empty);
-    assert_run(&metalos(&["provision", "validate", &c]), 0, &["1 config(s) valid"]);
+    assert_run(
+        &metalos(&["provision", "validate", &c]),
+        0,
+        &["1 config(s) valid"],
+    );
     let dup = json!({"ignition": {"version": "2.2.0"}, "storage": {"files": [
         {"filesystem": "root", "path": "/example-file", "append": true, "contents": {"source": "data:,a"}},
         {"filesystem": "root", "path": "/example-file", "append": true, "contents": {"source": "data:,b"}}
@@ -148,7 +152,11 @@ fn validate_empty_source_and_2x_conflicting_inodes() {
         {"path": "/example-file", "append": [{"source": "data:,a"}, {"source": "data:,b"}]}
     ]}});
     let c = config(d.path(), "one.ign", &one);
-    assert_run(&metalos(&["provision", "validate", &c]), 0, &["1 config(s) valid"]);
+    assert_run(
+        &metalos(&["provision", "validate", &c]),
+        0,
+        &["1 config(s) valid"],
+    );
 }
 
 #[test]

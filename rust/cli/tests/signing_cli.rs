@@ -428,6 +428,168 @@ fn update_refuses_unsigned_tampered_and_malformed_bundles() {
     assert!(err.contains("WARNING: --insecure-skip-signature"), "{err}");
 }
 
+/// A bootloader UKI (Debian's systemd-stub, a dummy kernel) whose initrd
+/// carries `etc/metalos/signing.pub` of `keys`, as a signed build's does.
+fn bootloader_uki(fx: &Fixture, name: &str, keys: &Path) -> PathBuf {
+    let dir = fx.path(name);
+    std::fs::create_dir_all(dir.join("root/etc/metalos")).unwrap();
+    std::fs::copy(
+        keys.join("signing.pub"),
+        dir.join("root/etc/metalos/signing.pub"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("kernel"), b"not really a kernel").unwrap();
+    sh(&format!(
+        "cd '{0}/root' && find etc | cpio --quiet -o -H newc > '{0}/initrd.cpio'",
+        dir.display()
+    ));
+    let uki = dir.join("bootloader.efi");
+    let d = |f: &str| dir.join(f).display().to_string();
+    metalos_ok(&[
+        "uki",
+        "-q",
+        "--stub",
+        "/usr/lib/systemd/boot/efi/linuxx64.efi.stub",
+        "--kernel",
+        &d("kernel"),
+        "--initrd",
+        &d("initrd.cpio"),
+        "--uname",
+        "6.1.0-test",
+        "-o",
+        uki.to_str().unwrap(),
+    ]);
+    uki
+}
+
+/// Puts `uki` on the ESP of `img` as EFI/BOOT/BOOTX64.EFI.
+fn install_bootloader(img: &Path, uki: &Path) {
+    let esp = metalos_tests::esp_arg(img);
+    tool_ok(
+        "mcopy",
+        &[
+            "-o",
+            "-i",
+            &esp,
+            uki.to_str().unwrap(),
+            "::/EFI/BOOT/BOOTX64.EFI",
+        ],
+    );
+}
+
+/// `metalos update stage BUNDLE --disk IMG EXTRA…` with no key on the
+/// command line: must fail and leave IMG's bytes alone; returns stderr.
+fn offline_stage_refused(s: &Signed, bundle: &Path, extra: &[&str]) -> String {
+    let before = sha(&s.img);
+    let mut args = vec![
+        "update",
+        "stage",
+        "-q",
+        bundle.to_str().unwrap(),
+        "--disk",
+        s.img.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = metalos(&args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "staged {}:\n{err}", bundle.display());
+    assert!(!err.contains("unverified"), "{err}");
+    assert_eq!(sha(&s.img), before, "the disk changed: {err}");
+    err
+}
+
+/// Acceptance finding 1: with `--disk`, the trust anchor is the disk's own
+/// key (its next-boot /usr slot's, cross-checked with its bootloader's),
+/// never the key of the host running the command (this build host has
+/// none): a bundle signed by another key, or unsigned, is refused and
+/// nothing on the disk changes, bootloader included; `--pubkey` overrides.
+#[test]
+fn offline_stage_trusts_the_disks_key_not_the_hosts() {
+    let s = signed_setup();
+    let fp = |k: &Path| {
+        metalos_signing::VerifyingKey::load(&k.join("signing.pub"))
+            .unwrap()
+            .fingerprint()
+    };
+    let (fp_a, fp_b) = (fp(&s.a), fp(&s.b));
+    // v2 signed by B, carrying another bootloader: the reported attack.
+    let v2b_spec = full_spec(512).replace(
+        "path = \"share/motd\"\nsource = { file = \"motd\" }",
+        "path = \"share/motd\"\nsource = { text = \"foreign\\n\" }",
+    );
+    let foreign = build_signed(&s.fx, &v2b_spec, "v2b", &s.b).join("update");
+    let err = offline_stage_refused(&s, &foreign, &[]);
+    assert!(
+        err.contains("does not verify") && err.contains(&fp_a) && err.contains("slot 2 (USR-A)"),
+        "{err}"
+    );
+    let unsigned = copy_bundle(&s, "unsigned-offline");
+    std::fs::remove_file(unsigned.join("bundle.json.sig")).unwrap();
+    let err = offline_stage_refused(&s, &unsigned, &[]);
+    assert!(err.contains("no signature"), "{err}");
+
+    // A bootloader that trusts B on a disk whose /usr trusts A: refused
+    // even for A's own bundle, naming both keys.
+    install_bootloader(&s.img, &bootloader_uki(&s.fx, "uki-b", &s.b));
+    let err = offline_stage_refused(&s, &s.bundle, &[]);
+    assert!(
+        err.contains("keys disagree") && err.contains(&fp_a) && err.contains(&fp_b),
+        "{err}"
+    );
+    assert!(err.contains("EFI/BOOT/BOOTX64.EFI"), "{err}");
+
+    // Both parts trust A: A's bundle stages without any flag.
+    install_bootloader(&s.img, &bootloader_uki(&s.fx, "uki-a", &s.a));
+    let before = sha(&s.img);
+    let out = metalos(&[
+        "update",
+        "stage",
+        "-q",
+        s.bundle.to_str().unwrap(),
+        "--disk",
+        s.img.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("signature verified (key {fp_a})")),
+        "{err}"
+    );
+    assert_ne!(sha(&s.img), before);
+}
+
+/// An unsigned disk stays `unverified` offline, as on a host.
+#[test]
+fn offline_stage_onto_an_unsigned_disk_says_unverified() {
+    let fx = Fixture::new();
+    let v1 = fx.build(&full_spec(512), "v1");
+    let v2 = fx.build(
+        &full_spec(512).replace(
+            "path = \"share/motd\"\nsource = { file = \"motd\" }",
+            "path = \"share/motd\"\nsource = { text = \"two\\n\" }",
+        ),
+        "v2",
+    );
+    let img = v1.join("disk.img");
+    let out = metalos(&[
+        "update",
+        "stage",
+        "-q",
+        v2.join("update").to_str().unwrap(),
+        "--disk",
+        img.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "unverified: {} was built without signing keys",
+            img.display()
+        )),
+        "{err}"
+    );
+}
+
 #[test]
 fn update_on_a_system_without_a_key_says_unverified() {
     if Path::new("/usr/lib/metalos/signing.pub").exists() {

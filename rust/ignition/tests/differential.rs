@@ -743,8 +743,7 @@ fn spec_2x_conflicting_inodes_are_refused() {
         }],
         &ApplyOptions::default(),
     )
-    .err()
-    .expect("MetalOS applied conflicting inodes");
+    .expect_err("MetalOS applied conflicting inodes");
     assert!(
         e.to_string().contains("Config has conflicting inodes"),
         "{e}"

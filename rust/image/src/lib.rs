@@ -9,6 +9,7 @@ pub mod layout;
 pub mod manifest;
 pub mod secureboot;
 pub mod signing;
+pub mod trust;
 pub mod usrtree;
 pub mod verity;
 

@@ -15,7 +15,7 @@ use clap::Subcommand;
 #[derive(Subcommand)]
 pub enum UpdateCommand {
     /// Verify a bundle (directory, bundle.json path or http:// URL; its
-    /// bundle.json.sig with the system's signing.pub first), write
+    /// bundle.json.sig with the updated disk's own key first), write
     /// its /usr image to the inactive slot, read it back, then give that
     /// slot one trial boot at the highest priority. Also replaces the
     /// bootloader UKI when it differs.
@@ -94,16 +94,7 @@ pub fn run(cmd: UpdateCommand, progress: &crate::progress::Progress) -> Result<(
             disk,
             ca_cert,
             sig,
-        } => {
-            let trust = sig.trust()?;
-            stage::run(
-                &bundle,
-                disk.as_deref(),
-                ca_cert.as_deref(),
-                &trust,
-                progress,
-            )
-        }
+        } => stage::run(&bundle, disk.as_deref(), ca_cert.as_deref(), &sig, progress),
         UpdateCommand::Verify {
             bundle,
             ca_cert,

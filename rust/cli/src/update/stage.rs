@@ -61,16 +61,18 @@ pub fn run(
     location: &str,
     disk: Option<&Path>,
     ca_cert: Option<&Path>,
-    trust: &super::signature::Trust,
+    sig: &super::signature::SignatureArgs,
     progress: &Progress,
 ) -> Result<()> {
     let src = BundleSource::parse(location, ca_cert)?;
-    // Signature first: nothing below runs for an unsigned or forged bundle.
-    let manifest = src
-        .manifest(trust)
-        .with_context(|| format!("reading the bundle at {location}"))?;
     let disk_arg = disk;
     let (disk, mut gpt, booted) = target_disk(disk)?;
+    // The disk's own key decides (never the key of the host running this).
+    let trust = sig.trust_for_disk(&disk, &gpt, &booted, disk_arg.is_none())?;
+    // Signature first: nothing below writes for an unsigned or forged bundle.
+    let manifest = src
+        .manifest(&trust)
+        .with_context(|| format!("reading the bundle at {location}"))?;
     let target = slots::usr_slots(&gpt)
         .into_iter()
         .find(|p| p.number != booted.number)

@@ -1,0 +1,223 @@
+//! What a disk trusts: the signing key a MetalOS disk carries in its `/usr`
+//! slot ([`signing::USR_PUBKEY_PATH`]) and in the initrd of the bootloader
+//! UKI on its ESP ([`signing::INITRD_PUBKEY_PATH`]).
+//!
+//! Whatever writes a slot or a bootloader onto a disk checks the bundle
+//! against *this* key, never against the key of the machine it happens to
+//! run on: a build host without a key must not let a foreign bundle (and
+//! with it a bootloader that trusts another key) onto a signed disk.
+//! [`reconcile`] turns the two findings into one anchor: both present
+//! must agree; either alone is the anchor; neither means an unsigned disk.
+
+use crate::signing;
+use metalos_signing::VerifyingKey;
+use std::io::{BufReader, Read};
+
+/// Errors finding a disk's key.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    /// The key file is there but is not a public key.
+    #[error("{place}: {path} is not a usable public key: {message}")]
+    BadKey {
+        /// Where the key was found (e.g. `slot 2 (USR-A)`).
+        place: String,
+        /// The key's path inside it.
+        path: &'static str,
+        /// Why it was refused.
+        message: String,
+    },
+    /// The filesystem or archive holding the key cannot be read.
+    #[error("{place}: cannot read {what}: {message}")]
+    Unreadable {
+        /// Where.
+        place: String,
+        /// What was being read.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// `/usr` and the bootloader trust different keys.
+    #[error(
+        "the disk's keys disagree: {usr_place} trusts {usr_fp}, {boot_place} trusts {boot_fp}; \
+         pass --pubkey to say which key bundles must be signed with"
+    )]
+    Disagree {
+        /// Where the `/usr` key is.
+        usr_place: String,
+        /// Its fingerprint.
+        usr_fp: String,
+        /// Where the bootloader key is.
+        boot_place: String,
+        /// Its fingerprint.
+        boot_fp: String,
+    },
+}
+
+/// A key found on a disk, with where it was found (for messages).
+#[derive(Clone)]
+pub struct FoundKey {
+    /// The key.
+    pub key: VerifyingKey,
+    /// E.g. `slot 2 (USR-A): /usr/lib/metalos/signing.pub`.
+    pub place: String,
+}
+
+fn parse_key(place: &str, path: &'static str, pem: &[u8]) -> Result<FoundKey, TrustError> {
+    let key = VerifyingKey::from_pem(pem).map_err(|e| TrustError::BadKey {
+        place: place.to_string(),
+        path,
+        message: e.to_string(),
+    })?;
+    Ok(FoundKey {
+        key,
+        place: format!("{place}: {path}"),
+    })
+}
+
+/// The key built into a bootloader UKI (`/etc/metalos/signing.pub` in its
+/// `.initrd`). `None` when the file is not a UKI with an initrd (a foreign
+/// or hand-placed bootloader) or its initrd carries no key (an unsigned
+/// build). `place` names the bootloader in messages.
+pub fn bootloader_key(uki: &[u8], place: &str) -> Result<Option<FoundKey>, TrustError> {
+    let Ok(parsed) = metalos_uki::reader::Uki::parse(uki) else {
+        return Ok(None);
+    };
+    let Some(initrd) = parsed.section(".initrd") else {
+        return Ok(None);
+    };
+    let entries =
+        metalos_initrd::cpio::read_archives(initrd).map_err(|e| TrustError::Unreadable {
+            place: place.to_string(),
+            what: "its initrd",
+            message: e.to_string(),
+        })?;
+    let want = signing::INITRD_PUBKEY_PATH.trim_start_matches('/');
+    // The last entry of a path wins, as when the kernel unpacks them.
+    let name = |e: &metalos_initrd::cpio::Entry| -> String {
+        e.name
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .to_string()
+    };
+    match entries.iter().rev().find(|e| name(e) == want) {
+        Some(e) if e.is_file() => parse_key(place, signing::INITRD_PUBKEY_PATH, &e.data).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// The key in a `/usr` slot's squashfs (`lib/metalos/signing.pub`), the
+/// filesystem starting at byte `offset` of `disk`. `None` when the slot
+/// has no key (an unsigned build). `place` names the slot in messages.
+pub fn usr_slot_key(
+    disk: &std::fs::File,
+    offset: u64,
+    place: &str,
+) -> Result<Option<FoundKey>, TrustError> {
+    let unreadable = |message: String| TrustError::Unreadable {
+        place: place.to_string(),
+        what: "its /usr filesystem",
+        message,
+    };
+    let file = disk.try_clone().map_err(|e| unreadable(e.to_string()))?;
+    let fs = backhand::FilesystemReader::from_reader_with_offset(BufReader::new(file), offset)
+        .map_err(|e| unreadable(e.to_string()))?;
+    let want = std::path::Path::new("/").join(signing::USR_PUBKEY_PATH);
+    let Some(node) = fs.files().find(|n| n.fullpath == want) else {
+        return Ok(None);
+    };
+    let backhand::InnerNode::File(f) = &node.inner else {
+        return Ok(None);
+    };
+    let mut pem = Vec::new();
+    fs.file(f)
+        .reader()
+        .take(64 * 1024)
+        .read_to_end(&mut pem)
+        .map_err(|e| unreadable(e.to_string()))?;
+    parse_key(place, "/usr/lib/metalos/signing.pub", &pem).map(Some)
+}
+
+/// The one key a disk trusts, from its `/usr` key and its bootloader's
+/// key: both present must be the same key; either alone is the anchor (a
+/// signed disk never becomes unsigned because one part lacks a key);
+/// `None` when neither has one (an unsigned disk).
+pub fn reconcile(
+    usr: Option<FoundKey>,
+    bootloader: Option<FoundKey>,
+) -> Result<Option<FoundKey>, TrustError> {
+    match (usr, bootloader) {
+        (Some(u), Some(b)) if u.key != b.key => Err(TrustError::Disagree {
+            usr_fp: u.key.fingerprint(),
+            usr_place: u.place,
+            boot_fp: b.key.fingerprint(),
+            boot_place: b.place,
+        }),
+        (Some(u), _) => Ok(Some(u)),
+        (None, b) => Ok(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metalos_signing::SigningKey;
+
+    fn found(key: &VerifyingKey, n: u8) -> FoundKey {
+        FoundKey {
+            key: key.clone(),
+            place: format!("place {n}"),
+        }
+    }
+
+    #[test]
+    fn reconcile_rules() {
+        let (k1, k2) = (
+            SigningKey::generate().unwrap().verifying_key(),
+            SigningKey::generate().unwrap().verifying_key(),
+        );
+        let key = |n: u8| found(if n == 1 { &k1 } else { &k2 }, n);
+        assert!(reconcile(None, None).unwrap().is_none());
+        assert_eq!(
+            reconcile(Some(key(1)), None).unwrap().unwrap().key,
+            key(1).key
+        );
+        assert_eq!(
+            reconcile(None, Some(key(2))).unwrap().unwrap().key,
+            key(2).key
+        );
+        assert_eq!(
+            reconcile(Some(key(1)), Some(key(1)))
+                .unwrap()
+                .unwrap()
+                .place,
+            "place 1"
+        );
+        let e = reconcile(Some(key(1)), Some(key(2)))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("place 1") && e.contains("place 2"), "{e}");
+        assert!(e.contains(&key(2).key.fingerprint()), "{e}");
+    }
+
+    #[test]
+    fn a_blob_is_not_a_bootloader_with_a_key() {
+        assert!(bootloader_key(b"not a PE file", "ESP").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_file_that_is_not_squashfs_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("disk");
+        std::fs::write(&p, vec![0u8; 8192]).unwrap();
+        let f = std::fs::File::open(&p).unwrap();
+        let e = usr_slot_key(&f, 4096, "slot 2 (USR-A)")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("slot 2 (USR-A)") && e.contains("/usr filesystem"),
+            "{e}"
+        );
+    }
+}
