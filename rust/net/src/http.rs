@@ -96,8 +96,10 @@ impl Default for HttpOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     /// The server answered with a non-success status.
-    #[error("GET {url}: HTTP {status}{after}")]
+    #[error("{method} {url}: HTTP {status}{after}")]
     Status {
+        /// `GET` or `POST`.
+        method: &'static str,
         /// The URL asked for.
         url: String,
         /// The status line, e.g. `404 Not Found`.
@@ -108,8 +110,10 @@ pub enum HttpError {
         after: String,
     },
     /// No response (connection, DNS, TLS or protocol failure).
-    #[error("GET {url}: {reason}{after}")]
+    #[error("{method} {url}: {reason}{after}")]
     Transport {
+        /// `GET` or `POST`.
+        method: &'static str,
         /// The URL asked for.
         url: String,
         /// What failed.
@@ -118,8 +122,10 @@ pub enum HttpError {
         after: String,
     },
     /// The body is larger than the caller's limit.
-    #[error("GET {url}: body larger than the limit of {limit} bytes")]
+    #[error("{method} {url}: body larger than the limit of {limit} bytes")]
     TooLarge {
+        /// `GET` or `POST`.
+        method: &'static str,
         /// The URL asked for.
         url: String,
         /// The limit in bytes.
@@ -151,6 +157,15 @@ impl HttpError {
             _ => None,
         }
     }
+}
+
+/// A response whose status the caller interprets ([`HttpClient::post`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The numeric status, e.g. 200 or 409.
+    pub status: u16,
+    /// The body.
+    pub body: Vec<u8>,
 }
 
 /// An HTTP(S) client; cheap to clone, reuses connections.
@@ -248,10 +263,11 @@ impl HttpClient {
                 .read_to_vec()
                 .map_err(|e| match e {
                     ureq::Error::BodyExceedsLimit(_) => TryError::Fatal(HttpError::TooLarge {
+                        method: "GET",
                         url: url.to_string(),
                         limit,
                     }),
-                    other => classify(url, other),
+                    other => classify("GET", url, other),
                 })
         })
     }
@@ -270,6 +286,51 @@ impl HttpClient {
         Ok((body.content_length(), body.into_reader()))
     }
 
+    /// POSTs `body` to `url` with per-request `options` (headers such as
+    /// `content-type`) and returns the answer whatever its status, with a
+    /// body of at most `limit` bytes: protocols such as FleetLock answer
+    /// refusals with a status and a JSON body the caller reads. Connection
+    /// failures are retried as for GETs (the caller's requests must be
+    /// idempotent); no status is.
+    pub fn post(
+        &self,
+        url: &str,
+        body: &[u8],
+        limit: u64,
+        options: &RequestOptions,
+    ) -> Result<HttpResponse, HttpError> {
+        let deadline = options
+            .total_timeout
+            .map(|t| crate::deadline_after(Instant::now(), t));
+        self.with_retries(url, deadline, || {
+            let mut result = Err(ureq::Error::ConnectionFailed);
+            for agent in &self.agents {
+                result = request::send_post(agent, url, body, options, deadline);
+                match &result {
+                    Err(e) if roots::is_tls_failure(e) => continue,
+                    _ => break,
+                }
+            }
+            let (head, mut body) = result.map_err(|e| classify("POST", url, e))?.into_parts();
+            let bytes = body
+                .with_config()
+                .limit(limit)
+                .read_to_vec()
+                .map_err(|e| match e {
+                    ureq::Error::BodyExceedsLimit(_) => TryError::Fatal(HttpError::TooLarge {
+                        method: "POST",
+                        url: url.to_string(),
+                        limit,
+                    }),
+                    other => classify("POST", url, other),
+                })?;
+            Ok(HttpResponse {
+                status: head.status.as_u16(),
+                body: bytes,
+            })
+        })
+    }
+
     /// One GET; `Ok` only for a success status (redirects are not followed).
     /// On a TLS failure the next root store's agent is tried.
     fn get_once(
@@ -286,7 +347,7 @@ impl HttpClient {
                 _ => break,
             }
         }
-        let response = result.map_err(|e| classify(url, e))?;
+        let response = result.map_err(|e| classify("GET", url, e))?;
         let status = response.status();
         if request::is_success(status.as_u16(), options) {
             return Ok(response);
@@ -297,6 +358,7 @@ impl HttpClient {
             .and_then(|l| l.to_str().ok())
             .filter(|_| status.is_redirection());
         let error = HttpError::Status {
+            method: "GET",
             url: url.to_string(),
             status: status.to_string(),
             code: status.as_u16(),
@@ -339,6 +401,7 @@ impl HttpClient {
         }
         // attempts >= 1, so the loop always returns.
         Err(HttpError::Transport {
+            method: "GET",
             url: url.to_string(),
             reason: "no attempt made".to_string(),
             after: String::new(),
@@ -354,21 +417,36 @@ fn with_attempts(e: HttpError, attempts: u32) -> HttpError {
     };
     match e {
         HttpError::Status {
-            url, status, code, ..
+            method,
+            url,
+            status,
+            code,
+            ..
         } => HttpError::Status {
+            method,
             url,
             status,
             code,
             after,
         },
-        HttpError::Transport { url, reason, .. } => HttpError::Transport { url, reason, after },
+        HttpError::Transport {
+            method,
+            url,
+            reason,
+            ..
+        } => HttpError::Transport {
+            method,
+            url,
+            reason,
+            after,
+        },
         other => other,
     }
 }
 
 /// Sorts ureq's errors into worth retrying (the network or server may
 /// recover) and not (the request or the TLS trust is wrong).
-fn classify(url: &str, e: ureq::Error) -> TryError {
+fn classify(method: &'static str, url: &str, e: ureq::Error) -> TryError {
     let retry = match &e {
         ureq::Error::Io(io) => io.kind() != io::ErrorKind::InvalidData, // rustls errors are InvalidData
         ureq::Error::Timeout(_) | ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => true,
@@ -376,6 +454,7 @@ fn classify(url: &str, e: ureq::Error) -> TryError {
         _ => false,
     };
     let error = HttpError::Transport {
+        method,
         url: url.to_string(),
         reason: e.to_string(),
         after: String::new(),

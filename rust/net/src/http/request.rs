@@ -40,16 +40,7 @@ pub(super) fn send(
     options: &RequestOptions,
     deadline: Option<Instant>,
 ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
-    let global = match deadline {
-        Some(d) => {
-            let left = d.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(ureq::Error::Timeout(ureq::Timeout::Global));
-            }
-            Some(left)
-        }
-        None => None,
-    };
+    let global = time_left(deadline)?;
     let mut request = agent
         .get(url)
         .config()
@@ -61,4 +52,39 @@ pub(super) fn send(
         request = request.header(name.as_str(), value.as_str());
     }
     request.call()
+}
+
+/// Sends one POST of `body` with `options` through `agent` (as [`send`]).
+pub(super) fn send_post(
+    agent: &Agent,
+    url: &str,
+    body: &[u8],
+    options: &RequestOptions,
+    deadline: Option<Instant>,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    let global = time_left(deadline)?;
+    let mut request = agent
+        .post(url)
+        .config()
+        .timeout_recv_response(options.response_timeout)
+        .timeout_per_read(options.read_timeout)
+        .timeout_global(global)
+        .build();
+    for (name, value) in &options.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    request.send(body)
+}
+
+/// The time left before `deadline` (None: no limit); a timeout error when
+/// none is.
+fn time_left(deadline: Option<Instant>) -> Result<Option<Duration>, ureq::Error> {
+    let Some(d) = deadline else {
+        return Ok(None);
+    };
+    let left = d.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(ureq::Error::Timeout(ureq::Timeout::Global));
+    }
+    Ok(Some(left))
 }

@@ -180,3 +180,30 @@ fn extra_ca_pem_adds_to_either_root_store() {
         assert!(!e.contains("attempts"), "{e}");
     }
 }
+
+#[test]
+fn post_sends_headers_and_body_and_returns_any_status() {
+    const CONFLICT: &str = "HTTP/1.1 409 Conflict\r\nContent-Length: 28\r\nConnection: close\r\n\r\n{\"kind\":\"x\",\"value\":\"held\"}\n";
+    let server = serve(vec![Some(BROKEN), Some(CONFLICT)]);
+    let client = fast();
+    let mut options = client.request_options();
+    options.headers = vec![("fleet-lock-protocol".into(), "true".into())];
+    let r = client
+        .post(&server.url, b"{\"client_params\":{}}", 1000, &options)
+        .unwrap();
+    assert_eq!(r.status, 503, "a status is the caller's to judge, not retried");
+    assert_eq!(server.requests(), 1);
+    let r = client.post(&server.url, b"{}", 1000, &options).unwrap();
+    assert_eq!(r.status, 409);
+    assert_eq!(r.body, b"{\"kind\":\"x\",\"value\":\"held\"}\n");
+    let heads = server.heads();
+    assert!(heads[0].starts_with("POST /file HTTP/1.1\r\n"), "{heads:?}");
+    assert!(
+        heads[0]
+            .to_ascii_lowercase()
+            .contains("fleet-lock-protocol: true\r\n"),
+        "{heads:?}"
+    );
+    let e = client.post(&server.url, b"{}", 5, &options);
+    assert!(e.is_err(), "no third response scripted");
+}
