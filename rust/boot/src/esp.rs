@@ -6,15 +6,16 @@ use crate::blockdev::{self, Disk};
 use anyhow::{bail, Context, Result};
 use metalos_config::hostconfig::{HostConfig, RootDisk};
 use metalos_config::spec::type_guid;
+use metalos_contract::paths::EspPath;
 use metalos_disk::esp::{list_esp, read_esp_file, read_esp_file_if_present, remove_esp_file};
 use metalos_disk::gpt::{Gpt, Partition};
 use metalos_disk::sparse::Region;
 use std::fs::File;
 
 /// Path of the HostConfig on the ESP.
-pub const HOST_CONFIG: &str = "metalos/host-config.json";
+pub const HOST_CONFIG: &str = EspPath::HOST_CONFIG.as_str();
 /// Path of the first-boot flag on the ESP.
-pub const FIRST_BOOT_FLAG: &str = "metalos/first_boot";
+pub const FIRST_BOOT_FLAG: &str = EspPath::FIRST_BOOT_FLAG.as_str();
 /// Largest HostConfig PID 1 reads (real ones are a few KiB; a corrupted
 /// directory entry may claim gigabytes).
 pub const HOST_CONFIG_MAX_LEN: u64 = 1 << 20;

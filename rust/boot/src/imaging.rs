@@ -1,5 +1,5 @@
-//! Network imaging (metalimage): what the kernel command line asks for,
-//! which disk receives the image, and the streaming write with progress.
+//! Network imaging (metalimage): which disk receives the image (what the
+//! kernel command line asks for is [`metalos_contract::cmdline::ImagingArgs`]), and the streaming write with progress.
 //! The byte-level write (tables last, verification) is
 //! [`metalos_disk::imagewrite`].
 
@@ -7,73 +7,13 @@ use crate::blockdev::{self, Disk};
 use crate::sys;
 use anyhow::{bail, Context, Result};
 use metalos_config::hostconfig::RootDisk;
+use metalos_contract::cmdline::ImagingArgs;
 use metalos_disk::imagewrite::{self, Expected, Staged};
 use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// What metalimage needs from the kernel command line (boot.ipxe or the
-/// imaging UKI's embedded `.cmdline` puts it there).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImagingParams {
-    /// `metalos.host_config_url=`, may contain `${mac}`.
-    pub host_config_url: String,
-    /// `metalos.image_url=`: the zstd-compressed image, `…/blobs/sha256/<hex>`.
-    pub image_url: String,
-    /// `metalos.image_sha256=`: sha256 of the uncompressed image.
-    pub image_sha256: String,
-    /// `metalos.image_size=`: bytes of the uncompressed image.
-    pub image_size: u64,
-}
-
-fn required<'a>(cmdline: &'a str, key: &str) -> Result<&'a str> {
-    sys::cmdline_value(cmdline, key)
-        .filter(|v| !v.is_empty())
-        .with_context(|| {
-            format!(
-                "{key}= is missing from the kernel command line ({cmdline:?}); when iPXE loads \
-             the imaging UKI it replaces the embedded command line: boot it through the \
-             netboot bundle's boot.ipxe"
-            )
-        })
-}
-
-fn is_hex_digest(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-impl ImagingParams {
-    /// Reads the parameters; a missing or malformed one is named.
-    pub fn from_cmdline(cmdline: &str) -> Result<Self> {
-        let host_config_url = required(cmdline, "metalos.host_config_url")?.to_string();
-        let image_url = required(cmdline, "metalos.image_url")?.to_string();
-        let image_sha256 = required(cmdline, "metalos.image_sha256")?.to_ascii_lowercase();
-        if !is_hex_digest(&image_sha256) {
-            bail!("metalos.image_sha256={image_sha256}: not a sha256 (64 hex digits)");
-        }
-        let size = required(cmdline, "metalos.image_size")?;
-        let image_size = size
-            .parse()
-            .with_context(|| format!("metalos.image_size={size}: not a number of bytes"))?;
-        Ok(Self {
-            host_config_url,
-            image_url,
-            image_sha256,
-            image_size,
-        })
-    }
-
-    /// The sha256 of the compressed blob, when the image URL is content
-    /// addressed (`…/sha256/<hex>`).
-    pub fn blob_sha256(&self) -> Option<&str> {
-        let (_, last) = self.image_url.rsplit_once("/sha256/")?;
-        is_hex_digest(last).then_some(last)
-    }
-}
 
 /// A disk as the target choice sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -196,7 +136,7 @@ pub fn write_image(
     prog: &str,
     disk: &File,
     src: impl Read,
-    params: &ImagingParams,
+    params: &ImagingArgs,
 ) -> Result<(Staged, WriteStats)> {
     imagewrite::wipe_tables(disk).context("wiping the old partition tables")?;
     let start = Instant::now();

@@ -18,7 +18,7 @@ use std::path::Path;
 /// Where the chosen slot is mounted.
 const USR_MOUNT: &str = "/run/metalos/usr";
 /// The slot payload, relative to the slot's root (= /usr).
-const PAYLOAD: &str = "lib/metalos/boot";
+const PAYLOAD: &str = metalos_contract::paths::UsrPath::BOOT_PAYLOAD.in_slot();
 
 /// The kernel command line for the slot's kernel: the slot's own
 /// `cmdline`, the HostConfig's extra arguments, then what metalinit reads

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Instant;
 
 /// The operator's public key in the bootloader initrd.
-pub const TRUSTED_KEY: &str = "/etc/metalos/signing.pub";
+pub const TRUSTED_KEY: &str = metalos_contract::paths::InitrdPath::SIGNING_KEY.as_str();
 
 /// A slot that must not be booted, and why.
 #[derive(Debug, thiserror::Error)]

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::FieldError;
-pub use net::{Cidr, InvalidMac, MacAddr};
+pub use metalos_contract::mac::{InvalidMac, MacAddr};
+pub use net::Cidr;
 
 /// The only supported value of [`HostConfig::version`].
 pub const HOST_CONFIG_VERSION: u32 = 1;

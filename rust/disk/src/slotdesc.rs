@@ -29,7 +29,7 @@ pub const FORMAT: u32 = 1;
 /// `/usr/lib/metalos/boot/`.
 pub const PAYLOAD_FILES: [&str; 3] = ["vmlinuz", "initrd.img", "cmdline"];
 /// Where the payload lives in the slot (relative to /usr).
-pub const PAYLOAD_DIR: &str = "lib/metalos/boot";
+pub const PAYLOAD_DIR: &str = metalos_contract::paths::UsrPath::BOOT_PAYLOAD.in_slot();
 
 /// Errors decoding a descriptor.
 #[derive(Debug, thiserror::Error)]

@@ -17,9 +17,9 @@ use metalos_signing::{KeyDir, SigningKey, VerifyingKey};
 use std::path::{Path, PathBuf};
 
 /// The public key in `/usr` (relative to the slot: `/usr/lib/metalos/signing.pub`).
-pub const USR_PUBKEY_PATH: &str = "lib/metalos/signing.pub";
+pub const USR_PUBKEY_PATH: &str = metalos_contract::paths::UsrPath::SIGNING_KEY.in_slot();
 /// The public key in the initrds.
-pub const INITRD_PUBKEY_PATH: &str = "/etc/metalos/signing.pub";
+pub const INITRD_PUBKEY_PATH: &str = metalos_contract::paths::InitrdPath::SIGNING_KEY.as_str();
 
 /// The build's keys.
 pub struct BuildKeys {

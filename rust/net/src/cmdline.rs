@@ -118,7 +118,7 @@ pub fn parse_bootif(value: &str) -> Result<MacAddr, CmdlineError> {
     if value.contains(':') {
         return value
             .parse()
-            .map_err(|e: crate::mac::MacParseError| err("BOOTIF", value, e.to_string()));
+            .map_err(|e: crate::mac::InvalidMac| err("BOOTIF", value, e.to_string()));
     }
     match value.split_once('-') {
         Some((hw_type, rest)) if value.len() == 20 => {
@@ -131,8 +131,9 @@ pub fn parse_bootif(value: &str) -> Result<MacAddr, CmdlineError> {
             }
             rest.parse()
         }
-        _ => Err(crate::mac::MacParseError {
+        _ => Err(crate::mac::InvalidMac {
             value: value.to_string(),
+            hyphens_allowed: true,
         }),
     }
     .map_err(|_| err("BOOTIF", value, "expected 01-aa-bb-cc-dd-ee-ff".into()))

@@ -29,10 +29,10 @@ pub mod dns;
 pub mod http;
 mod ifreq;
 pub mod link;
-pub mod mac;
 pub mod setup;
 
-pub use mac::MacAddr;
+pub use metalos_contract::mac;
+pub use metalos_contract::MacAddr;
 
 /// `from + timeout`, saturating far in the future instead of panicking on
 /// an absurd timeout (PID 1 must not panic).

@@ -1,7 +1,8 @@
 //! Kernel command lines and the iPXE script of a bundle.
 
 use crate::error::{NetbootError, Result};
-use metalos_config::MacAddr;
+use metalos_contract::cmdline::ImagingArgs;
+use metalos_contract::MacAddr;
 
 /// iPXE's expansion of the boot NIC's MAC, hyphenated lower case
 /// (`52-54-00-12-34-56`), as in HostConfig file names.
@@ -48,21 +49,23 @@ pub fn normalize_base_url(url: &str) -> Result<String> {
 
 /// `--host` MACs: `aa:bb:cc:dd:ee:ff` or `aa-bb-cc-dd-ee-ff`, either case.
 pub fn parse_mac(text: &str) -> Result<MacAddr, String> {
-    MacAddr::parse(&text.replace('-', ":")).map_err(|_| {
-        format!("{text:?} is not a MAC address (expected six hex pairs like 52:54:00:12:34:56 or 52-54-00-12-34-56)")
-    })
+    text.parse::<MacAddr>().map_err(|e| e.to_string())
 }
 
 /// The HostConfig file name of a MAC: `hosts/52-54-00-12-34-56.json`.
 pub fn host_path(mac: &MacAddr) -> String {
-    format!("hosts/{}.json", mac.to_string().replace(':', "-"))
+    format!("hosts/{}.json", mac.hyphenated())
 }
 
-fn image_args(image: &ImageParams) -> String {
-    format!(
-        "metalos.image_url={} metalos.image_sha256={} metalos.image_size={}",
-        image.url, image.sha256, image.size
-    )
+/// The `metalos.*` imaging arguments (written as metalimage parses them).
+fn imaging_args(host_config_url: String, image: &ImageParams) -> String {
+    ImagingArgs {
+        host_config_url,
+        image_url: image.url.clone(),
+        image_sha256: image.sha256.clone(),
+        image_size: image.size,
+    }
+    .to_args()
 }
 
 /// The command line embedded in the published imaging UKI (used by firmware
@@ -71,8 +74,7 @@ fn image_args(image: &ImageParams) -> String {
 pub fn embedded_cmdline(base_cmdline: &str, base_url: &str, image: &ImageParams) -> String {
     join(&[
         base_cmdline.trim(),
-        &format!("metalos.host_config_url={base_url}/hosts/{METALIMAGE_MAC}.json"),
-        &image_args(image),
+        &imaging_args(format!("{base_url}/hosts/{METALIMAGE_MAC}.json"), image),
     ])
 }
 
@@ -84,8 +86,7 @@ pub fn ipxe_script(base_cmdline: &str, base_url: &str, image: &ImageParams) -> S
         &format!("BOOTIF=01-{IPXE_MAC}"),
         "ip=${net0/ip}::${net0/gateway}:${net0/netmask}",
         "metalos.dns=${dns}",
-        &format!("metalos.host_config_url={base_url}/hosts/{IPXE_MAC}.json"),
-        &image_args(image),
+        &imaging_args(format!("{base_url}/hosts/{IPXE_MAC}.json"), image),
     ]);
     format!(
         "#!ipxe\n\

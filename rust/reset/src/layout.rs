@@ -23,4 +23,4 @@ pub const ETC_STATE: &str = "var/lib/metalos/etc";
 /// The `/etc` overlay's upper directory: `upper/X` is `/etc/X`.
 pub const ETC_UPPER: &str = "var/lib/metalos/etc/upper";
 /// The ESP flag that makes metalos-bootloader request provisioning.
-pub const FIRST_BOOT_FLAG: &str = "metalos/first_boot";
+pub const FIRST_BOOT_FLAG: &str = metalos_contract::paths::EspPath::FIRST_BOOT_FLAG.as_str();

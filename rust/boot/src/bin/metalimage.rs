@@ -8,9 +8,12 @@
 use anyhow::{bail, Context, Result};
 use metalos_boot::emergency::{pid1_main, Policy};
 use metalos_boot::esp::{EspHandle, FIRST_BOOT_FLAG};
-use metalos_boot::imaging::{self, signed, ImagingParams};
+use metalos_boot::imaging::{self, signed};
+use metalos_contract::cmdline::ImagingArgs;
 use metalos_boot::{blockdev, modules, slotboot, slots, sys};
 use metalos_config::HostConfig;
+use metalos_contract::netboot::{MANIFEST_FILE, SIGNATURE_FILE};
+use metalos_contract::paths::InitrdPath;
 use metalos_net::http::{expand_url, HttpClient, HttpOptions};
 use std::path::Path;
 use std::time::Duration;
@@ -19,7 +22,7 @@ const PROG: &str = "metalimage";
 /// The CA bundle the imaging initrd carries (images/imaging-initrd.toml).
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// Where the HostConfig goes on the new ESP.
-const HOST_CONFIG: &str = "metalos/host-config.json";
+const HOST_CONFIG: &str = metalos_contract::paths::EspPath::HOST_CONFIG.as_str();
 
 fn main() {
     pid1_main(PROG, run);
@@ -30,9 +33,9 @@ fn main() {
 /// it; without the key says `unverified` once and returns `None`.
 fn signed_manifest(
     client: &HttpClient,
-    params: &ImagingParams,
+    params: &ImagingArgs,
 ) -> Result<Option<signed::SignedManifest>> {
-    let key_path = Path::new(signed::INITRD_PUBKEY);
+    let key_path = Path::new(InitrdPath::SIGNING_KEY.as_str());
     if !key_path.exists() {
         sys::say(
             PROG,
@@ -51,15 +54,15 @@ fn signed_manifest(
             )
         })
     };
-    let manifest = fetch(signed::MANIFEST)?;
-    let sig = fetch(signed::MANIFEST_SIG)?;
+    let manifest = fetch(MANIFEST_FILE)?;
+    let sig = fetch(SIGNATURE_FILE)?;
     let m = signed::verify_manifest(&key, base, &manifest, &sig)?;
     m.check_params(params)?;
     sys::say(
         PROG,
         &format!(
             "{base}/{}: signature verified (key {}); the image is the signed one",
-            signed::MANIFEST,
+            MANIFEST_FILE,
             key.fingerprint()
         ),
     );
@@ -70,7 +73,7 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     sys::mount_api_filesystems().context("mounting /proc, /sys, /dev, /run")?;
     sys::say(PROG, "started");
     // Checked before anything is touched: without them there is nothing to do.
-    let params = ImagingParams::from_cmdline(cmdline)?;
+    let params = ImagingArgs::parse(cmdline)?;
     modules::load_all().context("loading the initrd's kernel modules")?;
 
     let net = metalos_net::cmdline::parse(cmdline)

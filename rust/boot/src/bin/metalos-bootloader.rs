@@ -44,7 +44,7 @@ fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     if let Some(h) = &host_config {
         policy.apply_host_config(h);
     }
-    let first_boot = esp.exists("metalos/first_boot");
+    let first_boot = esp.exists(metalos_contract::paths::EspPath::FIRST_BOOT_FLAG.as_str());
 
     let file = std::fs::OpenOptions::new()
         .read(true)

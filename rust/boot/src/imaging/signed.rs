@@ -7,18 +7,14 @@
 //! before the disk is touched. The image stream itself is then checked
 //! against those hashes while it is written (partition tables last).
 
-use super::ImagingParams;
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use metalos_contract::cmdline::ImagingArgs;
+use metalos_contract::netboot::{
+    NetbootManifest, MANIFEST_FILE as MANIFEST, SIGNATURE_FILE as MANIFEST_SIG,
+};
 use metalos_signing::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-
-/// The public key in the imaging initrd.
-pub const INITRD_PUBKEY: &str = "/etc/metalos/signing.pub";
-/// The manifest and its signature, relative to the base URL.
-pub const MANIFEST: &str = "manifest.json";
-/// The detached signature of [`MANIFEST`].
-pub const MANIFEST_SIG: &str = "manifest.json.sig";
 
 /// What the signed manifest vouches for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,39 +66,22 @@ pub fn verify_manifest(
 }
 
 fn parse(base: &str, manifest: &[u8]) -> Result<SignedManifest> {
-    let bad = |what: &str| format!("{base}/{MANIFEST}: {what}");
-    let v: serde_json::Value = serde_json::from_slice(manifest).with_context(|| bad("not JSON"))?;
-    let s = |v: &serde_json::Value, k: &str| -> Result<String> {
-        v.get(k)
-            .and_then(|x| x.as_str())
-            .map(str::to_string)
-            .with_context(|| bad(&format!("no {k:?}")))
-    };
-    let image = v.get("image").with_context(|| bad("no \"image\""))?;
-    let mut files = BTreeMap::new();
-    for f in v
-        .get("files")
-        .and_then(|f| f.as_array())
-        .with_context(|| bad("no \"files\""))?
-    {
-        files.insert(s(f, "path")?, s(f, "sha256")?);
-    }
+    let bad = |what: String| anyhow!("{base}/{MANIFEST}: {what}");
+    let text = std::str::from_utf8(manifest).map_err(|_| bad("not UTF-8".into()))?;
+    let m = NetbootManifest::parse(text).map_err(bad)?;
     Ok(SignedManifest {
         base: base.to_string(),
-        blob: s(image, "blob")?,
-        image_sha256: s(image, "sha256")?,
-        image_size: image
-            .get("size")
-            .and_then(|x| x.as_u64())
-            .with_context(|| bad("no image \"size\""))?,
-        files,
+        blob: m.image.blob,
+        image_sha256: m.image.sha256,
+        image_size: m.image.size,
+        files: m.files.into_iter().map(|f| (f.path, f.sha256)).collect(),
     })
 }
 
 impl SignedManifest {
     /// The command line's image must be the manifest's: URL, uncompressed
     /// sha256 and size, and the blob's content address.
-    pub fn check_params(&self, p: &ImagingParams) -> Result<()> {
+    pub fn check_params(&self, p: &ImagingArgs) -> Result<()> {
         let want_url = format!("{}/{}", self.base, self.blob);
         if p.image_url != want_url {
             bail!(

@@ -16,8 +16,8 @@ fn manifest(host_sha: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-fn params() -> ImagingParams {
-    ImagingParams {
+fn params() -> ImagingArgs {
+    ImagingArgs {
         host_config_url: format!("{BASE}/hosts/${{mac}}.json"),
         image_url: format!("{BASE}/blobs/sha256/{BLOB}"),
         image_sha256: RAW.into(),

@@ -13,7 +13,7 @@ fn full() -> String {
 
 #[test]
 fn params_from_the_cmdline() {
-    let p = ImagingParams::from_cmdline(&full()).unwrap();
+    let p = ImagingArgs::parse(&full()).unwrap();
     assert_eq!(p.host_config_url, "http://10.0.2.100/hosts/${mac}.json");
     assert_eq!(p.image_size, 1 << 30);
     assert_eq!(p.blob_sha256(), Some(SHA));
@@ -22,21 +22,19 @@ fn params_from_the_cmdline() {
 #[test]
 fn missing_or_bad_params_are_named() {
     // What iPXE gives a UKI loaded without arguments.
-    let err = ImagingParams::from_cmdline("imaging.efi")
-        .unwrap_err()
-        .to_string();
+    let err = ImagingArgs::parse("imaging.efi").unwrap_err().to_string();
     assert!(
         err.starts_with("metalos.host_config_url= is missing"),
         "{err}"
     );
     assert!(err.contains("boot.ipxe"), "{err}");
-    let err = ImagingParams::from_cmdline(
+    let err = ImagingArgs::parse(
         &full().replace("metalos.image_size=1073741824", "metalos.image_size=1G"),
     )
     .unwrap_err()
     .to_string();
     assert!(err.contains("metalos.image_size=1G"), "{err}");
-    let err = ImagingParams::from_cmdline(
+    let err = ImagingArgs::parse(
         &full().replace("metalos.image_sha256=0123", "metalos.image_sha256=xyz"),
     )
     .unwrap_err()

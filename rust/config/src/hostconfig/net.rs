@@ -1,88 +1,11 @@
-//! Small network value types used by the HostConfig: [`MacAddr`] and [`Cidr`].
+//! Small network value types used by the HostConfig: [`Cidr`] (the MAC
+//! address type is `metalos_contract::MacAddr`).
 
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-/// An Ethernet MAC address. Parsed from `aa:bb:cc:dd:ee:ff` (either case),
-/// displayed in lower case.
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MacAddr(pub [u8; 6]);
-
-/// Why a string is not a [`MacAddr`].
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a MAC address (expected six hex pairs like 52:54:00:12:34:56)")]
-pub struct InvalidMac(pub String);
-
-impl MacAddr {
-    /// Parses `aa:bb:cc:dd:ee:ff` (case-insensitive).
-    pub fn parse(text: &str) -> Result<Self, InvalidMac> {
-        let bad = || InvalidMac(text.to_string());
-        let mut out = [0u8; 6];
-        let mut parts = text.split(':');
-        for byte in out.iter_mut() {
-            let part = parts.next().ok_or_else(bad)?;
-            if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(bad());
-            }
-            *byte = u8::from_str_radix(part, 16).map_err(|_| bad())?;
-        }
-        if parts.next().is_some() {
-            return Err(bad());
-        }
-        Ok(Self(out))
-    }
-
-    /// The raw bytes.
-    pub fn octets(&self) -> [u8; 6] {
-        self.0
-    }
-
-    /// True for a group (multicast/broadcast) address: low bit of the first octet.
-    pub fn is_multicast(&self) -> bool {
-        self.0[0] & 1 == 1
-    }
-
-    /// True for `00:00:00:00:00:00`.
-    pub fn is_zero(&self) -> bool {
-        self.0 == [0; 6]
-    }
-}
-
-impl FromStr for MacAddr {
-    type Err = InvalidMac;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl fmt::Display for MacAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
-    }
-}
-
-impl Serialize for MacAddr {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for MacAddr {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        Self::parse(&text).map_err(serde::de::Error::custom)
-    }
-}
 
 /// An interface address with its prefix length, e.g. `10.0.0.5/24` or
 /// `2001:db8::5/64`.

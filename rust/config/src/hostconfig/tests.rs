@@ -293,7 +293,14 @@ fn mac_addr_parse_and_display() {
         "a:bb:cc:dd:ee:fff",
         "+a:bb:cc:dd:ee:ff",
     ] {
-        assert_eq!(MacAddr::parse(bad), Err(InvalidMac(bad.into())), "{bad}");
+        assert_eq!(
+            MacAddr::parse(bad),
+            Err(InvalidMac {
+                value: bad.into(),
+                hyphens_allowed: false
+            }),
+            "{bad}"
+        );
     }
 }
 

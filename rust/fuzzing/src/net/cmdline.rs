@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use metalos_boot::emergency::Action;
-use metalos_boot::imaging::ImagingParams;
+use metalos_contract::cmdline::ImagingArgs;
 use metalos_boot::provision;
 use metalos_boot::slotboot::slot_cmdline;
 use metalos_boot::sys::{cmdline_uuid, cmdline_value};
@@ -124,7 +124,7 @@ fn network(line: &str) {
         ..s.clone()
     };
     assert_eq!(again.ip, Some(IpConfig::Static(expected)), "{args:?}");
-    let params = ImagingParams::from_cmdline(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    let params = ImagingArgs::parse(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
     assert_eq!(
         params.host_config_url,
         format!("{BASE_URL}/hosts/{}.json", mac.hyphenated())
@@ -183,7 +183,7 @@ fn descriptor(a: &VerityArgs) -> SlotDescriptor {
 /// metalimage's parameters; the netboot UKI's embedded command line
 /// (the input as its base) must give back the image it names.
 fn imaging(line: &str) {
-    let image = match ImagingParams::from_cmdline(line) {
+    let image = match ImagingArgs::parse(line) {
         Ok(p) => {
             assert!(p.image_sha256.len() == 64, "{p:?}");
             let _ = p.blob_sha256();
@@ -203,11 +203,10 @@ fn imaging(line: &str) {
         }
     };
     let composed = embedded_cmdline(line, BASE_URL, &image);
-    let again =
-        ImagingParams::from_cmdline(&composed).unwrap_or_else(|e| panic!("{composed:?}: {e}"));
+    let again = ImagingArgs::parse(&composed).unwrap_or_else(|e| panic!("{composed:?}: {e}"));
     assert_eq!(
         again,
-        ImagingParams {
+        ImagingArgs {
             host_config_url: format!("{BASE_URL}/hosts/${{mac}}.json"),
             image_url: image.url,
             image_sha256: image.sha256,

@@ -191,7 +191,10 @@ fn post_sends_headers_and_body_and_returns_any_status() {
     let r = client
         .post(&server.url, b"{\"client_params\":{}}", 1000, &options)
         .unwrap();
-    assert_eq!(r.status, 503, "a status is the caller's to judge, not retried");
+    assert_eq!(
+        r.status, 503,
+        "a status is the caller's to judge, not retried"
+    );
     assert_eq!(server.requests(), 1);
     let r = client.post(&server.url, b"{}", 1000, &options).unwrap();
     assert_eq!(r.status, 409);
