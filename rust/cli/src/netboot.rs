@@ -140,7 +140,7 @@ pub fn build(
 
 fn run_publish(a: PublishArgs, progress: &Progress) -> Result<()> {
     let step = |s: &str| progress.step(s);
-    let fault = |s: &str| crate::update::stage::fault_point(&format!("publish:{s}"));
+    let fault = |s: &str| metalos_update::fault::fault_point(&format!("publish:{s}"));
     let opts = PublishOptions {
         keep: a.keep,
         fault: &fault,

@@ -9,7 +9,6 @@ pub mod layout;
 pub mod manifest;
 pub mod secureboot;
 pub mod signing;
-pub mod trust;
 pub mod usrtree;
 pub mod verity;
 

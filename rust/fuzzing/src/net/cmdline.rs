@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use metalos_boot::emergency::Action;
-use metalos_contract::cmdline::ImagingArgs;
 use metalos_boot::provision;
 use metalos_boot::slotboot::slot_cmdline;
 use metalos_boot::sys::{cmdline_uuid, cmdline_value};
 use metalos_boot::verity::VerityArgs;
+use metalos_contract::cmdline::ImagingArgs;
 use metalos_disk::gpt::{Gpt, Partition};
 use metalos_disk::guid::SENTINEL_DISK_GUID;
 use metalos_disk::slotdesc::SlotDescriptor;

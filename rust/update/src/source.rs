@@ -1,9 +1,11 @@
 //! Where a bundle comes from: a local directory (or its bundle.json) or an
-//! `http://`/`https://` URL. Files are streamed into a destination while their sha256
-//! is computed; short or corrupt downloads are errors.
+//! `http://`/`https://` URL, fetched with `metalos-net`'s HTTP client.
+//! Files are streamed into a destination while their sha256 is computed;
+//! short or corrupt downloads are errors.
 
 use anyhow::{bail, Context, Result};
-use metalos_image::bundle::{BundleFile, BundleManifest, BUNDLE_MANIFEST};
+use metalos_contract::update::{BundleFile, UpdateManifest, BUNDLE_MANIFEST};
+use metalos_net::http::{HttpClient, HttpOptions};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ pub enum BundleSource {
         /// Base URL, ending in `/`.
         base: String,
         /// HTTP client (TLS roots: Mozilla's, or the `--ca-cert` file).
-        agent: ureq::Agent,
+        client: HttpClient,
     },
 }
 
@@ -31,28 +33,18 @@ impl BundleSource {
             if !base.ends_with('/') {
                 base.push('/');
             }
-            let mut tls = ureq::tls::TlsConfig::builder();
-            if let Some(path) = ca_cert {
-                let pem = std::fs::read(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                let certs: Vec<_> = ureq::tls::parse_pem(&pem)
-                    .filter_map(|item| match item {
-                        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-                        _ => None,
-                    })
-                    .collect();
-                if certs.is_empty() {
-                    bail!("{} holds no PEM certificate", path.display());
-                }
-                tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
-            }
-            let agent = ureq::Agent::config_builder()
-                .tls_config(tls.build())
-                .timeout_connect(Some(Duration::from_secs(30)))
-                .timeout_recv_body(Some(Duration::from_secs(120)))
-                .build()
-                .new_agent();
-            return Ok(Self::Url { base, agent });
+            let client = HttpClient::new(HttpOptions {
+                ca_bundle: ca_cert.map(Path::to_path_buf),
+                // A host system: the C library resolves names.
+                system_resolver: true,
+                // One try: the operator or the caller decides when to retry.
+                attempts: 1,
+                connect_timeout: Duration::from_secs(30),
+                io_timeout: Duration::from_secs(120),
+                ..HttpOptions::default()
+            })
+            .with_context(|| format!("setting up HTTP for {location}"))?;
+            return Ok(Self::Url { base, client });
         }
         let p = PathBuf::from(location);
         let dir = if p.file_name().is_some_and(|n| n == BUNDLE_MANIFEST) {
@@ -77,29 +69,22 @@ impl BundleSource {
                 let len = f.metadata()?.len();
                 Ok((Box::new(f), Some(len)))
             }
-            Self::Url { base, agent } => {
+            Self::Url { base, client } => {
                 let url = format!("{base}{name}");
-                let resp = agent
-                    .get(&url)
-                    .call()
-                    .with_context(|| format!("GET {url}"))?;
-                let len = resp
-                    .headers()
-                    .get("content-length")
-                    .and_then(|v| v.to_str().ok()?.parse().ok());
-                Ok((Box::new(resp.into_body().into_reader()), len))
+                let (len, body) = client.get_reader(&url)?;
+                Ok((Box::new(body), len))
             }
         }
     }
 
     /// Reads and validates bundle.json, after checking its signature as
-    /// `trust` says (see [`super::signature`]): the manifest returned is
+    /// `trust` says (see [`crate::trust`]): the manifest returned is
     /// parsed from exactly the bytes that were verified.
-    pub fn manifest(&self, trust: &super::signature::Trust) -> Result<BundleManifest> {
+    pub fn manifest(&self, trust: &crate::trust::Trust) -> Result<UpdateManifest> {
         let bytes = self.read_small(BUNDLE_MANIFEST)?;
         trust.check(self, &bytes)?;
         let text = String::from_utf8(bytes).context("bundle.json is not UTF-8")?;
-        BundleManifest::parse(&text).map_err(anyhow::Error::msg)
+        UpdateManifest::parse(&text).map_err(anyhow::Error::msg)
     }
 
     /// Reads a small file of the bundle (at most 1 MiB).

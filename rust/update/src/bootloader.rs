@@ -1,20 +1,19 @@
 //! Replacing the bootloader UKI on the ESP without ever leaving the ESP
 //! without a bootable `EFI/BOOT/BOOTX64.EFI`.
 
-use super::source::BundleSource;
+use crate::fault::fault_point;
+use crate::source::BundleSource;
 use anyhow::{Context, Result};
 use metalos_boot::blockdev::Disk;
 use metalos_boot::esp::EspHandle;
+use metalos_contract::paths::EspPath;
+use metalos_contract::update::BundleFile;
 use metalos_disk::gpt::Gpt;
-use metalos_image::bundle::BundleFile;
 use sha2::{Digest, Sha256};
 
-/// The bootloader the firmware starts.
-pub const BOOTLOADER: &str = "EFI/BOOT/BOOTX64.EFI";
-/// The new bootloader while it is written.
-pub const STAGED: &str = "EFI/BOOT/BOOTX64.NEW";
-/// The previous bootloader, kept as a fallback.
-pub const PREVIOUS: &str = "EFI/BOOT/BOOTX64.PRV";
+const BOOTLOADER: &str = EspPath::BOOTLOADER.as_str();
+const STAGED: &str = EspPath::BOOTLOADER_STAGED.as_str();
+const PREVIOUS: &str = EspPath::BOOTLOADER_PREVIOUS.as_str();
 
 /// Installs the bundle's bootloader when it differs from the current one:
 /// write it as BOOTX64.NEW (synced), swap the two directory entries (one
@@ -51,7 +50,7 @@ pub fn update_bootloader(
     }
     esp.write(STAGED, &new)
         .context("writing the new bootloader")?;
-    super::stage::fault_point("bootloader-staged");
+    fault_point("bootloader-staged");
     esp.swap(BOOTLOADER, STAGED)
         .context("switching to the new bootloader")?;
     esp.rename(STAGED, PREVIOUS)

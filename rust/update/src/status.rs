@@ -1,11 +1,12 @@
-//! `metalos update status | mark-good | rollback`.
+//! The slots of the running system: their status, marking the booted one
+//! good (after an optional health check), rolling back to the other one.
 
 use anyhow::{bail, Context, Result};
 use metalos_boot::esp::EspHandle;
 use metalos_boot::{blockdev, slots, sys};
+use metalos_contract::paths::UsrPath;
+use metalos_contract::update::os_release_version;
 use metalos_disk::gptprio::{choose, GptPrio};
-use metalos_image::bundle::os_release_version;
-use serde_json::json;
 
 fn booted_slot() -> Result<(
     blockdev::Disk,
@@ -19,12 +20,12 @@ fn booted_slot() -> Result<(
 /// read-only mount for the other.
 fn slot_version(disk: &blockdev::Disk, number: u32, is_booted: bool) -> Option<String> {
     if is_booted {
-        return os_release_version(&std::fs::read_to_string("/usr/lib/os-release").ok()?);
+        return os_release_version(&std::fs::read_to_string(UsrPath::OS_RELEASE.on_host()).ok()?);
     }
     let dev = blockdev::partition_dev(disk, number)?;
     let at = format!("/run/metalos/peek-{number}");
     sys::mount(&dev.to_string_lossy(), &at, "squashfs", libc::MS_RDONLY, "").ok()?;
-    let v = std::fs::read_to_string(format!("{at}/lib/os-release"))
+    let v = std::fs::read_to_string(format!("{at}/{}", UsrPath::OS_RELEASE.in_slot()))
         .ok()
         .and_then(|t| os_release_version(&t));
     let _ = sys::umount(&at);
@@ -41,8 +42,31 @@ fn write_table(disk: &blockdev::Disk, gpt: &metalos_disk::gpt::Gpt) -> Result<()
         .with_context(|| format!("writing the slot table of {}", disk.dev.display()))
 }
 
-/// `metalos update status`.
-pub fn status(as_json: bool) -> Result<()> {
+/// One `/usr` slot as `metalos update status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotStatus {
+    /// Partition number.
+    pub slot: u32,
+    /// Partition label (`USR-A`).
+    pub label: String,
+    /// Partition GUID.
+    pub guid: String,
+    /// VERSION_ID of the slot's os-release, when readable.
+    pub version: Option<String>,
+    /// gptprio priority.
+    pub priority: u8,
+    /// gptprio tries left.
+    pub tries: u8,
+    /// gptprio successful.
+    pub successful: bool,
+    /// The running system booted from it.
+    pub booted: bool,
+    /// The bootloader picks it next.
+    pub next: bool,
+}
+
+/// The boot disk's `/usr` slots (device, then each slot).
+pub fn status() -> Result<(std::path::PathBuf, Vec<SlotStatus>)> {
     let (disk, gpt, booted) = booted_slot()?;
     let usr = slots::usr_slots(&gpt);
     let prios: Vec<(u32, GptPrio)> = usr
@@ -50,53 +74,30 @@ pub fn status(as_json: bool) -> Result<()> {
         .map(|p| (p.number, GptPrio::from_attributes(p.attributes)))
         .collect();
     let next = choose(&prios).map(|i| prios[i].0);
-    let rows: Vec<_> = usr
+    let rows = usr
         .iter()
         .map(|p| {
             let g = GptPrio::from_attributes(p.attributes);
-            json!({
-                "slot": p.number, "label": p.name, "guid": p.guid.to_string(),
-                "version": slot_version(&disk, p.number, p.number == booted.number),
-                "priority": g.priority, "tries": g.tries, "successful": g.successful,
-                "booted": p.number == booted.number, "next": Some(p.number) == next,
-            })
+            SlotStatus {
+                slot: p.number,
+                label: p.name.clone(),
+                guid: p.guid.to_string(),
+                version: slot_version(&disk, p.number, p.number == booted.number),
+                priority: g.priority,
+                tries: g.tries,
+                successful: g.successful,
+                booted: p.number == booted.number,
+                next: Some(p.number) == next,
+            }
         })
         .collect();
-    if as_json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "disk": disk.dev, "slots": rows }))?
-        );
-        return Ok(());
-    }
-    println!(
-        "{:<5} {:<8} {:<10} {:>8} {:>5} {:>10}  state",
-        "slot", "label", "version", "priority", "tries", "successful"
-    );
-    for r in &rows {
-        let mut state = vec![];
-        if r["booted"] == true {
-            state.push("booted");
-        }
-        if r["next"] == true {
-            state.push("boots next");
-        }
-        println!(
-            "{:<5} {:<8} {:<10} {:>8} {:>5} {:>10}  {}",
-            r["slot"],
-            r["label"].as_str().unwrap_or(""),
-            r["version"].as_str().unwrap_or("-"),
-            r["priority"],
-            r["tries"],
-            r["successful"],
-            state.join(", ")
-        );
-    }
-    Ok(())
+    Ok((disk.dev, rows))
 }
 
-/// `metalos update mark-good`.
-pub fn mark_good(check: Option<String>, auto: bool) -> Result<()> {
+/// Marks the booted slot successful, only when `check` (a shell command)
+/// exits 0; with `auto`, the HostConfig's `update.mark-good-delay-seconds`
+/// and `update.health-check` apply. Returns what happened, for the console.
+pub fn mark_good(check: Option<String>, auto: bool) -> Result<String> {
     let (disk, mut gpt, booted) = booted_slot()?;
     let mut check = check;
     if auto {
@@ -125,25 +126,24 @@ pub fn mark_good(check: Option<String>, auto: bool) -> Result<()> {
     }
     let before = GptPrio::from_attributes(booted.attributes);
     if before.successful && before.tries == 0 {
-        println!(
+        return Ok(format!(
             "slot {} ({}) is already marked good",
             booted.number, booted.name
-        );
-        return Ok(());
+        ));
     }
     slots::mark_successful(&mut gpt, booted.number);
     write_table(&disk, &gpt)?;
-    println!(
+    Ok(format!(
         "slot {} ({}) marked good: {}",
         booted.number,
         booted.name,
         slots::describe(&gpt)
-    );
-    Ok(())
+    ))
 }
 
-/// `metalos update rollback`.
-pub fn rollback() -> Result<()> {
+/// Makes the other slot boot next, if it ever booted successfully.
+/// Returns what happened, for the console.
+pub fn rollback() -> Result<String> {
     let (disk, mut gpt, booted) = booted_slot()?;
     let other = slots::usr_slots(&gpt)
         .into_iter()
@@ -161,11 +161,10 @@ pub fn rollback() -> Result<()> {
     }
     slots::prioritize(&mut gpt, other.number);
     write_table(&disk, &gpt)?;
-    println!(
+    Ok(format!(
         "slot {} ({}) boots next: {}",
         other.number,
         other.name,
         slots::describe(&gpt)
-    );
-    Ok(())
+    ))
 }

@@ -1,6 +1,6 @@
 //! What a disk trusts: the signing key a MetalOS disk carries in its `/usr`
-//! slot ([`signing::USR_PUBKEY_PATH`]) and in the initrd of the bootloader
-//! UKI on its ESP ([`signing::INITRD_PUBKEY_PATH`]).
+//! slot ([`UsrPath::SIGNING_KEY`]) and in the initrd of the bootloader UKI
+//! on its ESP ([`InitrdPath::SIGNING_KEY`]).
 //!
 //! Whatever writes a slot or a bootloader onto a disk checks the bundle
 //! against *this* key, never against the key of the machine it happens to
@@ -9,7 +9,7 @@
 //! [`reconcile`] turns the two findings into one anchor: both present
 //! must agree; either alone is the anchor; neither means an unsigned disk.
 
-use crate::signing;
+use metalos_contract::paths::{InitrdPath, UsrPath};
 use metalos_signing::VerifyingKey;
 use std::io::{BufReader, Read};
 
@@ -22,7 +22,7 @@ pub enum TrustError {
         /// Where the key was found (e.g. `slot 2 (USR-A)`).
         place: String,
         /// The key's path inside it.
-        path: &'static str,
+        path: String,
         /// Why it was refused.
         message: String,
     },
@@ -62,10 +62,10 @@ pub struct FoundKey {
     pub place: String,
 }
 
-fn parse_key(place: &str, path: &'static str, pem: &[u8]) -> Result<FoundKey, TrustError> {
+fn parse_key(place: &str, path: &str, pem: &[u8]) -> Result<FoundKey, TrustError> {
     let key = VerifyingKey::from_pem(pem).map_err(|e| TrustError::BadKey {
         place: place.to_string(),
-        path,
+        path: path.to_string(),
         message: e.to_string(),
     })?;
     Ok(FoundKey {
@@ -91,7 +91,7 @@ pub fn bootloader_key(uki: &[u8], place: &str) -> Result<Option<FoundKey>, Trust
             what: "its initrd",
             message: e.to_string(),
         })?;
-    let want = signing::INITRD_PUBKEY_PATH.trim_start_matches('/');
+    let want = InitrdPath::SIGNING_KEY.in_archive();
     // The last entry of a path wins, as when the kernel unpacks them.
     let name = |e: &metalos_initrd::cpio::Entry| -> String {
         e.name
@@ -100,7 +100,9 @@ pub fn bootloader_key(uki: &[u8], place: &str) -> Result<Option<FoundKey>, Trust
             .to_string()
     };
     match entries.iter().rev().find(|e| name(e) == want) {
-        Some(e) if e.is_file() => parse_key(place, signing::INITRD_PUBKEY_PATH, &e.data).map(Some),
+        Some(e) if e.is_file() => {
+            parse_key(place, InitrdPath::SIGNING_KEY.as_str(), &e.data).map(Some)
+        }
         _ => Ok(None),
     }
 }
@@ -121,7 +123,7 @@ pub fn usr_slot_key(
     let file = disk.try_clone().map_err(|e| unreadable(e.to_string()))?;
     let fs = backhand::FilesystemReader::from_reader_with_offset(BufReader::new(file), offset)
         .map_err(|e| unreadable(e.to_string()))?;
-    let want = std::path::Path::new("/").join(signing::USR_PUBKEY_PATH);
+    let want = std::path::Path::new("/").join(UsrPath::SIGNING_KEY.in_slot());
     let Some(node) = fs.files().find(|n| n.fullpath == want) else {
         return Ok(None);
     };
@@ -134,7 +136,7 @@ pub fn usr_slot_key(
         .take(64 * 1024)
         .read_to_end(&mut pem)
         .map_err(|e| unreadable(e.to_string()))?;
-    parse_key(place, "/usr/lib/metalos/signing.pub", &pem).map(Some)
+    parse_key(place, &UsrPath::SIGNING_KEY.on_host(), &pem).map(Some)
 }
 
 /// The one key a disk trusts, from its `/usr` key and its bootloader's

@@ -1,0 +1,248 @@
+//! Staging a bundle into the inactive `/usr` slot: verify (signature,
+//! sizes, sha256) before the disk is touched, disable the slot, write it,
+//! read it back, then give it one trial boot; the bootloader UKI follows
+//! when the bundle carries another one.
+
+use crate::fault::fault_point;
+use crate::source::BundleSource;
+use crate::trust::Trust;
+use anyhow::{bail, Context, Result};
+use metalos_boot::{blockdev, slots, sys};
+use metalos_contract::update::BundleFile;
+use metalos_disk::gpt::{Gpt, Partition};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Where downloads are kept until verified (on ROOT, not in RAM).
+const DOWNLOAD_DIR: &str = "/var/lib/metalos/update";
+
+/// The disk to update and its booted slot: the running system's (from the
+/// kernel command line), or with `--disk` an image file or device whose
+/// next-boot slot counts as booted (offline servicing).
+pub fn target_disk(disk: Option<&Path>) -> Result<(blockdev::Disk, Gpt, Partition)> {
+    let Some(path) = disk else {
+        return blockdev::booted_slot(&sys::kernel_cmdline()).map_err(anyhow::Error::msg);
+    };
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let size = blockdev::device_size(&file)?;
+    let (gpt, _) =
+        Gpt::read(&file, size).with_context(|| format!("reading the GPT of {}", path.display()))?;
+    // choose_slot counts a try down: work on a copy.
+    let (booted, _) = slots::choose_slot(&mut gpt.clone()).context("no bootable slot to keep")?;
+    let name = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    Ok((
+        blockdev::Disk {
+            name,
+            dev: path.to_path_buf(),
+        },
+        gpt,
+        booted,
+    ))
+}
+
+/// Which key a bundle must be signed with.
+pub enum TrustChoice {
+    /// The target disk's own key ([`Trust::of_disk`]).
+    DiskKey,
+    /// This one, decided by the caller ([`Trust::from_pubkey`], [`Trust::skip`]).
+    Given(Trust),
+}
+
+/// What to stage where.
+pub struct StageRequest<'a> {
+    /// The bundle: a directory, its bundle.json, or an http(s) URL.
+    pub location: &'a str,
+    /// An image file or device to update offline; `None`: the running system.
+    pub disk: Option<&'a Path>,
+    /// For https: trust only this CA (PEM).
+    pub ca_cert: Option<&'a Path>,
+    /// Whose key the bundle must be signed with.
+    pub trust: TrustChoice,
+}
+
+/// Stages `req`, reporting each step to `progress`.
+pub fn stage(req: StageRequest<'_>, progress: &mut dyn FnMut(&str)) -> Result<()> {
+    let src = BundleSource::parse(req.location, req.ca_cert)?;
+    let (disk, mut gpt, booted) = target_disk(req.disk)?;
+    // The disk's own key decides (never the key of the host running this).
+    let trust = match req.trust {
+        TrustChoice::DiskKey => Trust::of_disk(&disk, &gpt, &booted, req.disk.is_none())?,
+        TrustChoice::Given(t) => t,
+    };
+    // Signature first: nothing below writes for an unsigned or forged bundle.
+    let manifest = src
+        .manifest(&trust)
+        .with_context(|| format!("reading the bundle at {}", req.location))?;
+    let target = inactive_slot(&gpt, &booted, manifest.usr.size)?;
+    progress(&format!(
+        "staging version {} into slot {} ({}); booted: slot {} ({})",
+        manifest.version, target.number, target.name, booted.number, booted.name
+    ));
+    // 1. Verified bytes before the slot is touched.
+    let staged = verified_usr_image(&src, &manifest.usr, req.disk, progress)?;
+    // 2. The slot is about to be overwritten: never bootable meanwhile.
+    let dev = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&disk.dev)?;
+    slots::disable(&mut gpt, target.number);
+    slots::write_synced(&gpt, &dev).context("disabling the target slot")?;
+    // 3. Write, sync, read back.
+    progress(&format!(
+        "writing {} bytes to slot {} of {}",
+        manifest.usr.size,
+        target.number,
+        disk.dev.display()
+    ));
+    write_and_read_back(&dev, &gpt, &target, &staged, &manifest.usr)?;
+    if src.is_remote() {
+        let _ = std::fs::remove_file(&staged);
+    }
+    // 4. One trial boot at the highest priority (backup table, then primary).
+    fault_point("before-table");
+    slots::stage_for_trial(&mut gpt, target.number);
+    slots::write_synced_with(&gpt, &dev, || fault_point("between-headers"))
+        .context("updating the slot table")?;
+    progress(&format!(
+        "slot {} ({}) boots next, once: {}",
+        target.number,
+        target.name,
+        slots::describe(&gpt)
+    ));
+    // 5. The bootloader, when the bundle carries a different one.
+    if let Some(bl) = &manifest.bootloader {
+        if crate::bootloader::update_bootloader(&disk, &gpt, &src, bl)? {
+            progress("bootloader updated (previous kept as EFI/BOOT/BOOTX64.PRV)");
+        }
+    }
+    Ok(())
+}
+
+/// The `/usr` slot that is not `booted`, checked to hold `size` bytes.
+fn inactive_slot(gpt: &Gpt, booted: &Partition, size: u64) -> Result<Partition> {
+    let target = slots::usr_slots(gpt)
+        .into_iter()
+        .find(|p| p.number != booted.number)
+        .cloned()
+        .context("the boot disk has no second /usr slot")?;
+    let capacity = target.sectors() * gpt.sector_size;
+    if size > capacity {
+        bail!(
+            "the bundle's /usr image is {size} bytes but slot {} ({}) holds only {capacity}; nothing was changed",
+            target.number,
+            target.name
+        );
+    }
+    Ok(target)
+}
+
+/// A local file holding the verified `/usr` image: the bundle's own file
+/// for a directory, a download for a URL (next to the image offline, on
+/// ROOT on a host).
+fn verified_usr_image(
+    src: &BundleSource,
+    usr: &BundleFile,
+    disk_arg: Option<&Path>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PathBuf> {
+    if let BundleSource::Dir(dir) = src {
+        src.copy_verified(usr, &mut std::io::sink(), |_| {})?;
+        return Ok(dir.join(&usr.file));
+    }
+    let dir = match disk_arg {
+        Some(d) => d
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
+        None => Path::new(DOWNLOAD_DIR).to_path_buf(),
+    };
+    std::fs::create_dir_all(&dir)?;
+    let part = dir.join(".metalos-usr.img.part");
+    let mut out =
+        std::fs::File::create(&part).with_context(|| format!("creating {}", part.display()))?;
+    progress(&format!("downloading {} ({} bytes)", usr.file, usr.size));
+    if let Err(e) = src.copy_verified(usr, &mut out, |_| {}) {
+        let _ = std::fs::remove_file(&part);
+        return Err(e.context("download failed; nothing was changed"));
+    }
+    out.sync_all()?;
+    Ok(part)
+}
+
+/// Writes `staged` into `target` (through the whole disk, at the slot's
+/// offset), syncs, and reads it back against the manifest's sha256.
+fn write_and_read_back(
+    dev: &std::fs::File,
+    gpt: &Gpt,
+    target: &Partition,
+    staged: &Path,
+    usr: &BundleFile,
+) -> Result<()> {
+    let offset = target.first_lba * gpt.sector_size;
+    write_slot(staged, dev, offset, usr.size)?;
+    let back = hash_range(dev, offset, usr.size)?;
+    if back != usr.sha256 {
+        bail!(
+            "read-back of slot {} gives sha256 {back}, expected {}; the slot stays disabled",
+            target.number,
+            usr.sha256
+        );
+    }
+    Ok(())
+}
+
+fn write_slot(src: &Path, out: &std::fs::File, offset: u64, size: u64) -> Result<()> {
+    let mut input = std::fs::File::open(src)?;
+    let mut out = out;
+    out.seek(SeekFrom::Start(offset))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut done = 0u64;
+    let mut paused = false;
+    while done < size {
+        let n = input.read(&mut buf)?;
+        if n == 0 {
+            bail!("{} ended early", src.display());
+        }
+        out.write_all(&buf[..n])?;
+        done += n as u64;
+        if !paused && done >= size / 2 {
+            paused = true;
+            out.sync_all()?;
+            fault_point("mid-write");
+        }
+    }
+    out.sync_all()?;
+    Ok(())
+}
+
+fn hash_range(dev: &std::fs::File, offset: u64, size: u64) -> Result<String> {
+    // Drop cached pages so the read really comes from the disk.
+    // SAFETY: advisory call on an owned descriptor.
+    unsafe {
+        libc::posix_fadvise(
+            std::os::fd::AsRawFd::as_raw_fd(dev),
+            0,
+            0,
+            libc::POSIX_FADV_DONTNEED,
+        )
+    };
+    let mut f = dev;
+    f.seek(SeekFrom::Start(offset))?;
+    let mut hasher = Sha256::new();
+    let mut r = f.take(size);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
