@@ -257,18 +257,8 @@ impl HttpClient {
             .total_timeout
             .map(|t| crate::deadline_after(Instant::now(), t));
         self.with_retries(url, deadline, || {
-            let (_, mut body) = self.get_once(url, options, deadline)?.into_parts();
-            body.with_config()
-                .limit(limit)
-                .read_to_vec()
-                .map_err(|e| match e {
-                    ureq::Error::BodyExceedsLimit(_) => TryError::Fatal(HttpError::TooLarge {
-                        method: "GET",
-                        url: url.to_string(),
-                        limit,
-                    }),
-                    other => classify("GET", url, other),
-                })
+            let (_, body) = self.get_once(url, options, deadline)?.into_parts();
+            read_limited("GET", url, body, limit)
         })
     }
 
@@ -311,22 +301,10 @@ impl HttpClient {
                     _ => break,
                 }
             }
-            let (head, mut body) = result.map_err(|e| classify("POST", url, e))?.into_parts();
-            let bytes = body
-                .with_config()
-                .limit(limit)
-                .read_to_vec()
-                .map_err(|e| match e {
-                    ureq::Error::BodyExceedsLimit(_) => TryError::Fatal(HttpError::TooLarge {
-                        method: "POST",
-                        url: url.to_string(),
-                        limit,
-                    }),
-                    other => classify("POST", url, other),
-                })?;
+            let (head, body) = result.map_err(|e| classify("POST", url, e))?.into_parts();
             Ok(HttpResponse {
                 status: head.status.as_u16(),
-                body: bytes,
+                body: read_limited("POST", url, body, limit)?,
             })
         })
     }
@@ -407,6 +385,26 @@ impl HttpClient {
             after: String::new(),
         })
     }
+}
+
+/// Reads `body` whole, failing with [`HttpError::TooLarge`] past `limit`.
+fn read_limited(
+    method: &'static str,
+    url: &str,
+    mut body: ureq::Body,
+    limit: u64,
+) -> Result<Vec<u8>, TryError> {
+    body.with_config()
+        .limit(limit)
+        .read_to_vec()
+        .map_err(|e| match e {
+            ureq::Error::BodyExceedsLimit(_) => TryError::Fatal(HttpError::TooLarge {
+                method,
+                url: url.to_string(),
+                limit,
+            }),
+            other => classify(method, url, other),
+        })
 }
 
 fn with_attempts(e: HttpError, attempts: u32) -> HttpError {

@@ -40,18 +40,7 @@ pub(super) fn send(
     options: &RequestOptions,
     deadline: Option<Instant>,
 ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
-    let global = time_left(deadline)?;
-    let mut request = agent
-        .get(url)
-        .config()
-        .timeout_recv_response(options.response_timeout)
-        .timeout_per_read(options.read_timeout)
-        .timeout_global(global)
-        .build();
-    for (name, value) in &options.headers {
-        request = request.header(name.as_str(), value.as_str());
-    }
-    request.call()
+    with_options(agent.get(url), options, time_left(deadline)?).call()
 }
 
 /// Sends one POST of `body` with `options` through `agent` (as [`send`]).
@@ -62,9 +51,16 @@ pub(super) fn send_post(
     options: &RequestOptions,
     deadline: Option<Instant>,
 ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
-    let global = time_left(deadline)?;
-    let mut request = agent
-        .post(url)
+    with_options(agent.post(url), options, time_left(deadline)?).send(body)
+}
+
+/// `request` with the timeouts and headers of `options`.
+fn with_options<B>(
+    request: ureq::RequestBuilder<B>,
+    options: &RequestOptions,
+    global: Option<Duration>,
+) -> ureq::RequestBuilder<B> {
+    let mut request = request
         .config()
         .timeout_recv_response(options.response_timeout)
         .timeout_per_read(options.read_timeout)
@@ -73,7 +69,7 @@ pub(super) fn send_post(
     for (name, value) in &options.headers {
         request = request.header(name.as_str(), value.as_str());
     }
-    request.send(body)
+    request
 }
 
 /// The time left before `deadline` (None: no limit); a timeout error when
