@@ -13,7 +13,7 @@ pub use ignition::{ignition, ignition_structured};
 pub use seeds::seeds;
 pub use spec::{spec, spec_structured};
 
-use crate::Target;
+use crate::target::Target;
 
 /// The targets of this module.
 pub const TARGETS: &[Target] = &[

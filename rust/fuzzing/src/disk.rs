@@ -13,7 +13,7 @@ mod slot;
 mod tests;
 pub mod vdisk;
 
-use crate::Target;
+use crate::target::Target;
 pub use fat::fat;
 pub use gpt::{gpt, gpt_roundtrip};
 pub use seeds::seeds;

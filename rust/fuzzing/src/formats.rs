@@ -9,7 +9,7 @@ pub mod pe;
 mod signature;
 
 use crate::seeds::{Seed, SeedSources};
-use crate::Target;
+use crate::target::Target;
 pub use cpio::{cpio, cpio_roundtrip};
 pub use manifest::manifest;
 pub use pe::{pe, uki_roundtrip};
@@ -60,13 +60,6 @@ pub const TARGETS: &[Target] = &[
         max_len: 4096,
     },
 ];
-
-/// Debian's systemd-stub, from the inputs manifest (`inputs.systemd-stub.path`).
-pub fn stub_path(src: &SeedSources) -> Option<std::path::PathBuf> {
-    let text = std::fs::read_to_string(&src.inputs).ok()?;
-    let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
-    Some(doc["inputs"]["systemd-stub"]["path"].as_str()?.into())
-}
 
 /// Seeds for this module's targets.
 pub fn seeds(src: &SeedSources) -> anyhow::Result<Vec<Seed>> {

@@ -9,32 +9,30 @@
 //! * `fuzz/` — the cargo-fuzz (libFuzzer) workspace, one binary per target;
 //! * `tests/fuzz_regressions.rs` — every minimized finding under
 //!   `tests/fuzz-regressions/<target>/`, in `make test`, without a fuzzer;
-//! * `fuzz-seeds` — writes the seed corpora from real artifacts.
+//! * `metalos-fuzz-tool seeds` — writes the seed corpora from real artifacts.
+//!
+//! Modules, from the ground up:
+//! * [`target`] — the [`Target`] type;
+//! * [`seeds`] — the [`seeds::Seed`] type and where seed material comes
+//!   from ([`seeds::SeedSources`]);
+//! * [`disk`], [`net`], [`formats`], [`config`] — the targets, grouped by
+//!   concern, each with its `TARGETS` and the seeds of its targets;
+//! * [`corpus`] — gathers every group's seeds and the regression inputs
+//!   into the seed corpora;
+//! * [`report`] — libFuzzer logs to the README table;
+//! * [`runner`] — runs the cargo-fuzz binaries side by side.
 
 pub mod config;
+pub mod corpus;
 pub mod disk;
 pub mod formats;
 pub mod net;
 pub mod report;
 pub mod runner;
 pub mod seeds;
+pub mod target;
 
-/// One fuzz target.
-#[derive(Clone, Copy)]
-pub struct Target {
-    /// Name of the cargo-fuzz binary and of its corpus/regression directories.
-    pub name: &'static str,
-    /// Runs one input.
-    pub run: fn(&[u8]),
-    /// Read by a PID 1 program at boot (bootloader, metalinit, metalimage):
-    /// held to 10^7 executions instead of 10^6.
-    pub pid1: bool,
-    /// What it decodes, for `make fuzz` and the README table.
-    pub about: &'static str,
-    /// Largest input libFuzzer generates (`-max_len`): big enough for the
-    /// real artifacts' seeds, small enough to keep executions fast.
-    pub max_len: usize,
-}
+pub use target::Target;
 
 /// Every target, in the order `make fuzz` runs them.
 pub fn targets() -> Vec<Target> {

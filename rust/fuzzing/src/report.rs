@@ -1,6 +1,6 @@
 //! Reading libFuzzer logs into the README's table.
 
-use crate::Target;
+use crate::target::Target;
 use std::collections::BTreeMap;
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! Runs the libFuzzer binaries of `fuzz/` side by side for `make fuzz`.
 
 use crate::report::{parse_log, RunStats};
-use crate::Target;
+use crate::target::Target;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -1,8 +1,8 @@
-//! Seed corpora from real artifacts (see `fuzz-seeds`).
+//! Seed material: where it comes from ([`SeedSources`]) and one seed
+//! file ([`Seed`]). Every target group builds its seeds from these; the
+//! corpus writer ([`crate::corpus`]) gathers them.
 
-use anyhow::{Context, Result};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where seed material comes from.
 #[derive(Debug, Clone)]
@@ -13,6 +13,15 @@ pub struct SeedSources {
     pub build: PathBuf,
     /// The inputs manifest (`.cache/inputs/inputs.json`): Debian's systemd-stub, kernels.
     pub inputs: PathBuf,
+}
+
+impl SeedSources {
+    /// Debian's systemd-stub, from the inputs manifest (`inputs.systemd-stub.path`).
+    pub fn stub_path(&self) -> Option<PathBuf> {
+        let text = std::fs::read_to_string(&self.inputs).ok()?;
+        let doc: serde_json::Value = serde_json::from_str(&text).ok()?;
+        Some(doc["inputs"]["systemd-stub"]["path"].as_str()?.into())
+    }
 }
 
 /// One seed file: target name, file name, content.
@@ -39,49 +48,4 @@ impl Seed {
             })
             .collect()
     }
-}
-
-/// Every module's seeds plus the regression inputs, written to
-/// `out/<target>/<name>`. Returns the number of seeds per target.
-pub fn write_corpora(src: &SeedSources, out: &Path) -> Result<BTreeMap<String, usize>> {
-    let mut seeds = vec![];
-    seeds.extend(crate::disk::seeds(src).context("disk seeds")?);
-    seeds.extend(crate::net::seeds(src).context("net seeds")?);
-    seeds.extend(crate::formats::seeds(src).context("format seeds")?);
-    seeds.extend(crate::config::seeds(src).context("config seeds")?);
-    let mut counts = BTreeMap::new();
-    for t in crate::targets() {
-        counts.insert(t.name.to_string(), 0);
-        let regressions = src.repo.join("tests/fuzz-regressions").join(t.name);
-        if let Ok(dir) = std::fs::read_dir(&regressions) {
-            for e in dir {
-                let e = e?;
-                seeds.push(Seed {
-                    target: t.name,
-                    name: format!("regression-{}", e.file_name().to_string_lossy()),
-                    data: std::fs::read(e.path())
-                        .with_context(|| format!("reading {}", e.path().display()))?,
-                });
-            }
-        }
-    }
-    for s in seeds {
-        let dir = out.join(s.target);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let name: String = s
-            .name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let path = dir.join(format!("seed-{name}"));
-        std::fs::write(&path, &s.data).with_context(|| format!("writing {}", path.display()))?;
-        *counts.entry(s.target.to_string()).or_insert(0) += 1;
-    }
-    Ok(counts)
 }

@@ -17,63 +17,8 @@ use crate::config::*;
 pub fn merge(mut parent: Config, child: Config) -> Config {
     let p = &mut parent;
     let c = child;
-    set(&mut p.ignition.version, c.ignition.version);
-    keyed(
-        &mut p.ignition.config.merge,
-        c.ignition.config.merge,
-        |r| r.source.clone(),
-        merge_resource,
-    );
-    merge_resource(&mut p.ignition.config.replace, c.ignition.config.replace);
-    set(
-        &mut p.ignition.timeouts.http_response_headers,
-        c.ignition.timeouts.http_response_headers,
-    );
-    set(
-        &mut p.ignition.timeouts.http_total,
-        c.ignition.timeouts.http_total,
-    );
-    keyed(
-        &mut p.ignition.security.tls.certificate_authorities,
-        c.ignition.security.tls.certificate_authorities,
-        |r| r.source.clone(),
-        merge_resource,
-    );
-    set(
-        &mut p.ignition.proxy.http_proxy,
-        c.ignition.proxy.http_proxy,
-    );
-    set(
-        &mut p.ignition.proxy.https_proxy,
-        c.ignition.proxy.https_proxy,
-    );
-    union(&mut p.ignition.proxy.no_proxy, c.ignition.proxy.no_proxy);
-
-    let s = &mut p.storage;
-    s.disks.extend(c.storage.disks);
-    s.raid.extend(c.storage.raid);
-    s.filesystems.extend(c.storage.filesystems);
-    s.luks.extend(c.storage.luks);
-    for f in c.storage.files {
-        remove_path(&mut s.directories, &f.path, |d| &d.path);
-        remove_path(&mut s.links, &f.path, |l| &l.path);
-        keyed(&mut s.files, vec![f], |f| Some(f.path.clone()), merge_file);
-    }
-    for d in c.storage.directories {
-        remove_path(&mut s.files, &d.path, |f| &f.path);
-        remove_path(&mut s.links, &d.path, |l| &l.path);
-        keyed(
-            &mut s.directories,
-            vec![d],
-            |d| Some(d.path.clone()),
-            merge_directory,
-        );
-    }
-    for l in c.storage.links {
-        remove_path(&mut s.files, &l.path, |f| &f.path);
-        remove_path(&mut s.directories, &l.path, |d| &d.path);
-        keyed(&mut s.links, vec![l], |l| Some(l.path.clone()), merge_link);
-    }
+    merge_ignition(&mut p.ignition, c.ignition);
+    merge_storage(&mut p.storage, c.storage);
     keyed(
         &mut p.systemd.units,
         c.systemd.units,
@@ -96,6 +41,62 @@ pub fn merge(mut parent: Config, child: Config) -> Config {
         p.kernel_arguments = c.kernel_arguments;
     }
     parent
+}
+
+/// The `ignition` section: version, config merge/replace, timeouts, CAs, proxy.
+fn merge_ignition(p: &mut Ignition, c: Ignition) {
+    set(&mut p.version, c.version);
+    keyed(
+        &mut p.config.merge,
+        c.config.merge,
+        |r| r.source.clone(),
+        merge_resource,
+    );
+    merge_resource(&mut p.config.replace, c.config.replace);
+    set(
+        &mut p.timeouts.http_response_headers,
+        c.timeouts.http_response_headers,
+    );
+    set(&mut p.timeouts.http_total, c.timeouts.http_total);
+    keyed(
+        &mut p.security.tls.certificate_authorities,
+        c.security.tls.certificate_authorities,
+        |r| r.source.clone(),
+        merge_resource,
+    );
+    set(&mut p.proxy.http_proxy, c.proxy.http_proxy);
+    set(&mut p.proxy.https_proxy, c.proxy.https_proxy);
+    union(&mut p.proxy.no_proxy, c.proxy.no_proxy);
+}
+
+/// The `storage` section: the unsupported lists are concatenated; files,
+/// directories and links share one key space (`path`), so a child node
+/// replaces a parent node of another kind at its path.
+fn merge_storage(s: &mut Storage, c: Storage) {
+    s.disks.extend(c.disks);
+    s.raid.extend(c.raid);
+    s.filesystems.extend(c.filesystems);
+    s.luks.extend(c.luks);
+    for f in c.files {
+        remove_path(&mut s.directories, &f.path, |d| &d.path);
+        remove_path(&mut s.links, &f.path, |l| &l.path);
+        keyed(&mut s.files, vec![f], |f| Some(f.path.clone()), merge_file);
+    }
+    for d in c.directories {
+        remove_path(&mut s.files, &d.path, |f| &f.path);
+        remove_path(&mut s.links, &d.path, |l| &l.path);
+        keyed(
+            &mut s.directories,
+            vec![d],
+            |d| Some(d.path.clone()),
+            merge_directory,
+        );
+    }
+    for l in c.links {
+        remove_path(&mut s.files, &l.path, |f| &f.path);
+        remove_path(&mut s.directories, &l.path, |d| &d.path);
+        keyed(&mut s.links, vec![l], |l| Some(l.path.clone()), merge_link);
+    }
 }
 
 fn set<T>(p: &mut Option<T>, c: Option<T>) {

@@ -48,71 +48,108 @@ fn write(planner: &mut Planner, path: &str, contents: &[u8], jp: &str) -> Result
 
 /// Plans every unit into `planner`.
 pub fn plan_units(planner: &mut Planner, units: &[Unit]) -> Result<()> {
-    let mut presets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut lines: BTreeSet<String> = BTreeSet::new();
+    let mut presets = Presets::default();
     for (i, u) in units.iter().enumerate() {
         let jp = format!("systemd.units[{i}]");
         let unit_path = format!("{UNIT_DIR}/{}", u.name);
-        if let Some(c) = &u.contents {
-            write(planner, &unit_path, c.as_bytes(), &format!("{jp}.contents"))?;
-        }
-        for (k, d) in u.dropins.iter().enumerate() {
-            if let Some(c) = &d.contents {
-                let p = format!("{UNIT_DIR}/{}.d/{}", u.name, d.name);
-                write(planner, &p, c.as_bytes(), &format!("{jp}.dropins[{k}]"))?;
-            }
-        }
-        match u.mask {
-            Some(true) => {
-                let at = planner
-                    .resolve(&unit_path)
-                    .map_err(|m| Error::apply(format!("{jp}.mask"), m))?;
-                planner
-                    .ensure_parents(&at)
-                    .map_err(|m| Error::apply(format!("{jp}.mask"), m))?;
-                planner.push(Op::Symlink {
-                    path: at,
-                    target: PathBuf::from("/dev/null"),
-                    uid: 0,
-                    gid: 0,
-                });
-            }
-            Some(false) => {
-                let at = planner
-                    .resolve(&unit_path)
-                    .map_err(|m| Error::apply(format!("{jp}.mask"), m))?;
-                let is_mask = std::fs::read_link(planner.host(&at))
-                    .is_ok_and(|t| t == Path::new("/dev/null"));
-                if is_mask {
-                    planner.push(Op::Remove { path: at });
-                }
-            }
-            None => {}
+        plan_unit_files(planner, u, &unit_path, &jp)?;
+        if let Some(mask) = u.mask {
+            plan_mask(planner, mask, &unit_path, &format!("{jp}.mask"))?;
         }
         match u.enabled {
-            Some(true) => match u.name.split_once('@') {
-                Some((prefix, rest)) if !rest.starts_with('.') => {
-                    let (instance, suffix) = rest.rsplit_once('.').unwrap_or((rest, ""));
-                    presets
-                        .entry(format!("{prefix}@.{suffix}"))
-                        .or_default()
-                        .insert(instance.to_string());
-                }
-                _ => {
-                    lines.insert(format!("enable {}", u.name));
-                }
-            },
+            Some(true) => presets.enable(&u.name),
             Some(false) => {
-                lines.insert(format!("disable {}", u.name));
+                presets.disable(&u.name);
                 plan_disable(planner, &u.name, &format!("{jp}.enabled"))?;
             }
             None => {}
         }
     }
-    for (template, instances) in presets {
-        let list: Vec<&str> = instances.iter().map(String::as_str).collect();
-        lines.insert(format!("enable {template} {}", list.join(" ")));
+    write_presets(planner, presets.into_lines())
+}
+
+/// The unit's file and drop-ins, where it has contents.
+fn plan_unit_files(planner: &mut Planner, u: &Unit, unit_path: &str, jp: &str) -> Result<()> {
+    if let Some(c) = &u.contents {
+        write(planner, unit_path, c.as_bytes(), &format!("{jp}.contents"))?;
     }
+    for (k, d) in u.dropins.iter().enumerate() {
+        if let Some(c) = &d.contents {
+            let p = format!("{UNIT_DIR}/{}.d/{}", u.name, d.name);
+            write(planner, &p, c.as_bytes(), &format!("{jp}.dropins[{k}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// `mask: true` links the unit to `/dev/null`; `mask: false` removes such
+/// a link (and nothing else) where the root has one.
+fn plan_mask(planner: &mut Planner, mask: bool, unit_path: &str, jp: &str) -> Result<()> {
+    let at = planner
+        .resolve(unit_path)
+        .map_err(|m| Error::apply(jp, m))?;
+    if mask {
+        planner
+            .ensure_parents(&at)
+            .map_err(|m| Error::apply(jp, m))?;
+        planner.push(Op::Symlink {
+            path: at,
+            target: PathBuf::from("/dev/null"),
+            uid: 0,
+            gid: 0,
+        });
+    } else if std::fs::read_link(planner.host(&at)).is_ok_and(|t| t == Path::new("/dev/null")) {
+        planner.push(Op::Remove { path: at });
+    }
+    Ok(())
+}
+
+/// The preset lines the units ask for.
+#[derive(Default)]
+struct Presets {
+    /// Instances to enable, by template (`echo@.service` → `bar`, `foo`).
+    templates: BTreeMap<String, BTreeSet<String>>,
+    /// `enable NAME` / `disable NAME` lines of other units.
+    lines: BTreeSet<String>,
+}
+
+impl Presets {
+    /// `enabled: true`: an instance joins its template's line, any other
+    /// unit gets its own.
+    fn enable(&mut self, name: &str) {
+        match name.split_once('@') {
+            Some((prefix, rest)) if !rest.starts_with('.') => {
+                let (instance, suffix) = rest.rsplit_once('.').unwrap_or((rest, ""));
+                self.templates
+                    .entry(format!("{prefix}@.{suffix}"))
+                    .or_default()
+                    .insert(instance.to_string());
+            }
+            _ => {
+                self.lines.insert(format!("enable {name}"));
+            }
+        }
+    }
+
+    /// `enabled: false`.
+    fn disable(&mut self, name: &str) {
+        self.lines.insert(format!("disable {name}"));
+    }
+
+    /// Every line, sorted, templates folded into one line each.
+    fn into_lines(self) -> BTreeSet<String> {
+        let mut lines = self.lines;
+        for (template, instances) in self.templates {
+            let list: Vec<&str> = instances.iter().map(String::as_str).collect();
+            lines.insert(format!("enable {template} {}", list.join(" ")));
+        }
+        lines
+    }
+}
+
+/// Writes the preset file: what it held plus `lines`, sorted (nothing
+/// when `lines` is empty).
+fn write_presets(planner: &mut Planner, mut lines: BTreeSet<String>) -> Result<()> {
     if lines.is_empty() {
         return Ok(());
     }

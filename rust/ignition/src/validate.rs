@@ -1,7 +1,7 @@
 //! Semantic checks, Ignition's and MetalOS's own. Each finding names the
 //! JSON path of the offending field.
 
-use crate::config::{Config, NodeOwner, Resource, Unit};
+use crate::config::{Config, Directory, File, Link, NodeOwner, Resource, Unit};
 use crate::error::Report;
 use crate::resource;
 use std::collections::{BTreeMap, BTreeSet};
@@ -207,13 +207,29 @@ fn is_under(path: &str, dir: &str) -> bool {
         .is_some_and(|rest| rest.starts_with('/'))
 }
 
+/// A storage node to check for path conflicts: its path, its JSON path
+/// and its kind (`file`, `directory`, `link`, for messages).
+type NodeEntry = (String, String, &'static str);
+
 fn nodes(c: &mut Config, minor: u32, report: &mut Report) {
-    // JSON path of every node, by node path (files, directories and links
-    // share one key space).
-    let mut by_path: BTreeMap<String, String> = BTreeMap::new();
-    let mut all: Vec<(String, String, &'static str)> = Vec::new();
     let s = &mut c.storage;
-    for (i, f) in s.files.iter_mut().enumerate() {
+    let mut all = check_files(&mut s.files, minor, report);
+    all.extend(check_directories(&mut s.directories, report));
+    let dirs: BTreeSet<&str> = s.directories.iter().map(|d| d.path.as_str()).collect();
+    all.extend(check_links(&s.links, &dirs, report));
+    let links: Vec<&str> = s
+        .links
+        .iter()
+        .filter(|l| l.hard != Some(true))
+        .map(|l| l.path.as_str())
+        .collect();
+    check_node_paths(&all, &links, &unit_paths(&c.systemd.units), report);
+}
+
+/// Mode, owners, contents and `append` of every `storage.files[]` entry.
+fn check_files(files: &mut [File], minor: u32, report: &mut Report) -> Vec<NodeEntry> {
+    let mut all = Vec::new();
+    for (i, f) in files.iter_mut().enumerate() {
         let jp = format!("storage.files[{i}]");
         check_mode(&mut f.mode, &format!("{jp}.mode"), report);
         check_owner(&f.user, &format!("{jp}.user"), report);
@@ -230,15 +246,27 @@ fn nodes(c: &mut Config, minor: u32, report: &mut Report) {
         }
         all.push((f.path.clone(), jp, "file"));
     }
-    for (i, d) in s.directories.iter_mut().enumerate() {
+    all
+}
+
+/// Mode and owners of every `storage.directories[]` entry.
+fn check_directories(directories: &mut [Directory], report: &mut Report) -> Vec<NodeEntry> {
+    let mut all = Vec::new();
+    for (i, d) in directories.iter_mut().enumerate() {
         let jp = format!("storage.directories[{i}]");
         check_mode(&mut d.mode, &format!("{jp}.mode"), report);
         check_owner(&d.user, &format!("{jp}.user"), report);
         check_owner(&d.group, &format!("{jp}.group"), report);
         all.push((d.path.clone(), jp, "directory"));
     }
-    let dirs: BTreeSet<&str> = s.directories.iter().map(|d| d.path.as_str()).collect();
-    for (i, l) in s.links.iter().enumerate() {
+    all
+}
+
+/// Owners and targets of every `storage.links[]` entry (`dirs`: the
+/// configured directories, which a hard link may not target).
+fn check_links(links: &[Link], dirs: &BTreeSet<&str>, report: &mut Report) -> Vec<NodeEntry> {
+    let mut all = Vec::new();
+    for (i, l) in links.iter().enumerate() {
         let jp = format!("storage.links[{i}]");
         check_owner(&l.user, &format!("{jp}.user"), report);
         check_owner(&l.group, &format!("{jp}.group"), report);
@@ -256,26 +284,33 @@ fn nodes(c: &mut Config, minor: u32, report: &mut Report) {
         }
         all.push((l.path.clone(), jp, "link"));
     }
-    let links: Vec<&str> = s
-        .links
-        .iter()
-        .filter(|l| l.hard != Some(true))
-        .map(|l| l.path.as_str())
-        .collect();
-    let unit_paths = unit_paths(&c.systemd.units);
-    for (path, jp, kind) in &all {
+    all
+}
+
+/// Every node's path: well-formed, not a duplicate (files, directories and
+/// links share one key space), not under a symlink of the config (`links`),
+/// not a unit file or drop-in (`unit_paths`), not under `/usr`.
+fn check_node_paths(
+    all: &[NodeEntry],
+    links: &[&str],
+    unit_paths: &BTreeSet<String>,
+    report: &mut Report,
+) {
+    // JSON path of every node, by node path.
+    let mut by_path: BTreeMap<&str, &str> = BTreeMap::new();
+    for (path, jp, kind) in all {
         if let Err(m) = check_path(path) {
             report.error(format!("{jp}.path"), m);
             continue;
         }
-        if let Some(first) = by_path.get(path) {
+        if let Some(first) = by_path.get(path.as_str()) {
             report.error(
                 format!("{jp}.path"),
                 format!("duplicate entry defined (also {first})"),
             );
             continue;
         }
-        by_path.insert(path.clone(), jp.clone());
+        by_path.insert(path, jp);
         if links.iter().any(|l| is_under(path, l)) {
             report.error(
                 format!("{jp}.path"),

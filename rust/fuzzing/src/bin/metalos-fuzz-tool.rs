@@ -14,9 +14,10 @@
 //!   coverage, features, findings).
 
 use anyhow::{bail, Context, Result};
+use metalos_fuzzing::corpus::write_corpora;
 use metalos_fuzzing::report::{fixed_findings, parse_log, table};
 use metalos_fuzzing::runner::{run_all, RunPlan};
-use metalos_fuzzing::seeds::{write_corpora, SeedSources};
+use metalos_fuzzing::seeds::SeedSources;
 use std::path::PathBuf;
 
 const USAGE: &str = "usage: metalos-fuzz-tool list [--pid1]

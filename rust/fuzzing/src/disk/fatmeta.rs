@@ -1,6 +1,7 @@
 //! The metadata of a FAT32 volume (reserved sectors, FATs, directory
 //! clusters, the first cluster of small files), for compact seeds.
 
+use super::vdisk::nonzero_extents;
 use metalos_disk::fatcheck::fat32_layout;
 use metalos_disk::readat::ReadAt;
 use metalos_disk::sparse::Region;
@@ -64,7 +65,7 @@ pub fn metadata<D: ReadAt + ?Sized>(
     wanted.dedup();
     let mut out = vec![];
     for (off, n) in wanted {
-        for (o, bytes) in super::seeds::nonzero_extents(disk, start + off, n.min(len - off), 512) {
+        for (o, bytes) in nonzero_extents(disk, start + off, n.min(len - off), 512) {
             out.push((off + o, bytes));
         }
     }

@@ -2,8 +2,9 @@
 //! `/usr` slot head and descriptor (when `out/default` exists), and small
 //! disks, ESPs and slots made in memory with the project's writers.
 
+use super::fatmeta;
 use super::slot::{key, MAX_SLOT};
-use super::vdisk::VirtualDisk;
+use super::vdisk::{nonzero_extents, VirtualDisk};
 use crate::seeds::{Seed, SeedSources};
 use metalos_config::Resolved;
 use metalos_disk::esp::{write_esp, EspFile, EspOptions};
@@ -21,31 +22,6 @@ fn seed(target: &'static str, name: &str, data: Vec<u8>) -> Seed {
         name: name.into(),
         data,
     }
-}
-
-/// Runs of non-zero `unit`-byte blocks of `[start, start+len)`, relative to `start`.
-pub fn nonzero_extents<D: ReadAt + ?Sized>(
-    disk: &D,
-    start: u64,
-    len: u64,
-    unit: u64,
-) -> Vec<(u64, Vec<u8>)> {
-    let mut out: Vec<(u64, Vec<u8>)> = vec![];
-    let mut buf = vec![0u8; unit as usize];
-    let mut at = 0;
-    while at + unit <= len {
-        if disk.pread_exact(&mut buf, start + at).is_err() {
-            break;
-        }
-        if buf.iter().any(|b| *b != 0) {
-            match out.last_mut() {
-                Some((o, v)) if *o + v.len() as u64 == at => v.extend_from_slice(&buf),
-                _ => out.push((at, buf.clone())),
-            }
-        }
-        at += unit;
-    }
-    out
 }
 
 /// A two-slot table like the default image's, on a disk of `sectors`.
@@ -165,7 +141,7 @@ fn real_disk(src: &SeedSources, out: &mut Vec<Seed>) -> anyhow::Result<()> {
         let mut first = vec![0u8; 4096];
         file.pread_exact(&mut first, start)?;
         if first[510] == 0x55 && first[511] == 0xaa && &first[82..87] == b"FAT32" {
-            let meta = super::fatmeta::metadata(&file, start, plen, 64 << 10)?;
+            let meta = fatmeta::metadata(&file, start, plen, 64 << 10)?;
             let name = format!("default-image-part{}", p.number);
             out.push(seed("fat", &name, VirtualDisk::to_extents(plen, &meta)));
         }

@@ -2,6 +2,7 @@
 //! few extents of bytes, zeros everywhere else. A 1 GiB image whose only
 //! non-zero sectors are a partition table, or a 128 MiB ESP whose only
 //! non-zero sectors are its metadata, fits in a few dozen KiB.
+//! [`nonzero_extents`] reads those extents from a disk made by a writer.
 
 use metalos_disk::readat::{ReadAt, WriteAt};
 use std::cell::RefCell;
@@ -117,6 +118,31 @@ impl VirtualDisk {
         out.extend_from_slice(tail);
         out
     }
+}
+
+/// Runs of non-zero `unit`-byte blocks of `[start, start+len)`, relative to `start`.
+pub fn nonzero_extents<D: ReadAt + ?Sized>(
+    disk: &D,
+    start: u64,
+    len: u64,
+    unit: u64,
+) -> Vec<(u64, Vec<u8>)> {
+    let mut out: Vec<(u64, Vec<u8>)> = vec![];
+    let mut buf = vec![0u8; unit as usize];
+    let mut at = 0;
+    while at + unit <= len {
+        if disk.pread_exact(&mut buf, start + at).is_err() {
+            break;
+        }
+        if buf.iter().any(|b| *b != 0) {
+            match out.last_mut() {
+                Some((o, v)) if *o + v.len() as u64 == at => v.extend_from_slice(&buf),
+                _ => out.push((at, buf.clone())),
+            }
+        }
+        at += unit;
+    }
+    out
 }
 
 impl ReadAt for VirtualDisk {

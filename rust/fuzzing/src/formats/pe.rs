@@ -129,7 +129,7 @@ pub fn seeds(src: &SeedSources) -> anyhow::Result<Vec<Seed>> {
     let mut add = |name: &str, bytes: &[u8]| {
         out.extend(Seed::head_for(&["pe", "uki_roundtrip"], name, bytes, max))
     };
-    if let Some(stub) = crate::formats::stub_path(src) {
+    if let Some(stub) = src.stub_path() {
         if let Ok(bytes) = std::fs::read(&stub) {
             add("systemd-stub", &bytes);
         }

@@ -12,6 +12,7 @@
 
 use std::net::Ipv4Addr;
 
+use super::capture::capture;
 use super::dhcp::{frame, MAC, XID};
 use crate::seeds::Seed;
 
@@ -309,6 +310,7 @@ pub fn seeds() -> Vec<Seed> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::dhcp::{dhcp, dhcp_roundtrip};
     use super::*;
 
     #[test]
@@ -359,5 +361,33 @@ mod tests {
         for (name, built) in cases {
             assert_eq!(built, captured(name), "{name}");
         }
+    }
+
+    #[test]
+    fn dnsmasq_exchange_yields_the_lease() {
+        let offer = captured("dnsmasq-plain-offer");
+        let ack = captured("dnsmasq-plain-ack");
+        let lease = metalos_net::dhcp::negotiate_replayed(&[offer, ack], MAC, XID).unwrap();
+        assert_eq!(lease.address.to_string(), "10.77.1.158");
+        assert_eq!(lease.prefix_len, 24);
+        assert_eq!(lease.hostname.as_deref(), Some("node1"));
+        assert_eq!(lease.domain.as_deref(), Some("metalos.test"));
+        dhcp(&frame(&[offer, ack]));
+    }
+
+    #[test]
+    fn targets_run_over_seeds_and_broken_inputs() {
+        for seed in seeds() {
+            (crate::find(seed.target).unwrap().run)(&seed.data);
+            // Cut short and with a flipped byte.
+            (crate::find(seed.target).unwrap().run)(&seed.data[..seed.data.len() / 2]);
+            let mut flipped = seed.data.clone();
+            let n = flipped.len() / 3;
+            flipped[n] ^= 0xff;
+            (crate::find(seed.target).unwrap().run)(&flipped);
+        }
+        dhcp(b"");
+        dhcp_roundtrip(b"");
+        dhcp_roundtrip(&[0u8; 300]);
     }
 }

@@ -8,6 +8,7 @@ use hickory_proto::rr::rdata::{A, AAAA, CNAME};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use metalos_net::dns::read_reply;
 
+use super::capture::capture;
 use crate::seeds::Seed;
 
 /// The query id the `dns` target's replies answer.

@@ -13,6 +13,7 @@ use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
 };
 
+use super::capture::capture;
 use crate::seeds::Seed;
 
 /// Separates what the server sends on successive connections: the first

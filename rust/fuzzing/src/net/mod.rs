@@ -5,18 +5,10 @@
 //! Real captures used as seeds live in `rust/fuzzing/seeds/net/`
 //! (dnsmasq's DHCP and DNS replies, python http.server responses).
 
-use crate::Target;
+use crate::seeds::{Seed, SeedSources};
+use crate::target::Target;
 
-/// `(file name, bytes)` of a capture in `rust/fuzzing/seeds/net/`.
-macro_rules! capture {
-    ($name:literal) => {
-        (
-            $name,
-            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/seeds/net/", $name)).as_slice(),
-        )
-    };
-}
-
+mod capture;
 mod cmdline;
 mod dhcp;
 mod dhcp_seeds;
@@ -70,7 +62,7 @@ pub const TARGETS: &[Target] = &[
 
 /// Seeds for this module's targets (all built in or captured: no
 /// artifact needed).
-pub fn seeds(_src: &crate::seeds::SeedSources) -> anyhow::Result<Vec<crate::seeds::Seed>> {
+pub fn seeds(_src: &SeedSources) -> anyhow::Result<Vec<Seed>> {
     let mut out = dhcp_seeds::seeds();
     out.extend(dns::seeds());
     out.extend(http::seeds());

@@ -114,18 +114,7 @@ impl Planner<'_> {
                 format!("group {name} exists - if you want to add this user to that group, use primaryGroup"),
             ));
         }
-        let uid = match u.uid {
-            Some(uid) if self.db.uids().contains(&uid) => {
-                return Err(Error::apply(
-                    format!("{path}.uid"),
-                    format!("UID {uid} is not unique"),
-                ))
-            }
-            Some(uid) => uid,
-            None => Range::new(&self.defs, "UID", system)
-                .and_then(|r| find_new_id(&self.db.uids(), r, None))
-                .ok_or_else(|| Error::apply(path, "can't allocate a user ID"))?,
-        };
+        let uid = self.new_uid(path, u.uid, system)?;
         let gid = if user_group {
             let gid = self.alloc_gid(path, system, Some(uid))?;
             self.add_group_entry(name, gid, "!");
@@ -147,7 +136,37 @@ impl Planner<'_> {
             home.clone(),
             shell,
         ]);
-        let pass = set(&u.password_hash).unwrap_or("*");
+        let entry = self.new_shadow_entry(name, set(&u.password_hash).unwrap_or("*"), system);
+        self.db.shadow.add(entry);
+        for g in &supplementary {
+            self.db.group.update(g, |f| add_member(&mut f[3], name));
+            self.db.gshadow.update(g, |f| add_member(&mut f[3], name));
+        }
+        if u.no_create_home != Some(true) {
+            self.create_home(&home, uid, gid);
+        }
+        Ok(())
+    }
+
+    /// The new user's uid: `uid` when set and free, else one allocated in
+    /// login.defs' `UID_MIN`..`UID_MAX` (`SYS_UID_*` for a system user).
+    fn new_uid(&self, path: &str, uid: Option<u32>, system: bool) -> Result<u32> {
+        match uid {
+            Some(uid) if self.db.uids().contains(&uid) => Err(Error::apply(
+                format!("{path}.uid"),
+                format!("UID {uid} is not unique"),
+            )),
+            Some(uid) => Ok(uid),
+            None => Range::new(&self.defs, "UID", system)
+                .and_then(|r| find_new_id(&self.db.uids(), r, None))
+                .ok_or_else(|| Error::apply(path, "can't allocate a user ID")),
+        }
+    }
+
+    /// The new user's shadow entry: password `pass`, last change today
+    /// (empty when the clock is unknown), the aging fields of login.defs
+    /// and `INACTIVE` of /etc/default/useradd (all empty for a system user).
+    fn new_shadow_entry(&self, name: &str, pass: &str, system: bool) -> Vec<String> {
         let lastchg = if self.now_days == 0 {
             -1
         } else {
@@ -165,7 +184,7 @@ impl Planner<'_> {
         } else {
             num(self.dflt.inactive)
         };
-        let entry = vec![
+        vec![
             name.into(),
             pass.into(),
             num(lastchg),
@@ -175,16 +194,7 @@ impl Planner<'_> {
             inactive,
             String::new(),
             String::new(),
-        ];
-        self.db.shadow.add(entry);
-        for g in &supplementary {
-            self.db.group.update(g, |f| add_member(&mut f[3], name));
-            self.db.gshadow.update(g, |f| add_member(&mut f[3], name));
-        }
-        if u.no_create_home != Some(true) {
-            self.create_home(&home, uid, gid);
-        }
-        Ok(())
+        ]
     }
 
     /// gid of `GROUP=` in `/etc/default/useradd` when it names an
