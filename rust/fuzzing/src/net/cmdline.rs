@@ -1,8 +1,7 @@
 //! Kernel command lines as the PID 1 programs read them: the network
 //! parameters (`metalos_net::cmdline`), `key=value` lookups
 //! (`metalos_boot::sys`), `metalos.verity=`, `metalos.emergency=`,
-//! metalinit's GUIDs, metalimage's image parameters, and MACs as netboot
-//! and metalimage spell them. Where MetalOS writes a command line (the
+//! metalinit's GUIDs and metalimage's image parameters. Where MetalOS writes a command line (the
 //! slot's kexec line, the netboot UKI's embedded line and iPXE script, the
 //! slot descriptor's verity value) reading what was written must give
 //! back what was meant.
@@ -21,7 +20,7 @@ use metalos_disk::guid::SENTINEL_DISK_GUID;
 use metalos_disk::slotdesc::SlotDescriptor;
 use metalos_net::cmdline::{self as net, IpConfig, StaticConfig};
 use metalos_net::MacAddr;
-use metalos_netboot::cmdline::{embedded_cmdline, host_path, ipxe_script, parse_mac, ImageParams};
+use metalos_netboot::cmdline::{embedded_cmdline, ipxe_script, ImageParams};
 use uuid::Uuid;
 
 use crate::seeds::Seed;
@@ -60,7 +59,6 @@ pub fn cmdline(data: &[u8]) {
     verity(line);
     imaging(line);
     slot(line);
-    macs(line);
 }
 
 /// `cmdline_value` and the readers built on it.
@@ -265,37 +263,6 @@ fn slot(line: &str) {
     );
     let verity = cmdline_value(&written, "metalos.verity").expect("written");
     assert_eq!(VerityArgs::parse(verity).ok(), Some(args));
-}
-
-/// MAC spellings: metalimage (`metalos_net::MacAddr`) and the HostConfig /
-/// netboot (`metalos_config::MacAddr`, `parse_mac`) must agree on every
-/// colon-separated text, and the HostConfig file netboot publishes for a
-/// MAC must be the one metalimage asks for.
-fn macs(line: &str) {
-    for word in line.split_whitespace() {
-        let value = word.split_once('=').map_or(word, |(_, v)| v);
-        let value = value.strip_prefix("01-").unwrap_or(value);
-        let ours = value.parse::<MacAddr>();
-        if value.contains(':') {
-            let config = metalos_config::MacAddr::parse(value);
-            assert_eq!(
-                ours.as_ref().ok().map(|m| m.octets()),
-                config.as_ref().ok().map(|m| m.octets()),
-                "metalos-net and metalos-config disagree on {value:?}"
-            );
-        }
-        if let Ok(published) = parse_mac(value) {
-            let asked: MacAddr = published
-                .to_string()
-                .parse()
-                .unwrap_or_else(|e| panic!("netboot's {published} in metalos-net: {e}"));
-            assert_eq!(asked.octets(), published.octets());
-            assert_eq!(
-                host_path(&published),
-                format!("hosts/{}.json", asked.hyphenated())
-            );
-        }
-    }
 }
 
 /// Seeds: command lines from the UKIs, netboot and the tests (see the
