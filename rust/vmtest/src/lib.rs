@@ -1,7 +1,7 @@
 //! MetalOS VM test harness: boots artifacts under QEMU (+ OVMF) the way a
 //! machine would and lets tests assert on the serial console and run
 //! commands in the guest — a small Rust counterpart of the NixOS test
-//! driver. Used by the VM tests (`tests/`) and by `metalos vm`.
+//! driver. Used by the VM tests (`tests/`) and by `metalos-vm`.
 //!
 //! ```no_run
 //! use metalos_vmtest::{Disk, Machine};
