@@ -6,13 +6,14 @@
 #   make nix-check  nix flake check + nix build .#disk-image through the nixpkgs stand-in
 #   make fuzz       fuzz every decoder of untrusted bytes (FUZZ_SECONDS=N per target; default a smoke run)
 #   make bench      run the benchmarks in bench/
-#   make static     build metalos, metalos-bootloader, metalinit statically (scripts/build-static)
+#   make static     build metalos, metalos-vm, metalos-bootloader, metalinit statically (scripts/build-static)
 #
 # One compile: the static release binaries run everything here (inputs
 # fetch, build, vm); `make test` reuses them and adds only the test build.
 
 TRIPLE  := x86_64-unknown-linux-gnu
 METALOS := target/$(TRIPLE)/release/metalos
+METALOS_VM := target/$(TRIPLE)/release/metalos-vm
 INPUTS  := .cache/inputs/inputs.json
 CARGO   ?= cargo
 
@@ -58,7 +59,7 @@ fuzz: image
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz
 
 vm: image
-	$(METALOS) vm boot out/default/disk.img
+	$(METALOS_VM) boot out/default/disk.img
 
 bench: inputs
 	bench/run

@@ -94,7 +94,8 @@
         # The CLI for your PATH (nixpkgs' rustPlatform, dynamically linked).
         metalos = import ./modules/tools.nix { inherit src version; inherit (pkgs) rustPlatform; };
         # Static metalos, metalos-bootloader and metalinit: what goes into
-        # images and initrds, and what the builders below run.
+        # images and initrds, and what the builders below run (with
+        # metalos-vm, which the VM checks and apps.vm run; not in images).
         metalos-static = m.metalos;
         bootloader-uki = artifact "bootloader.efi";
         setup-initrd = m.mkInitrd { name = "setup-initrd"; spec = ./images/setup-initrd.toml; };

@@ -7,6 +7,6 @@ writeShellApplication {
   name = "metalos-vm";
   text = ''
     export METALOS_VM_LOGS="''${METALOS_VM_LOGS:-''${TMPDIR:-/tmp}/metalos-vm}"
-    exec ${metalos}/bin/metalos vm boot ${diskImage}/disk.img --inputs ${vmInputs} "$@"
+    exec ${metalos}/bin/metalos-vm boot ${diskImage}/disk.img --inputs ${vmInputs} "$@"
   '';
 }

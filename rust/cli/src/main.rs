@@ -1,4 +1,10 @@
-//! The `metalos` command.
+//! The `metalos` command: one module per subcommand (`build`, `initrd`,
+//! `uki`, `inspect`, `update`, `netboot`, `provision`, `ssh_keys`, `reset`,
+//! `keys`, `inputs`; `vm` only runs the separate `metalos-vm` binary),
+//! plus `output` (writing artifacts safely) and `progress` (per-step
+//! progress lines).
+//! `src/bin/metalos-vm/` is the `metalos-vm` binary: the QEMU harness and
+//! the VM scenarios, kept out of this binary, which ships in every image.
 
 mod build;
 mod initrd;
@@ -38,9 +44,9 @@ enum Command {
     Uki(uki::UkiArgs),
     /// Describe a disk image (partitions, gptprio, ESP, /usr), a UKI (sections) or an initrd (entries).
     Inspect(inspect::InspectArgs),
-    /// Boot disk images in QEMU + OVMF (console on the terminal, or --expect REGEX).
-    #[command(subcommand)]
-    Vm(vm::VmCommand),
+    /// Boot disk images in QEMU + OVMF (console on the terminal, or --expect REGEX):
+    /// runs the `metalos-vm` binary (not shipped in images) with these arguments.
+    Vm(vm::VmArgs),
     /// A/B updates on a running host: stage, status, mark-good, rollback.
     #[command(subcommand)]
     Update(update::UpdateCommand),
@@ -74,7 +80,7 @@ fn main() {
         Command::Inspect(args) => inspect::run(args),
         Command::Inputs(cmd) => inputs::run(cmd, &progress),
         Command::Keys(cmd) => keys::run(cmd, &progress),
-        Command::Vm(cmd) => vm::run(cmd),
+        Command::Vm(args) => vm::run(args),
         Command::Update(cmd) => update::run(cmd, &progress),
         Command::Netboot(cmd) => netboot::run(cmd, &progress),
         Command::Provision(cmd) => provision::run(cmd),

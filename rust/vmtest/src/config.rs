@@ -13,6 +13,8 @@
 
 use crate::error::{Result, VmError};
 use crate::netns::NetnsLab;
+pub use crate::paths::HTTPD_BUSYBOX;
+pub use crate::quote::escape;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 
@@ -193,9 +195,6 @@ pub struct UserNet {
     /// for a host directory, one `busybox httpd -i` per connection.
     pub http_dirs: Vec<(String, PathBuf)>,
 }
-
-/// The host busybox that serves [`UserNet::http_dir`] (busybox-static).
-pub const HTTPD_BUSYBOX: &str = "/usr/bin/busybox";
 
 impl UserNet {
     /// No TFTP, no forwards.
@@ -411,11 +410,6 @@ impl Nic {
     }
 }
 
-/// Escapes a value for a QEMU `key=value,…` option (`,` → `,,`).
-pub fn escape(value: &str) -> String {
-    value.replace(',', ",,")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,10 +482,5 @@ mod tests {
             ..nic
         };
         assert!(mixed.netdev(0).is_err());
-    }
-
-    #[test]
-    fn escape_commas() {
-        assert_eq!(escape("/a,b/c"), "/a,,b/c");
     }
 }

@@ -1,7 +1,7 @@
 //! MetalOS VM test harness: boots artifacts under QEMU (+ OVMF) the way a
 //! machine would and lets tests assert on the serial console and run
 //! commands in the guest — a small Rust counterpart of the NixOS test
-//! driver. Used by the VM tests (`tests/`) and by `metalos vm`.
+//! driver. Used by the VM tests (`tests/`) and by `metalos-vm`.
 //!
 //! ```no_run
 //! use metalos_vmtest::{Disk, Machine};
@@ -31,10 +31,15 @@
 //!   HTTP and HTTPS servers (root only).
 //! * [`agent`] — the guest command protocol over the second serial port.
 //! * [`guest`] — [`guest::GuestInitrd`]: busybox test initrds with module closures.
-//! * [`paths`] — workspace, log directory, inputs manifest, QEMU/OVMF lookup.
+//! * [`paths`] — workspace, log directory, inputs manifest, QEMU/OVMF and
+//!   host program lookup.
 //! * [`slots`] — the `flock` semaphore limiting concurrent VMs (`METALOS_VM_JOBS`).
 //! * [`qcow2`] — qcow2 overlays over raw images, written without `qemu-img`.
 //! * [`error`] — [`VmError`]; machine errors carry the console tail and log paths.
+//! * `quote` (internal) — shell quoting and QEMU option escaping
+//!   ([`config::escape`]).
+//! * `qmp`, `stream` (internal) — the QMP client; console and agent
+//!   streams with their logs.
 //!
 //! QEMU always runs with `-nodefaults` (no implicit NIC, display or disk)
 //! and TCG unless `METALOS_VM_ACCEL=kvm`. See `docs/vm-tests.md`.
@@ -50,6 +55,7 @@ pub mod netns;
 pub mod paths;
 pub mod qcow2;
 mod qmp;
+mod quote;
 pub mod slots;
 mod stream;
 

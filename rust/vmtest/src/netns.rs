@@ -38,8 +38,9 @@
 //! Needs root (bridges, taps and `/dev/net/tun`): building a machine with
 //! a lab NIC fails — it does not skip — when not run as root.
 
-use crate::config::HTTPD_BUSYBOX;
 use crate::error::{Result, VmError};
+use crate::paths::{find_program, HTTPD_BUSYBOX};
+use crate::quote::shell_quote as sh;
 use std::path::{Path, PathBuf};
 
 /// The lab server's address: the bridge, DHCP, TFTP, HTTP and HTTPS.
@@ -270,23 +271,50 @@ impl NetnsLab {
     /// `taps` (NIC indexes: tap `tapN` for NIC `N`). Its arguments are the
     /// QEMU command line, which it `exec`s at the end.
     pub fn setup_script(&self, dir: &Path, taps: &[usize]) -> String {
-        let q = |p: &Path| sh(&p.display().to_string());
-        let d = |name: &str| q(&dir.join(name));
         if self.join_pid.is_some() {
-            let mut s = String::from(
-                "#!/bin/sh\n\
-                 # metalos-vmtest: joins a running machine's network namespace (see\n\
-                 # rust/vmtest/src/netns.rs); its arguments are the QEMU command line.\n\
-                 set -eu\n",
-            );
-            for t in taps {
-                let tap = self.tap_name(*t);
-                s += &format!("ip tuntap add dev {tap} mode tap\n");
-                s += &format!("ip link set {tap} master br0 up\n");
-            }
-            s += "exec \"$@\"\n";
-            return s;
+            return self.join_script(taps);
         }
+        let mut s = self.bridge_setup(taps);
+        // dnsmasq daemonizes once its sockets are bound; option errors fail here.
+        s += &self
+            .dnsmasq_args(dir)
+            .iter()
+            .map(|a| sh(a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        s += "\n";
+        s += &self.server_setup(dir);
+        s += "say \"ready: br0 $(ip -brief addr show br0 | tr -s ' ')\"\n";
+        s += "exec \"$@\"\n";
+        s
+    }
+
+    /// The script of a lab that joins a running machine's segment: only
+    /// its taps.
+    fn join_script(&self, taps: &[usize]) -> String {
+        let mut s = String::from(
+            "#!/bin/sh\n\
+             # metalos-vmtest: joins a running machine's network namespace (see\n\
+             # rust/vmtest/src/netns.rs); its arguments are the QEMU command line.\n\
+             set -eu\n",
+        );
+        s += &self.tap_lines(taps);
+        s += "exec \"$@\"\n";
+        s
+    }
+
+    /// Creates tap `<prefix>N` for each NIC `N` of `taps`, on the bridge.
+    fn tap_lines(&self, taps: &[usize]) -> String {
+        taps.iter()
+            .map(|t| {
+                let tap = self.tap_name(*t);
+                format!("ip tuntap add dev {tap} mode tap\nip link set {tap} master br0 up\n")
+            })
+            .collect()
+    }
+
+    /// The script's header, the bridge with its addresses, and the taps.
+    fn bridge_setup(&self, taps: &[usize]) -> String {
         let mut s = String::from(
             "#!/bin/sh\n\
              # metalos-vmtest: network-namespace setup (see rust/vmtest/src/netns.rs).\n\
@@ -301,11 +329,13 @@ impl NetnsLab {
         s += &format!("ip addr add {SERVER}/24 dev br0\n");
         s += "ip addr add fd77:1::1/64 dev br0 nodad\n";
         s += "ip link set br0 up\n";
-        for t in taps {
-            let tap = self.tap_name(*t);
-            s += &format!("ip tuntap add dev {tap} mode tap\n");
-            s += &format!("ip link set {tap} master br0 up\n");
-        }
+        s += &self.tap_lines(taps);
+        s
+    }
+
+    /// dnsmasq's command line: router advertisements always, DHCP with
+    /// the boot answers unless [`NetnsLab::no_dhcp`], TFTP if configured.
+    fn dnsmasq_args(&self, dir: &Path) -> Vec<String> {
         let mut dnsmasq: Vec<String> = vec![
             "dnsmasq".into(),
             "--conf-file=/dev/null".into(),
@@ -322,29 +352,7 @@ impl NetnsLab {
             "--dhcp-range=fd77:1::,ra-only,64,1h".into(),
         ];
         if !self.no_dhcp {
-            let (first, last) = DHCP_RANGE;
-            dnsmasq.extend([
-                "--dhcp-authoritative".into(),
-                "--no-ping".into(),
-                format!("--dhcp-range={first},{last},255.255.255.0,1h"),
-                format!("--dhcp-option=option:router,{SERVER}"),
-                "--dhcp-match=set:efi64,option:client-arch,7".into(),
-                "--dhcp-match=set:efi64,option:client-arch,9".into(),
-                "--dhcp-match=set:efihttp,option:client-arch,16".into(),
-                "--dhcp-userclass=set:ipxe,iPXE".into(),
-            ]);
-            if let Some(url) = &self.ipxe_script_url {
-                dnsmasq.push(format!("--dhcp-boot=tag:ipxe,{url}"));
-            }
-            if let Some(file) = &self.pxe_boot_file {
-                dnsmasq.push(format!("--dhcp-boot=tag:!ipxe,tag:efi64,{file},,{SERVER}"));
-            }
-            if let Some(url) = &self.http_boot_url {
-                dnsmasq.extend([
-                    "--dhcp-option-force=tag:efihttp,option:vendor-class,HTTPClient".into(),
-                    format!("--dhcp-boot=tag:!ipxe,tag:efihttp,{url}"),
-                ]);
-            }
+            dnsmasq.extend(self.dhcp_args());
         }
         if let Some(root) = &self.tftp_root {
             dnsmasq.extend([
@@ -352,11 +360,46 @@ impl NetnsLab {
                 format!("--tftp-root={}", root.display()),
             ]);
         }
-        // dnsmasq daemonizes once its sockets are bound; option errors fail here.
-        s += &dnsmasq.iter().map(|a| sh(a)).collect::<Vec<_>>().join(" ");
-        s += "\n";
+        dnsmasq
+    }
+
+    /// dnsmasq's DHCP options: the lease range, the router, and boot
+    /// answers by client class (iPXE, firmware PXE, UEFI HTTP Boot).
+    fn dhcp_args(&self) -> Vec<String> {
+        let (first, last) = DHCP_RANGE;
+        let mut a: Vec<String> = vec![
+            "--dhcp-authoritative".into(),
+            "--no-ping".into(),
+            format!("--dhcp-range={first},{last},255.255.255.0,1h"),
+            format!("--dhcp-option=option:router,{SERVER}"),
+            "--dhcp-match=set:efi64,option:client-arch,7".into(),
+            "--dhcp-match=set:efi64,option:client-arch,9".into(),
+            "--dhcp-match=set:efihttp,option:client-arch,16".into(),
+            "--dhcp-userclass=set:ipxe,iPXE".into(),
+        ];
+        if let Some(url) = &self.ipxe_script_url {
+            a.push(format!("--dhcp-boot=tag:ipxe,{url}"));
+        }
+        if let Some(file) = &self.pxe_boot_file {
+            a.push(format!("--dhcp-boot=tag:!ipxe,tag:efi64,{file},,{SERVER}"));
+        }
+        if let Some(url) = &self.http_boot_url {
+            a.extend([
+                "--dhcp-option-force=tag:efihttp,option:vendor-class,HTTPClient".into(),
+                format!("--dhcp-boot=tag:!ipxe,tag:efihttp,{url}"),
+            ]);
+        }
+        a
+    }
+
+    /// Starts the HTTP and HTTPS servers, if any, in the background.
+    fn server_setup(&self, dir: &Path) -> String {
+        let q = |p: &Path| sh(&p.display().to_string());
+        let d = |name: &str| q(&dir.join(name));
         // A helper that died at once (port taken, bad certificate) fails the setup.
-        s += "check() { sleep 0.3; kill -0 \"$1\" 2>/dev/null || { say \"$2 exited at once:\"; cat \"$3\" >&2; exit 1; }; }\n";
+        let mut s = String::from(
+            "check() { sleep 0.3; kill -0 \"$1\" 2>/dev/null || { say \"$2 exited at once:\"; cat \"$3\" >&2; exit 1; }; }\n",
+        );
         if let Some(root) = &self.http_root {
             s += &format!(
                 "{HTTPD_BUSYBOX} httpd -f -vv -p {SERVER}:80 -h {} >{} 2>&1 &\n",
@@ -376,26 +419,8 @@ impl NetnsLab {
             );
             s += &format!("check $! 'openssl s_server' {}\n", d("https.log"));
         }
-        s += "say \"ready: br0 $(ip -brief addr show br0 | tr -s ' ')\"\n";
-        s += "exec \"$@\"\n";
         s
     }
-}
-
-/// `program` on `PATH`, else in `/usr/sbin` or `/sbin` (dnsmasq and ip
-/// live there and `PATH` of a test runner may lack them).
-pub(crate) fn find_program(program: &str) -> Option<PathBuf> {
-    crate::paths::which(program).or_else(|| {
-        ["/usr/sbin", "/sbin", "/usr/bin"]
-            .iter()
-            .map(|d| Path::new(d).join(program))
-            .find(|p| p.is_file())
-    })
-}
-
-/// Quotes `s` for a POSIX shell (the harness's one quoting rule).
-fn sh(s: &str) -> String {
-    crate::machine::shell_quote(s)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Where things are: the workspace, the log directory, the inputs manifest,
-//! QEMU and OVMF.
+//! QEMU, OVMF and host programs.
 //!
 //! * **Workspace root**: the nearest ancestor of `CARGO_MANIFEST_DIR` (set by
 //!   `cargo test`/`cargo run`; else the current directory) whose
@@ -15,6 +15,9 @@
 //!   `qemu-system-x86_64` on `PATH`, else `/usr/bin/qemu-system-x86_64`.
 //! * **OVMF**: the manifest's `ovmf-code`/`ovmf-vars`, else
 //!   `/usr/share/OVMF/OVMF_CODE_4M.fd` and `/usr/share/OVMF/OVMF_VARS_4M.fd`.
+//! * **Host programs** of the network tiers: on `PATH`, else in
+//!   `/usr/sbin`, `/sbin` or `/usr/bin`; the HTTP server is
+//!   [`HTTPD_BUSYBOX`].
 
 use crate::error::{Result, VmError};
 use metalos_config::InputsManifest;
@@ -181,11 +184,26 @@ impl Tools {
     }
 }
 
+/// The host busybox that serves [`crate::UserNet::http_dir`] and
+/// [`crate::NetnsLab::http_dir`] (busybox-static).
+pub const HTTPD_BUSYBOX: &str = "/usr/bin/busybox";
+
 /// `program` on `PATH`.
 pub(crate) fn which(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|d| d.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+/// `program` on `PATH`, else in `/usr/sbin` or `/sbin` (dnsmasq and ip
+/// live there and `PATH` of a test runner may lack them).
+pub(crate) fn find_program(program: &str) -> Option<PathBuf> {
+    which(program).or_else(|| {
+        ["/usr/sbin", "/sbin", "/usr/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(program))
             .find(|p| p.is_file())
     })
 }

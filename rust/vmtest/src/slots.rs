@@ -1,5 +1,5 @@
 //! A machine-wide limit on concurrently running VMs, shared by every test
-//! binary (and `metalos vm`), implemented with `flock(2)` on slot files.
+//! binary (and `metalos-vm`), implemented with `flock(2)` on slot files.
 //!
 //! There are `N` slot files `/tmp/metalos-vmtest-slots/slot-<i>.lock`
 //! (`N` = `$METALOS_VM_JOBS`, default: the number of CPUs). Starting a VM

@@ -1,4 +1,4 @@
-//! Shared helpers for the CLI tests: run `metalos`, build fixture inputs
+//! Shared helpers for the CLI tests: run `metalos` (or `metalos-vm`), build fixture inputs
 //! and specs in temp dirs, call independent tools as oracles.
 #![allow(dead_code)]
 
@@ -12,6 +12,15 @@ pub fn metalos(args: &[&str]) -> Output {
         .env_remove("SOURCE_DATE_EPOCH")
         .output()
         .expect("run metalos")
+}
+
+/// Runs the `metalos-vm` binary (the VM tools) with `args`.
+pub fn metalos_vm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_metalos-vm"))
+        .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .output()
+        .expect("run metalos-vm")
 }
 
 /// Runs `metalos`, asserting success; returns stdout.

@@ -1,39 +1,15 @@
-//! `metalos vm …`: boot images under QEMU + OVMF with the MetalOS VM
-//! harness (`metalos-vmtest`, see docs/vm-tests.md).
+//! `metalos-vm boot IMAGE`: a disk image under QEMU + OVMF, with the
+//! console on this terminal or until it prints a match.
 
+use crate::options::{inputs_manifest, memory_mib};
 use anyhow::{bail, Context, Result};
-use clap::{Args, Subcommand};
+use clap::Args;
 use metalos_config::ByteSize;
-use metalos_vmtest::{paths, Disk, Machine, Tools};
+use metalos_vmtest::{Disk, Machine, Tools};
 use std::path::PathBuf;
 use std::time::Duration;
 
-mod check;
-mod netboot;
-
-/// `metalos vm` subcommands.
-#[derive(Subcommand)]
-pub enum VmCommand {
-    /// Boot a disk image under OVMF (UEFI) with QEMU.
-    ///
-    /// Without --expect the serial console is this terminal (QEMU's
-    /// `-serial mon:stdio -nographic`; `Ctrl-a x` quits, `Ctrl-a c` toggles
-    /// the monitor). With --expect the console is shown as it arrives and
-    /// the command exits 0 as soon as REGEX appears, or non-zero with the
-    /// console tail after --timeout. The image is never modified unless
-    /// --persist: the VM writes to a qcow2 overlay in the log directory.
-    Boot(BootArgs),
-    /// Run an acceptance scenario against built images (what `nix flake
-    /// check` runs): exits 0 with PASS, or non-zero naming the failed step.
-    #[command(subcommand)]
-    Check(check::CheckCommand),
-    /// Netboot a blank machine from a netboot bundle (`metalos netboot
-    /// build`): the bundle is served over QEMU's TFTP (boot.ipxe) and HTTP
-    /// at 10.0.2.100, so build it with `--base-url http://10.0.2.100`.
-    Netboot(netboot::NetbootArgs),
-}
-
-/// `metalos vm boot` arguments.
+/// `metalos-vm boot` arguments.
 #[derive(Args)]
 pub struct BootArgs {
     /// Raw disk image (e.g. out/default/disk.img).
@@ -61,37 +37,12 @@ pub struct BootArgs {
     pub inputs: Option<PathBuf>,
 }
 
-/// Runs a `vm` subcommand.
-pub fn run(cmd: VmCommand) -> Result<()> {
-    match cmd {
-        VmCommand::Boot(args) => boot(args),
-        VmCommand::Check(cmd) => check::run(cmd),
-        VmCommand::Netboot(args) => netboot::run(args),
-    }
-}
-
-/// `512`, `512MiB`, `2GiB` → MiB.
-pub(crate) fn memory_mib(text: &str) -> Result<u32> {
-    let t = text.trim();
-    let mib = if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
-        t.parse::<u64>().context("memory size is too large")?
-    } else {
-        ByteSize::parse(t).map_err(anyhow::Error::msg)?.0 >> 20
-    };
-    if mib < 64 {
-        bail!("--memory {text}: at least 64 MiB are needed");
-    }
-    u32::try_from(mib).context("memory size is too large")
-}
-
-fn boot(args: BootArgs) -> Result<()> {
+/// Runs `metalos-vm boot`.
+pub fn run(args: BootArgs) -> Result<()> {
     if !args.image.is_file() {
         bail!("disk image {} does not exist", args.image.display());
     }
-    let manifest = match &args.inputs {
-        Some(p) => Some(paths::load_inputs_from(p)?),
-        None => paths::load_inputs().ok(),
-    };
+    let manifest = inputs_manifest(args.inputs.as_deref())?;
     let tools = Tools::find(manifest.as_ref()).context("looking for QEMU")?;
     let memory = memory_mib(&args.memory).with_context(|| format!("--memory {}", args.memory))?;
     let mut disk = if args.persist {
@@ -150,18 +101,4 @@ pub(crate) fn interact_or_expect(
     eprintln!("\nmetalos vm: matched {:?}", caps[0]);
     vm.shutdown().context("stopping QEMU")?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn memory_sizes() {
-        assert_eq!(memory_mib("512").unwrap(), 512);
-        assert_eq!(memory_mib("2GiB").unwrap(), 2048);
-        assert_eq!(memory_mib("768M").unwrap(), 768);
-        assert!(memory_mib("1MiB").is_err());
-        assert!(memory_mib("lots").is_err());
-    }
 }

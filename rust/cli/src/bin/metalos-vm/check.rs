@@ -1,11 +1,12 @@
-//! `metalos vm check`: acceptance scenarios that boot built images with the
+//! `metalos-vm check`: acceptance scenarios that boot built images with the
 //! VM harness and check what the console and the guest say. `nix flake
 //! check` runs them against the flake's images (modules/vm-test.nix); they
 //! work on any image built from a spec like images/default.toml.
 
+use crate::options::inputs_manifest;
 use anyhow::{bail, ensure, Context, Result};
 use clap::{Args, Subcommand};
-use metalos_vmtest::{paths, Disk, Machine, Nic, Tools, UserNet};
+use metalos_vmtest::{Disk, Machine, Nic, Tools, UserNet};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,7 +18,7 @@ const BUNDLES: &str = "/run/bundles";
 /// MAC of the scenarios' NIC (the test HostConfig renames it).
 const MAC: &str = "52:54:00:aa:bb:01";
 
-/// `metalos vm check` scenarios.
+/// `metalos-vm check` scenarios.
 #[derive(Subcommand)]
 pub enum CheckCommand {
     /// First boot then second boot of a fresh image: the first boot
@@ -85,10 +86,7 @@ fn machine(
     if !image.is_file() {
         bail!("disk image {} does not exist", image.display());
     }
-    let manifest = match &opts.inputs {
-        Some(p) => Some(paths::load_inputs_from(p)?),
-        None => paths::load_inputs().ok(),
-    };
+    let manifest = inputs_manifest(opts.inputs.as_deref())?;
     let mut builder = Machine::builder(&format!("check-{scenario}"))
         .tools(Tools::find(manifest.as_ref()).context("looking for QEMU and OVMF")?)
         .uefi()

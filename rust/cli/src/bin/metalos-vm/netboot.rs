@@ -1,17 +1,19 @@
-//! `metalos vm netboot BUNDLE`: a blank machine that PXE-boots a netboot
+//! `metalos-vm netboot BUNDLE`: a blank machine that PXE-boots a netboot
 //! bundle — the way to try a bundle (and to time imaging) before a fleet
 //! does.
 
+use crate::boot::interact_or_expect;
+use crate::options::{inputs_manifest, memory_mib};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use metalos_config::ByteSize;
-use metalos_vmtest::{paths, Disk, Machine, Nic, Tools, UserNet};
+use metalos_vmtest::{Disk, Machine, Nic, Tools, UserNet};
 use std::path::PathBuf;
 
 /// Guest address of the bundle's HTTP server (the `--base-url` to build with).
 const HTTP: &str = "10.0.2.100:80";
 
-/// `metalos vm netboot` arguments.
+/// `metalos-vm netboot` arguments.
 #[derive(Args)]
 pub struct NetbootArgs {
     /// Netboot bundle directory (boot.ipxe, imaging.efi, blobs/, hosts/).
@@ -40,7 +42,7 @@ pub struct NetbootArgs {
     pub inputs: Option<PathBuf>,
 }
 
-/// Runs `metalos vm netboot`.
+/// Runs `metalos-vm netboot`.
 pub fn run(args: NetbootArgs) -> Result<()> {
     let bundle = std::path::absolute(&args.bundle)
         .with_context(|| format!("bundle {}", args.bundle.display()))?;
@@ -50,12 +52,8 @@ pub fn run(args: NetbootArgs) -> Result<()> {
             bundle.display()
         );
     }
-    let manifest = match &args.inputs {
-        Some(p) => Some(paths::load_inputs_from(p)?),
-        None => paths::load_inputs().ok(),
-    };
-    let memory =
-        super::memory_mib(&args.memory).with_context(|| format!("--memory {}", args.memory))?;
+    let manifest = inputs_manifest(args.inputs.as_deref())?;
+    let memory = memory_mib(&args.memory).with_context(|| format!("--memory {}", args.memory))?;
     let size = ByteSize::parse(&args.disk_size)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("--disk-size {}", args.disk_size))?;
@@ -90,5 +88,5 @@ pub fn run(args: NetbootArgs) -> Result<()> {
         vm.dir().display()
     );
     let what = format!("netboot of {}", bundle.display());
-    super::interact_or_expect(&mut vm, args.expect.as_deref(), args.timeout, &what)
+    interact_or_expect(&mut vm, args.expect.as_deref(), args.timeout, &what)
 }
