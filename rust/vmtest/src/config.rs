@@ -391,17 +391,10 @@ impl Nic {
 
     pub(crate) fn validate_mac(&self) -> Result<()> {
         let Some(mac) = &self.mac else { return Ok(()) };
-        let parts: Vec<&str> = mac.split(':').collect();
-        let ok = parts.len() == 6
-            && parts
-                .iter()
-                .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
-        if !ok {
-            return Err(VmError::Config(format!(
-                "MAC address {mac:?} is not aa:bb:cc:dd:ee:ff"
-            )));
-        }
-        if u8::from_str_radix(parts[0], 16).unwrap_or(1) & 1 == 1 {
+        let parsed = metalos_contract::MacAddr::parse(mac).map_err(|_| {
+            VmError::Config(format!("MAC address {mac:?} is not aa:bb:cc:dd:ee:ff"))
+        })?;
+        if parsed.is_multicast() {
             return Err(VmError::Config(format!(
                 "MAC address {mac} is a multicast address"
             )));
