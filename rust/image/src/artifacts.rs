@@ -2,7 +2,7 @@
 //! They land in a temp directory inside the output directory and are
 //! renamed to `DIR/artifacts/` only when the whole build succeeded.
 
-use crate::build::BuildError;
+use crate::error::{output_error, BuildError};
 use crate::manifest::ArtifactRecord;
 use metalos_config::spec::ImageSpec;
 use metalos_config::{FieldError, Resolver, Source};
@@ -96,10 +96,7 @@ fn save(
 ) -> Result<(), BuildError> {
     use sha2::{Digest, Sha256};
     let path = dir.join(name);
-    std::fs::write(&path, bytes).map_err(|source| BuildError::Output {
-        path: path.clone(),
-        source,
-    })?;
+    std::fs::write(&path, bytes).map_err(output_error(&path))?;
     resolver.artifacts.insert(name.to_string(), path);
     records.insert(
         name.to_string(),
