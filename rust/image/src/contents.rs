@@ -6,6 +6,7 @@ use metalos_config::{FieldError, Resolved, Resolver, Source};
 use metalos_disk::esp::EspFile;
 use metalos_disk::usrfs::UsrNode;
 use std::collections::BTreeMap;
+use std::path::Path;
 
 /// Where the HostConfig goes on the ESP.
 pub const HOST_CONFIG_ESP_PATH: &str = "metalos/host-config.json";
@@ -50,16 +51,14 @@ struct ContentResolver<'a> {
 impl ContentResolver<'_> {
     /// Resolves a source that must be a regular file (or bytes).
     fn file(&mut self, source: &Source, field: String) -> Result<Resolved, FieldError> {
-        let resolved = self.resolver.resolve(source, &field)?;
+        let resolved = resolve_kind(
+            self.resolver,
+            source,
+            &field,
+            Path::is_file,
+            "a regular file",
+        )?;
         self.record_input(source);
-        if let Resolved::Path(p) = &resolved {
-            if !p.is_file() {
-                return Err(FieldError::new(
-                    field,
-                    format!("{} is not a regular file", p.display()),
-                ));
-            }
-        }
         Ok(resolved)
     }
 
@@ -152,12 +151,23 @@ fn check_host_config(bytes: &[u8]) -> Result<(), FieldError> {
 
 /// Resolves a tree source, which must be a directory.
 fn resolve_dir(resolver: &Resolver, source: &Source, field: &str) -> Result<Resolved, FieldError> {
+    resolve_kind(resolver, source, field, Path::is_dir, "a directory")
+}
+
+/// Resolves `source`; a host path must pass `is_kind` (else: "PATH is not {kind}").
+fn resolve_kind(
+    resolver: &Resolver,
+    source: &Source,
+    field: &str,
+    is_kind: fn(&Path) -> bool,
+    kind: &str,
+) -> Result<Resolved, FieldError> {
     let resolved = resolver.resolve(source, field)?;
     if let Resolved::Path(p) = &resolved {
-        if !p.is_dir() {
+        if !is_kind(p) {
             return Err(FieldError::new(
                 field,
-                format!("{} is not a directory", p.display()),
+                format!("{} is not {kind}", p.display()),
             ));
         }
     }
