@@ -1,9 +1,28 @@
 //! Image assembly: an image spec plus an inputs manifest become
 //! `disk.img` and `manifest.json`; and inspection of images and artifacts.
+//!
+//! Modules:
+//! - `build`: [`build()`], the steps of `metalos build` and its commit point;
+//! - `error`: [`BuildError`];
+//! - `artifacts`: initrds and UKIs built before the disk;
+//! - `contents` (crate-private): the ESP and `/usr` contents resolved from the spec;
+//! - `disk_writer` (crate-private): partitions, GPT and hashes written into the image;
+//! - `bundle_writer` (crate-private): the update bundle written next to the image;
+//! - `bundle`: the update bundle's format;
+//! - `layout`: partition placement;
+//! - `manifest`: `manifest.json`;
+//! - `inspect`: reading images and artifacts back;
+//! - `signing`, `secureboot`, `trust`: build keys, Secure Boot signing, trust anchors;
+//! - `usrtree`: `[[usr.trees]]` walked and merged;
+//! - `verity`: sealing a `/usr` slot.
 
 pub mod artifacts;
 pub mod build;
 pub mod bundle;
+mod bundle_writer;
+mod contents;
+mod disk_writer;
+pub mod error;
 pub mod inspect;
 pub mod layout;
 pub mod manifest;
@@ -12,5 +31,6 @@ pub mod signing;
 pub mod usrtree;
 pub mod verity;
 
-pub use build::{build, BuildError, BuildOptions};
+pub use build::{build, BuildOptions};
+pub use error::BuildError;
 pub use manifest::BuildManifest;

@@ -74,87 +74,20 @@ pub const SIGNATURE_FILE: &str = "manifest.json.sig";
 pub fn build_bundle(opts: &BundleOptions<'_>, progress: &dyn Fn(&str)) -> Result<BundleManifest> {
     let base_url = cmdline::normalize_base_url(opts.base_url)?;
     let hosts = read_hosts(opts.hosts)?;
-    let dir = opts.image_dir;
-    let bad = |reason: String| NetbootError::Image {
-        dir: dir.to_owned(),
-        reason,
-    };
-    let build_manifest = load_build_manifest(dir)?;
-    let uki_record = build_manifest.artifacts.get(IMAGING_UKI).ok_or_else(|| {
-        bad(format!(
-            "manifest.json has no artifact {IMAGING_UKI:?}; build an image spec with \
-             [[ukis]] name = \"{IMAGING_UKI}\" (as images/default.toml has)"
-        ))
-    })?;
-    let uki_path = dir.join(&uki_record.file);
-    let uki = std::fs::read(&uki_path).map_err(io(&uki_path))?;
-    check_hash(&uki_path, &uki_record.sha256, &fsutil::sha256_hex(&uki))?;
-    let base_cmdline = metalos_uki::Uki::parse(&uki)
-        .map_err(|source| NetbootError::Uki {
-            path: uki_path.clone(),
-            source,
-        })?
-        .cmdline()
-        .map(|c| c.into_owned())
-        .unwrap_or_default();
-
-    let parent = match opts.out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    fsutil::create_dir(&parent)?;
-    let name = opts.out.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!(".{name}.tmp"))
-        .tempdir_in(&parent)
-        .map_err(io(&parent))?;
-    let root = tmp.path();
-    fsutil::create_dir(root)?;
-
-    let disk_path = dir.join(&build_manifest.disk.file);
-    progress(&format!(
-        "compressing {} (zstd -{BLOB_ZSTD_LEVEL})",
-        disk_path.display()
-    ));
-    let blob = compress_image(&disk_path, root)?;
-    check_hash(&disk_path, &build_manifest.disk.sha256, &blob.raw_sha256)?;
-    let image = ImageRecord {
-        blob: blob.path.clone(),
-        compression: "zstd".into(),
-        sha256: blob.raw_sha256,
-        size: blob.raw_size,
-        compressed_size: blob.size,
-        sector_size: build_manifest.disk.sector_size,
-    };
+    let build_manifest = load_build_manifest(opts.image_dir)?;
+    let uki = read_imaging_uki(opts.image_dir, &build_manifest)?;
+    let staging = Staging::create(opts.out)?;
+    let root = staging.tmp.path();
+    let (image, blob) = compress_disk(opts.image_dir, &build_manifest, root, progress)?;
     let params = ImageParams {
         url: format!("{base_url}/{}", image.blob),
         sha256: image.sha256.clone(),
         size: image.size,
     };
-
     progress("writing imaging.efi and boot.ipxe");
-    let cmdline = cmdline::embedded_cmdline(&base_cmdline, &base_url, &params);
-    let imaging = crate::secureboot::replace_cmdline(&uki_path, &uki, &cmdline, opts.secure_boot)?;
-    write(root, IMAGING_UKI, &imaging)?;
-    let script = cmdline::ipxe_script(&base_cmdline, &base_url, &params);
-    write(root, BOOT_SCRIPT, script.as_bytes())?;
-    if !hosts.is_empty() {
-        fsutil::create_dir(&root.join("hosts"))?;
-    }
-    for (path, bytes) in &hosts {
-        write(root, path, bytes)?;
-    }
-
-    let mut files = vec![
-        record(BOOT_SCRIPT, script.as_bytes()),
-        record(IMAGING_UKI, &imaging),
-        FileRecord {
-            path: image.blob.clone(),
-            sha256: blob.sha256,
-            size: blob.size,
-        },
-    ];
-    files.extend(hosts.iter().map(|(p, b)| record(p, b)));
+    let mut files = write_boot_files(root, &uki, &base_url, &params, opts.secure_boot)?;
+    files.push(blob);
+    files.extend(write_hosts(root, &hosts)?);
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let manifest = BundleManifest {
         version: BUNDLE_VERSION,
@@ -162,20 +95,156 @@ pub fn build_bundle(opts: &BundleOptions<'_>, progress: &dyn Fn(&str)) -> Result
         image,
         files,
     };
+    write_manifest(root, &manifest, opts.signing_key)?;
+    staging.commit(opts.out)?;
+    Ok(manifest)
+}
+
+/// The build's imaging UKI, checked against the build manifest.
+struct ImagingUki {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    /// Its embedded command line (empty if none).
+    cmdline: String,
+}
+
+fn read_imaging_uki(dir: &Path, build_manifest: &BuildManifest) -> Result<ImagingUki> {
+    let record = build_manifest
+        .artifacts
+        .get(IMAGING_UKI)
+        .ok_or_else(|| NetbootError::Image {
+            dir: dir.to_owned(),
+            reason: format!(
+                "manifest.json has no artifact {IMAGING_UKI:?}; build an image spec with \
+             [[ukis]] name = \"{IMAGING_UKI}\" (as images/default.toml has)"
+            ),
+        })?;
+    let path = dir.join(&record.file);
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    check_hash(&path, &record.sha256, &fsutil::sha256_hex(&bytes))?;
+    let cmdline = metalos_uki::Uki::parse(&bytes)
+        .map_err(|source| NetbootError::Uki {
+            path: path.clone(),
+            source,
+        })?
+        .cmdline()
+        .map(|c| c.into_owned())
+        .unwrap_or_default();
+    Ok(ImagingUki {
+        path,
+        bytes,
+        cmdline,
+    })
+}
+
+/// The bundle while it is written: a temp directory next to `out`.
+struct Staging {
+    parent: PathBuf,
+    tmp: tempfile::TempDir,
+}
+
+impl Staging {
+    fn create(out: &Path) -> Result<Self> {
+        let parent = match out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        fsutil::create_dir(&parent)?;
+        let name = out.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}.tmp"))
+            .tempdir_in(&parent)
+            .map_err(io(&parent))?;
+        fsutil::create_dir(tmp.path())?;
+        Ok(Staging { parent, tmp })
+    }
+
+    /// Replaces `out` with the finished bundle.
+    fn commit(self, out: &Path) -> Result<()> {
+        if std::fs::symlink_metadata(out).is_ok() {
+            std::fs::remove_dir_all(out).map_err(io(out))?;
+        }
+        let kept = self.tmp.keep();
+        std::fs::rename(&kept, out).map_err(io(out))?;
+        fsutil::sync_dir(&self.parent)
+    }
+}
+
+/// Compresses the build's disk image into `root`, checking its hash;
+/// returns the manifest's image record and the blob's file record.
+fn compress_disk(
+    dir: &Path,
+    build_manifest: &BuildManifest,
+    root: &Path,
+    progress: &dyn Fn(&str),
+) -> Result<(ImageRecord, FileRecord)> {
+    let disk_path = dir.join(&build_manifest.disk.file);
+    progress(&format!(
+        "compressing {} (zstd -{BLOB_ZSTD_LEVEL})",
+        disk_path.display()
+    ));
+    let blob = compress_image(&disk_path, root)?;
+    check_hash(&disk_path, &build_manifest.disk.sha256, &blob.raw_sha256)?;
+    let file = FileRecord {
+        path: blob.path.clone(),
+        sha256: blob.sha256,
+        size: blob.size,
+    };
+    let image = ImageRecord {
+        blob: blob.path,
+        compression: "zstd".into(),
+        sha256: blob.raw_sha256,
+        size: blob.raw_size,
+        compressed_size: blob.size,
+        sector_size: build_manifest.disk.sector_size,
+    };
+    Ok((image, file))
+}
+
+/// Writes `imaging.efi` (its command line replaced, re-signed with a db
+/// key) and `boot.ipxe`; returns their records.
+fn write_boot_files(
+    root: &Path,
+    uki: &ImagingUki,
+    base_url: &str,
+    params: &ImageParams,
+    secure_boot: Option<&metalos_secureboot::DbSigner>,
+) -> Result<Vec<FileRecord>> {
+    let cmdline = cmdline::embedded_cmdline(&uki.cmdline, base_url, params);
+    let imaging = crate::secureboot::replace_cmdline(&uki.path, &uki.bytes, &cmdline, secure_boot)?;
+    write(root, IMAGING_UKI, &imaging)?;
+    let script = cmdline::ipxe_script(&uki.cmdline, base_url, params);
+    write(root, BOOT_SCRIPT, script.as_bytes())?;
+    Ok(vec![
+        record(BOOT_SCRIPT, script.as_bytes()),
+        record(IMAGING_UKI, &imaging),
+    ])
+}
+
+/// Writes `hosts/<mac>.json` for each host; returns their records.
+fn write_hosts(root: &Path, hosts: &[(String, Vec<u8>)]) -> Result<Vec<FileRecord>> {
+    if !hosts.is_empty() {
+        fsutil::create_dir(&root.join("hosts"))?;
+    }
+    for (path, bytes) in hosts {
+        write(root, path, bytes)?;
+    }
+    Ok(hosts.iter().map(|(p, b)| record(p, b)).collect())
+}
+
+/// Writes `manifest.json` and, with a key, its signature.
+fn write_manifest(
+    root: &Path,
+    manifest: &BundleManifest,
+    signing_key: Option<&metalos_signing::SigningKey>,
+) -> Result<()> {
     let manifest_bytes = manifest.to_bytes();
     write(root, MANIFEST_FILE, &manifest_bytes)?;
-    if let Some(key) = opts.signing_key {
+    if let Some(key) = signing_key {
         let sig = metalos_signing::sign(key, &manifest_bytes);
         write(root, SIGNATURE_FILE, &sig.to_file_bytes())?;
     }
-
-    if std::fs::symlink_metadata(opts.out).is_ok() {
-        std::fs::remove_dir_all(opts.out).map_err(io(opts.out))?;
-    }
-    let kept = tmp.keep();
-    std::fs::rename(&kept, opts.out).map_err(io(opts.out))?;
-    fsutil::sync_dir(&parent)?;
-    Ok(manifest)
+    Ok(())
 }
 
 /// Reads and validates every HostConfig; returns (bundle path, bytes) sorted.

@@ -3,7 +3,7 @@
 use super::{mode_or, parse_mode, Init, InitrdSpec};
 use crate::compress::{compress, CompressError, Compression};
 use crate::cpio::{normalize, Archive, CpioError, DeviceKind};
-use crate::elf::{closure, ElfError, LibrarySearch};
+use crate::elf::{closure, ElfError, LibFile, LibrarySearch};
 use crate::kmod::{KmodError, ModulesTree};
 use metalos_config::{FieldError, Resolved, Resolver};
 use std::os::unix::fs::PermissionsExt;
@@ -106,96 +106,125 @@ fn cpio_err(field: String) -> impl FnOnce(CpioError) -> BuildError {
 /// Resolves the spec into archives without serializing them.
 pub fn build_archives(spec: &InitrdSpec, resolver: &Resolver) -> Result<Built, BuildError> {
     spec.validate()?;
-    let mut a = Archive::new();
-    let mut exes: Vec<(String, PathBuf, String)> = Vec::new();
-    for (i, d) in spec.directories.iter().enumerate() {
-        let f = format!("directories[{i}]");
-        let mode = mode_or(&d.mode, 0o755, &format!("{f}.mode"))?;
-        a.dir(&d.path, mode).map_err(cpio_err(f))?;
-    }
-    if let Init::Source(src) = &spec.init {
-        add_source(
-            &mut a,
-            resolver,
-            src,
-            "/init",
-            Some(0o755),
-            "init",
-            &mut exes,
-            true,
-        )?;
-    }
-    for (i, e) in spec.files.iter().enumerate() {
-        let f = format!("files[{i}]");
-        let mode = e
-            .mode
-            .as_ref()
-            .map(|m| parse_mode(m, &format!("{f}.mode")))
-            .transpose()?;
-        add_source(
-            &mut a, resolver, &e.source, &e.path, mode, &f, &mut exes, false,
-        )?;
-    }
-    for (i, e) in spec.executables.iter().enumerate() {
-        let f = format!("executables[{i}]");
-        let mode = mode_or(&e.mode, 0o755, &format!("{f}.mode"))?;
-        add_source(
-            &mut a,
-            resolver,
-            &e.source,
-            &e.path,
-            Some(mode),
-            &f,
-            &mut exes,
-            true,
-        )?;
-    }
-    for (i, s) in spec.symlinks.iter().enumerate() {
-        a.symlink(&s.path, &s.target)
-            .map_err(cpio_err(format!("symlinks[{i}]")))?;
-    }
-    for (i, d) in spec.devices.iter().enumerate() {
-        let f = format!("devices[{i}]");
-        let mode = mode_or(&d.mode, 0o600, &format!("{f}.mode"))?;
-        a.device(&d.path, d.kind, d.major, d.minor, mode)
-            .map_err(cpio_err(f))?;
-    }
-    if !a.contains("dev/console") {
-        a.device("dev/console", DeviceKind::Char, 5, 1, 0o600)
-            .map_err(cpio_err("devices".into()))?;
-    }
-    let search = match &spec.library_dirs {
-        Some(dirs) => LibrarySearch {
-            default_dirs: dirs.iter().map(PathBuf::from).collect(),
-        },
-        None => LibrarySearch::default(),
+    let mut main = MainArchive {
+        archive: Archive::new(),
+        resolver,
+        executables: Vec::new(),
     };
-    for (field, host, path) in &exes {
-        let libs = closure(&[(host.clone(), path.clone())], &search).map_err(|source| {
-            BuildError::Elf {
-                field: format!("{field}.source"),
-                source,
-            }
-        })?;
-        for lib in libs {
-            let path = a
-                .resolve_parents(&lib.initrd_path)
-                .map_err(cpio_err(field.clone()))?;
-            if a.contains(&path) {
-                continue;
-            }
-            let r = match &lib.symlink_target {
-                Some(t) => a.symlink(&path, t),
-                None => host_mode(&lib.host_path)
-                    .and_then(|m| a.file_from_host(&path, m & 0o7777, &lib.host_path)),
-            };
-            r.map_err(cpio_err(field.clone()))?;
-        }
-    }
+    main.add_directories(spec)?;
+    main.add_sources(spec)?;
+    main.add_symlinks_and_devices(spec)?;
+    main.add_library_closures(spec)?;
     if let Some(m) = &spec.modules {
-        add_modules(&mut a, resolver, m)?;
+        add_modules(&mut main.archive, resolver, m)?;
     }
-    if let Init::Path(p) = &spec.init {
+    main.link_init(spec)?;
+    let early = early_archive(spec, resolver)?;
+    Ok(Built {
+        early,
+        main: main.archive,
+        compression: spec.compression()?,
+    })
+}
+
+/// An executable added from the host, whose shared libraries are added later.
+struct Executable {
+    /// Spec field of the entry.
+    field: String,
+    /// Host path.
+    host: PathBuf,
+    /// Absolute path in the initrd.
+    path: String,
+}
+
+/// The main archive while it is being filled.
+struct MainArchive<'a> {
+    archive: Archive,
+    resolver: &'a Resolver,
+    executables: Vec<Executable>,
+}
+
+impl MainArchive<'_> {
+    fn add_directories(&mut self, spec: &InitrdSpec) -> Result<(), BuildError> {
+        for (i, d) in spec.directories.iter().enumerate() {
+            let f = format!("directories[{i}]");
+            let mode = mode_or(&d.mode, 0o755, &format!("{f}.mode"))?;
+            self.archive.dir(&d.path, mode).map_err(cpio_err(f))?;
+        }
+        Ok(())
+    }
+
+    /// The init (when it has a source), then `[[files]]` and `[[executables]]`.
+    fn add_sources(&mut self, spec: &InitrdSpec) -> Result<(), BuildError> {
+        if let Init::Source(src) = &spec.init {
+            self.add_source(src, "/init", Some(0o755), "init", true)?;
+        }
+        for (i, e) in spec.files.iter().enumerate() {
+            let f = format!("files[{i}]");
+            let mode = e
+                .mode
+                .as_ref()
+                .map(|m| parse_mode(m, &format!("{f}.mode")))
+                .transpose()?;
+            self.add_source(&e.source, &e.path, mode, &f, false)?;
+        }
+        for (i, e) in spec.executables.iter().enumerate() {
+            let f = format!("executables[{i}]");
+            let mode = mode_or(&e.mode, 0o755, &format!("{f}.mode"))?;
+            self.add_source(&e.source, &e.path, Some(mode), &f, true)?;
+        }
+        Ok(())
+    }
+
+    /// `[[symlinks]]`, `[[devices]]`, and `/dev/console` unless listed.
+    fn add_symlinks_and_devices(&mut self, spec: &InitrdSpec) -> Result<(), BuildError> {
+        let a = &mut self.archive;
+        for (i, s) in spec.symlinks.iter().enumerate() {
+            a.symlink(&s.path, &s.target)
+                .map_err(cpio_err(format!("symlinks[{i}]")))?;
+        }
+        for (i, d) in spec.devices.iter().enumerate() {
+            let f = format!("devices[{i}]");
+            let mode = mode_or(&d.mode, 0o600, &format!("{f}.mode"))?;
+            a.device(&d.path, d.kind, d.major, d.minor, mode)
+                .map_err(cpio_err(f))?;
+        }
+        if !a.contains("dev/console") {
+            a.device("dev/console", DeviceKind::Char, 5, 1, 0o600)
+                .map_err(cpio_err("devices".into()))?;
+        }
+        Ok(())
+    }
+
+    /// Adds the shared libraries each executable needs (and their links).
+    fn add_library_closures(&mut self, spec: &InitrdSpec) -> Result<(), BuildError> {
+        let search = match &spec.library_dirs {
+            Some(dirs) => LibrarySearch {
+                default_dirs: dirs.iter().map(PathBuf::from).collect(),
+            },
+            None => LibrarySearch::default(),
+        };
+        for exe in &self.executables {
+            let libs =
+                closure(&[(exe.host.clone(), exe.path.clone())], &search).map_err(|source| {
+                    BuildError::Elf {
+                        field: format!("{}.source", exe.field),
+                        source,
+                    }
+                })?;
+            for lib in libs {
+                add_library(&mut self.archive, &lib).map_err(cpio_err(exe.field.clone()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `init = "/path"`: the path must be in the initrd; `/init` links to it.
+    fn link_init(&mut self, spec: &InitrdSpec) -> Result<(), BuildError> {
+        let Init::Path(p) = &spec.init else {
+            return Ok(());
+        };
+        let a = &mut self.archive;
         let norm = normalize(p).map_err(|e| FieldError::new("init", e.to_string()))?;
         if !a.contains(&norm) {
             return Err(FieldError::new("init", format!("{p} is not in the initrd")).into());
@@ -203,26 +232,88 @@ pub fn build_archives(spec: &InitrdSpec, resolver: &Resolver) -> Result<Built, B
         if norm != "init" {
             a.symlink("init", &norm).map_err(cpio_err("init".into()))?;
         }
+        Ok(())
     }
-    let early = if spec.early.is_empty() {
-        None
-    } else {
-        let mut e = Archive::new();
-        for (i, entry) in spec.early.iter().enumerate() {
-            let f = format!("early[{i}]");
-            match resolver.resolve(&entry.source, &format!("{f}.source"))? {
-                Resolved::Path(h) => e.file_from_host(&entry.path, 0o644, &h),
-                Resolved::Bytes(b) => e.file(&entry.path, 0o644, b),
+
+    /// Adds a file (or, for `[[files]]` without `mode`, a host directory
+    /// tree) from a source; executables are remembered for their libraries.
+    fn add_source(
+        &mut self,
+        src: &metalos_config::Source,
+        path: &str,
+        mode: Option<u32>,
+        field: &str,
+        executable: bool,
+    ) -> Result<(), BuildError> {
+        let a = &mut self.archive;
+        let resolved = self.resolver.resolve(src, &format!("{field}.source"))?;
+        let host = match resolved {
+            Resolved::Bytes(b) => {
+                return a
+                    .file(path, mode.unwrap_or(0o644), b)
+                    .map_err(cpio_err(field.into()));
             }
-            .map_err(cpio_err(f))?;
+            Resolved::Path(h) => h,
+        };
+        let meta = std::fs::metadata(&host).map_err(|e| {
+            FieldError::new(
+                format!("{field}.source"),
+                format!("{}: {e}", host.display()),
+            )
+        })?;
+        if meta.is_dir() {
+            if executable || mode.is_some() {
+                let m = "a directory source is only allowed in [[files]], without `mode`";
+                return Err(FieldError::new(format!("{field}.source"), m).into());
+            }
+            return copy_tree(a, &host, path).map_err(cpio_err(field.into()));
         }
-        Some(e)
-    };
-    Ok(Built {
-        early,
-        main: a,
-        compression: spec.compression()?,
-    })
+        let mode = mode.unwrap_or(if meta.permissions().mode() & 0o111 != 0 {
+            0o755
+        } else {
+            0o644
+        });
+        a.file_from_host(path, mode, &host)
+            .map_err(cpio_err(field.into()))?;
+        if executable {
+            self.executables.push(Executable {
+                field: field.to_string(),
+                host,
+                path: format!("/{}", path.trim_start_matches('/')),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Adds one library of a closure, unless its path is already taken.
+fn add_library(a: &mut Archive, lib: &LibFile) -> Result<(), CpioError> {
+    let path = a.resolve_parents(&lib.initrd_path)?;
+    if a.contains(&path) {
+        return Ok(());
+    }
+    match &lib.symlink_target {
+        Some(t) => a.symlink(&path, t),
+        None => host_mode(&lib.host_path)
+            .and_then(|m| a.file_from_host(&path, m & 0o7777, &lib.host_path)),
+    }
+}
+
+/// The early (uncompressed) archive of `[[early]]` entries, if any.
+fn early_archive(spec: &InitrdSpec, resolver: &Resolver) -> Result<Option<Archive>, BuildError> {
+    if spec.early.is_empty() {
+        return Ok(None);
+    }
+    let mut e = Archive::new();
+    for (i, entry) in spec.early.iter().enumerate() {
+        let f = format!("early[{i}]");
+        match resolver.resolve(&entry.source, &format!("{f}.source"))? {
+            Resolved::Path(h) => e.file_from_host(&entry.path, 0o644, &h),
+            Resolved::Bytes(b) => e.file(&entry.path, 0o644, b),
+        }
+        .map_err(cpio_err(f))?;
+    }
+    Ok(Some(e))
 }
 
 fn host_mode(path: &Path) -> Result<u32, CpioError> {
@@ -232,56 +323,6 @@ fn host_mode(path: &Path) -> Result<u32, CpioError> {
             path: path.into(),
             source,
         })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn add_source(
-    a: &mut Archive,
-    resolver: &Resolver,
-    src: &metalos_config::Source,
-    path: &str,
-    mode: Option<u32>,
-    field: &str,
-    exes: &mut Vec<(String, PathBuf, String)>,
-    executable: bool,
-) -> Result<(), BuildError> {
-    let resolved = resolver.resolve(src, &format!("{field}.source"))?;
-    let host = match resolved {
-        Resolved::Bytes(b) => {
-            return a
-                .file(path, mode.unwrap_or(0o644), b)
-                .map_err(cpio_err(field.into()));
-        }
-        Resolved::Path(h) => h,
-    };
-    let meta = std::fs::metadata(&host).map_err(|e| {
-        FieldError::new(
-            format!("{field}.source"),
-            format!("{}: {e}", host.display()),
-        )
-    })?;
-    if meta.is_dir() {
-        if executable || mode.is_some() {
-            let m = "a directory source is only allowed in [[files]], without `mode`";
-            return Err(FieldError::new(format!("{field}.source"), m).into());
-        }
-        return copy_tree(a, &host, path).map_err(cpio_err(field.into()));
-    }
-    let mode = mode.unwrap_or(if meta.permissions().mode() & 0o111 != 0 {
-        0o755
-    } else {
-        0o644
-    });
-    a.file_from_host(path, mode, &host)
-        .map_err(cpio_err(field.into()))?;
-    if executable {
-        exes.push((
-            field.to_string(),
-            host,
-            format!("/{}", path.trim_start_matches('/')),
-        ));
-    }
-    Ok(())
 }
 
 /// Copies a host directory tree (files, directories, symlinks) to `dest`.
