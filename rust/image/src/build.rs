@@ -175,7 +175,9 @@ fn stage_bundle(
         contents,
     )?;
     if let (Some(bundle), Some(keys)) = (&bundle, keys) {
-        let path = bundle.path().join(crate::bundle::BUNDLE_MANIFEST);
+        let path = bundle
+            .path()
+            .join(metalos_contract::update::BUNDLE_MANIFEST);
         crate::signing::sign_file(&keys.key, &path).map_err(output_error(&path))?;
     }
     Ok(bundle)

@@ -1,14 +1,14 @@
-//! Writing the update bundle (see [`crate::bundle`]) next to the image:
+//! Writing the update bundle (format: [`metalos_contract::update`]) next to the image:
 //! the sealed `/usr` slot, the bootloader UKI and `bundle.json`, in a temp
 //! directory that the build renames to `update/` at the end.
 
-use crate::bundle::{
-    os_release_version, BundleFile, BundleManifest, BUNDLE_FORMAT, BUNDLE_MANIFEST,
-};
 use crate::contents::Contents;
 use crate::error::{output_error, BuildError};
 use crate::layout::Placement;
 use crate::manifest::PartitionRecord;
+use metalos_contract::update::{
+    os_release_version, BundleFile, UpdateManifest, BUNDLE_FORMAT, BUNDLE_MANIFEST,
+};
 use metalos_disk::esp::EspFile;
 use metalos_disk::usrfs::UsrNode;
 use std::fs::File;
@@ -45,7 +45,7 @@ pub(crate) fn write_bundle(
         )?),
         None => None,
     };
-    let manifest = BundleManifest {
+    let manifest = UpdateManifest {
         format: BUNDLE_FORMAT,
         version: usr_version(&contents.usr),
         usr,
@@ -88,8 +88,10 @@ fn save(dir: &Path, name: &str, bytes: &[u8]) -> Result<BundleFile, BuildError> 
 }
 
 fn find_bootloader(esp: &[EspFile]) -> Option<&EspFile> {
-    esp.iter()
-        .find(|f| f.path.eq_ignore_ascii_case("EFI/BOOT/BOOTX64.EFI"))
+    esp.iter().find(|f| {
+        f.path
+            .eq_ignore_ascii_case(metalos_contract::paths::EspPath::BOOTLOADER.as_str())
+    })
 }
 
 /// `VERSION_ID` of the os-release in `/usr`, or `unknown`.

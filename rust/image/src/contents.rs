@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Where the HostConfig goes on the ESP.
-pub const HOST_CONFIG_ESP_PATH: &str = "metalos/host-config.json";
+pub const HOST_CONFIG_ESP_PATH: &str = metalos_contract::paths::EspPath::HOST_CONFIG.as_str();
 
 /// The resolved content of the ESP and `/usr`.
 pub(crate) struct Contents {

@@ -7,18 +7,17 @@
 //! - `artifacts`: initrds and UKIs built before the disk;
 //! - `contents` (crate-private): the ESP and `/usr` contents resolved from the spec;
 //! - `disk_writer` (crate-private): partitions, GPT and hashes written into the image;
-//! - `bundle_writer` (crate-private): the update bundle written next to the image;
-//! - `bundle`: the update bundle's format;
+//! - `bundle_writer` (crate-private): the update bundle written next to the image
+//!   (its format is `metalos_contract::update`);
 //! - `layout`: partition placement;
 //! - `manifest`: `manifest.json`;
 //! - `inspect`: reading images and artifacts back;
-//! - `signing`, `secureboot`, `trust`: build keys, Secure Boot signing, trust anchors;
+//! - `signing`, `secureboot`: build keys, Secure Boot signing;
 //! - `usrtree`: `[[usr.trees]]` walked and merged;
 //! - `verity`: sealing a `/usr` slot.
 
 pub mod artifacts;
 pub mod build;
-pub mod bundle;
 mod bundle_writer;
 mod contents;
 mod disk_writer;

@@ -3,7 +3,7 @@
 use crate::cmdline::{self, ImageParams};
 use crate::error::{io, NetbootError, Result};
 use crate::fsutil;
-use crate::manifest::{BundleManifest, FileRecord, ImageRecord, BUNDLE_VERSION, MANIFEST_FILE};
+use crate::manifest::{FileRecord, ImageRecord, NetbootManifest, BUNDLE_VERSION, MANIFEST_FILE};
 use metalos_config::{HostConfig, MacAddr};
 use metalos_image::manifest::BuildManifest;
 use sha2::{Digest, Sha256};
@@ -66,12 +66,12 @@ pub struct BundleOptions<'a> {
 }
 
 /// The detached signature of `manifest.json` (written with a signing key).
-pub const SIGNATURE_FILE: &str = "manifest.json.sig";
+pub use metalos_contract::netboot::SIGNATURE_FILE;
 
 /// Builds the bundle: validates everything first, writes into a temp
 /// directory next to `out` and renames it into place at the end, so a
 /// failure leaves no (partial) `out`.
-pub fn build_bundle(opts: &BundleOptions<'_>, progress: &dyn Fn(&str)) -> Result<BundleManifest> {
+pub fn build_bundle(opts: &BundleOptions<'_>, progress: &dyn Fn(&str)) -> Result<NetbootManifest> {
     let base_url = cmdline::normalize_base_url(opts.base_url)?;
     let hosts = read_hosts(opts.hosts)?;
     let build_manifest = load_build_manifest(opts.image_dir)?;
@@ -89,7 +89,7 @@ pub fn build_bundle(opts: &BundleOptions<'_>, progress: &dyn Fn(&str)) -> Result
     files.push(blob);
     files.extend(write_hosts(root, &hosts)?);
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    let manifest = BundleManifest {
+    let manifest = NetbootManifest {
         version: BUNDLE_VERSION,
         base_url,
         image,
@@ -235,7 +235,7 @@ fn write_hosts(root: &Path, hosts: &[(String, Vec<u8>)]) -> Result<Vec<FileRecor
 /// Writes `manifest.json` and, with a key, its signature.
 fn write_manifest(
     root: &Path,
-    manifest: &BundleManifest,
+    manifest: &NetbootManifest,
     signing_key: Option<&metalos_signing::SigningKey>,
 ) -> Result<()> {
     let manifest_bytes = manifest.to_bytes();

@@ -28,5 +28,5 @@ pub mod serve;
 
 pub use bundle::{build_bundle, BundleOptions, HostArg, SIGNATURE_FILE};
 pub use error::{NetbootError, Result};
-pub use manifest::BundleManifest;
+pub use manifest::NetbootManifest;
 pub use publish::{publish, verify_served, PublishOptions, PublishReport};

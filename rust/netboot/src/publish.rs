@@ -26,7 +26,7 @@
 
 use crate::error::{io, NetbootError, Result};
 use crate::fsutil;
-use crate::manifest::{self, BundleManifest, MANIFEST_FILE};
+use crate::manifest::{self, NetbootManifest, MANIFEST_FILE};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -91,7 +91,7 @@ pub fn publish(bundle: &Path, dest: &Path, opts: &PublishOptions<'_>) -> Result<
     }
     let manifest_path = bundle.join(MANIFEST_FILE);
     let manifest_bytes = std::fs::read(&manifest_path).map_err(io(&manifest_path))?;
-    let manifest = BundleManifest::load(&manifest_path)?;
+    let manifest = manifest::load(&manifest_path)?;
     (opts.progress)(&format!("verifying {}", bundle.display()));
     manifest::verify_files(bundle, &manifest)?;
     let id = release_id(&manifest_bytes);
@@ -159,7 +159,7 @@ pub fn publish(bundle: &Path, dest: &Path, opts: &PublishOptions<'_>) -> Result<
 /// Writes the release's non-blob files into a temp dir renamed to `release`.
 fn write_release(
     bundle: &Path,
-    manifest: &BundleManifest,
+    manifest: &NetbootManifest,
     manifest_bytes: &[u8],
     release: &Path,
 ) -> Result<()> {
@@ -275,7 +275,7 @@ fn gc(
     let mut referenced = BTreeSet::new();
     for id in &kept {
         let path = releases_dir.join(id).join(MANIFEST_FILE);
-        let m = BundleManifest::load(&path)?;
+        let m = manifest::load(&path)?;
         referenced.extend(m.blobs().map(|f| dest.join(&f.path)));
     }
     let mut blobs_removed = 0;
@@ -314,8 +314,8 @@ fn remove_any(path: &Path) -> Result<()> {
 /// Checks that DEST serves one complete release: `manifest.json` through
 /// the entry points, and every file it lists (blobs included) with the
 /// right sha256 and size. Returns the served manifest.
-pub fn verify_served(dest: &Path) -> Result<BundleManifest> {
-    let m = BundleManifest::load(&dest.join(MANIFEST_FILE))?;
+pub fn verify_served(dest: &Path) -> Result<NetbootManifest> {
+    let m = manifest::load(&dest.join(MANIFEST_FILE))?;
     manifest::verify_files(dest, &m)?;
     Ok(m)
 }

@@ -12,17 +12,18 @@
 //! parses again to an equal value.
 
 use crate::seeds::{Seed, SeedSources};
-use metalos_image::bundle::{
-    is_plain_file_name, is_sha256_hex, os_release_version, BundleFile,
-    BundleManifest as UpdateManifest, BUNDLE_FORMAT,
+use metalos_contract::netboot::{
+    is_safe_relative, FileRecord, ImageRecord, NetbootManifest, BUNDLE_VERSION,
+};
+use metalos_contract::update::{
+    is_plain_file_name, is_sha256_hex, os_release_version, BundleFile, UpdateManifest,
+    BUNDLE_FORMAT,
 };
 use metalos_image::manifest::{
     ArtifactRecord, BuildManifest, DiskRecord, FilesystemRecord, PartitionRecord, MANIFEST_VERSION,
 };
 use metalos_netboot::bundle::parse_build_manifest;
-use metalos_netboot::manifest::{
-    is_safe_relative, BundleManifest as NetbootManifest, FileRecord, ImageRecord, BUNDLE_VERSION,
-};
+use metalos_netboot::manifest::parse as parse_netboot_manifest;
 use metalos_netboot::publish::{is_release_id, parse_index, release_id, ReleaseIndex};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -64,7 +65,7 @@ fn stays_inside(path: &str) -> bool {
         && !path.split('/').any(|c| c == ".." || c == ".")
 }
 
-/// `bundle.json` of an update bundle (`BundleManifest::parse`).
+/// `bundle.json` of an update bundle (`UpdateManifest::parse`).
 fn update_bundle(text: &str) {
     // os-release text reaches the same crate from the image's /usr.
     let _ = os_release_version(text);
@@ -79,7 +80,7 @@ fn update_bundle(text: &str) {
     assert_eq!(UpdateManifest::parse(&written).as_ref(), Ok(&m));
 }
 
-/// What `BundleManifest::parse` promises of each file it accepts.
+/// What `UpdateManifest::parse` promises of each file it accepts.
 fn assert_bundle_file(f: &BundleFile) {
     assert!(is_plain_file_name(&f.file), "file {:?} accepted", f.file);
     assert!(
@@ -91,9 +92,9 @@ fn assert_bundle_file(f: &BundleFile) {
     assert!(f.sha256.bytes().all(|b| !b.is_ascii_uppercase()));
 }
 
-/// The netboot bundle's `manifest.json` (`BundleManifest::parse`).
+/// The netboot bundle's `manifest.json` (`NetbootManifest::parse`).
 fn netboot_manifest(text: &str) {
-    let Ok(m) = NetbootManifest::parse(text, fuzz_path()) else {
+    let Ok(m) = parse_netboot_manifest(text, fuzz_path()) else {
         return;
     };
     assert_eq!(m.version, BUNDLE_VERSION);
@@ -108,7 +109,7 @@ fn netboot_manifest(text: &str) {
     assert_eq!(m.blobs().count() + m.entry_files().count(), m.files.len());
     let written = m.to_bytes();
     let text = std::str::from_utf8(&written).expect("the manifest is UTF-8");
-    let again = NetbootManifest::parse(text, fuzz_path()).expect("the written manifest parses");
+    let again = parse_netboot_manifest(text, fuzz_path()).expect("the written manifest parses");
     assert_eq!(again, m);
     assert_eq!(again.to_bytes(), written, "rewriting changes the bytes");
 }
@@ -311,7 +312,7 @@ mod tests {
             let text = std::str::from_utf8(&s.data[1..]).unwrap();
             let accepted = match s.data[0] {
                 UPDATE => UpdateManifest::parse(text).is_ok(),
-                NETBOOT => NetbootManifest::parse(text, fuzz_path()).is_ok(),
+                NETBOOT => parse_netboot_manifest(text, fuzz_path()).is_ok(),
                 INDEX => parse_index(text, fuzz_path()).is_ok(),
                 _ => parse_build_manifest(text, fuzz_path()).is_ok(),
             };
@@ -345,7 +346,7 @@ mod tests {
                 r#"{{"version":1,"base-url":"u","image":{{"blob":"{path}","compression":"zstd","sha256":"{hash}","size":1,"compressed-size":1,"sector-size":512}},"files":[{{"path":"{path}","sha256":"{hash}","size":1}}]}}"#
             );
             assert!(
-                NetbootManifest::parse(&text, fuzz_path()).is_err(),
+                parse_netboot_manifest(&text, fuzz_path()).is_err(),
                 "{path:?}"
             );
         }
