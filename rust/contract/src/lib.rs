@@ -5,13 +5,13 @@
 //! another binary. Every name, path and format both sides use lives here,
 //! so a writer and its reader cannot drift:
 //!
-//! * [`paths`]: typed paths on the ESP ([`paths::EspPath`]), in initrds
+//! * [`paths`] — typed paths on the ESP ([`paths::EspPath`]), in initrds
 //!   ([`paths::InitrdPath`]) and in `/usr` slots ([`paths::UsrPath`]);
-//! * [`cmdline`]: the `metalos.*` kernel arguments, written and parsed in
+//! * [`cmdline`] — the `metalos.*` kernel arguments, written and parsed in
 //!   one place ([`cmdline::ImagingArgs`], [`cmdline::value`]);
-//! * [`mac`]: the one [`mac::MacAddr`];
-//! * [`update`]: the update bundle's `bundle.json` ([`update::UpdateManifest`]);
-//! * [`netboot`]: a netboot bundle's `manifest.json` ([`netboot::NetbootManifest`]).
+//! * [`mac`] — the one [`mac::MacAddr`];
+//! * [`update`] — the update bundle's `bundle.json` ([`update::UpdateManifest`]);
+//! * [`netboot`] — a netboot bundle's `manifest.json` ([`netboot::NetbootManifest`]).
 //!
 //! No I/O happens here: only types, constants, parsing and formatting.
 

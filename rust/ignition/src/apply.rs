@@ -7,7 +7,7 @@
 //! 2. [`plan`]: turn the merged config into [`Op`]s against the root's
 //!    current state (passwd first, then nodes by path depth, then units),
 //!    checking every "exists and overwrite is false" and owner name;
-//! 3. [`write`]: execute the ops through the undo [`Journal`]: an I/O
+//! 3. [`write()`]: execute the ops through the undo [`Journal`]: an I/O
 //!    error part-way restores the root.
 
 use crate::config::Config;

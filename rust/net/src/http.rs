@@ -1,4 +1,5 @@
-//! HTTP(S) GETs for the in-initrd programs, on top of `ureq`.
+//! HTTP(S) requests (GET, streaming GET, POST) for the in-initrd programs and
+//! the update code, on top of `ureq`.
 //!
 //! * Host names are resolved by [`crate::dns`] (the initrd has no NSS), via
 //!   ureq's pluggable resolver; TLS still verifies the host name (SNI).

@@ -13,6 +13,17 @@
 //! * [`serve`] is a small static HTTP/1.1 server for development and tests.
 //!
 //! Formats and semantics: docs/netboot.md.
+//!
+//! Modules:
+//!
+//! * [`bundle`] — `metalos netboot build`;
+//! * [`cmdline`] — Kernel command lines and the iPXE script of a bundle;
+//! * [`error`] — Errors of bundle building, publishing and serving;
+//! * [`fsutil`] — Small file helpers;
+//! * [`manifest`] — `manifest.json` of a netboot bundle read from disk, and its files checked against it;
+//! * [`mod@publish`] — `metalos netboot publish`;
+//! * [`secureboot`] — The netboot `imaging.efi` under Secure Boot (docs/secure-boot.md);
+//! * [`serve`] — A small static HTTP/1.1 file server (`metalos netboot serve`), for development and tests.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

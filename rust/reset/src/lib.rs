@@ -5,11 +5,22 @@
 //!   entries exactly as flatcar-reset's `generate_regex` does;
 //! * [`ere`] translates that POSIX ERE (GNU egrep dialect) to Rust `regex`
 //!   syntax and matches whole paths;
-//! * [`stage`] runs on the live system: [`stage::stage`], [`stage::stop`],
+//! * [`mod@stage`] runs on the live system: [`stage::stage`], [`stage::stop`],
 //!   [`stage::preview`];
 //! * [`execute::execute`] runs in metalinit at the next boot, before the
 //!   `/etc` overlay is mounted, walking each subvolume ([`walk`]);
 //! * [`layout`] names every file involved.
+//!
+//! Modules:
+//!
+//! * [`ere`] — POSIX extended regular expressions (GNU `find -regextype egrep` dialect) translated to Rust `regex` syntax, and a whole-path matcher;
+//! * `error` — Errors of the reset library;
+//! * [`mod@execute`] — Executing a staged reset in metalinit, with ROOT's subvolumes mounted below the sysroot and the `/etc` overlay not yet mounted;
+//! * `fsutil` — Small filesystem helpers with [`ResetError`] context;
+//! * [`keep`] — The keep regex;
+//! * [`layout`] — Where MetalOS keeps reset and provisioning state, relative to a root (`/` on the running system, `/sysroot` in metalinit);
+//! * [`mod@stage`] — Staging on the running system (`metalos reset`);
+//! * [`walk`] — The reset walk.
 
 pub mod ere;
 mod error;

@@ -11,6 +11,12 @@
 //!   `PK`/`KEK`/`db` `.key` + `.crt`).
 //!
 //! The format is described in docs/signing.md.
+//!
+//! Modules:
+//!
+//! * `keydir` — The operator's key directory (`metalos keys generate DIR`);
+//! * `keys` — ed25519 keys as PEM files;
+//! * `sig` — Detached signatures and their `*.sig` files.
 
 mod keydir;
 mod keys;

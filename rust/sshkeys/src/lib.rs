@@ -19,6 +19,18 @@
 //! keys.commit()?;
 //! # Ok(()) }
 //! ```
+//!
+//! Modules:
+//!
+//! * `error` — Errors;
+//! * `fsutil` — Durable file replacement;
+//! * `key` — One public key line of an `authorized_keys` file;
+//! * `keyset` — A key set;
+//! * `lock` — The exclusive `flock` on `~/.authorized_keys.d.lock`, shared with update-ssh-keys and the Go authorized_keys_d library;
+//! * `privs` — Doing file work as the key owner;
+//! * `store` — [`AuthorizedKeys`];
+//! * `user` — The key owner;
+//! * `wire` — The SSH wire encoding of public key blobs (RFC 4251 `string`, `mpint`).
 
 #![warn(missing_docs)]
 

@@ -1,17 +1,17 @@
 //! A/B updates of a MetalOS disk (Flatcar's gptprio model) as a library:
 //! the `metalos update` command and the update agent are thin front ends.
 //!
-//! * [`source`]: where a bundle comes from (a directory or an http(s) URL)
+//! * [`source`] — where a bundle comes from (a directory or an http(s) URL)
 //!   and verified streaming of its files;
-//! * [`trust`]: which key a bundle must be signed with — the target disk's
+//! * [`trust`] — which key a bundle must be signed with — the target disk's
 //!   own ([`trust::Trust::of_disk`]) — and checking `bundle.json.sig`;
-//! * [`keys`]: finding that key in a `/usr` slot and in the bootloader UKI;
-//! * [`stage`]: verify, disable, write and read back the inactive slot,
+//! * [`keys`] — finding that key in a `/usr` slot and in the bootloader UKI;
+//! * [`mod@stage`] — verify, disable, write and read back the inactive slot,
 //!   then one trial boot ([`stage::stage`]);
-//! * [`bootloader`]: replacing `EFI/BOOT/BOOTX64.EFI` without ever leaving
+//! * [`bootloader`] — replacing `EFI/BOOT/BOOTX64.EFI` without ever leaving
 //!   the ESP without one;
-//! * [`status`]: slot status, mark-good and rollback on the running system;
-//! * [`fault`]: fault points for the power-loss tests.
+//! * [`status`] — slot status, mark-good and rollback on the running system;
+//! * [`fault`] — fault points for the power-loss tests.
 //!
 //! The bundle's manifest format is `metalos_contract::update`; the gptprio
 //! slot policy (shared with the bootloader) is `metalos_boot::slots`.
