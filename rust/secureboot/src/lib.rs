@@ -18,6 +18,7 @@
 pub mod der;
 pub mod pe;
 mod pkcs7;
+mod rsa_sha256;
 mod sign;
 mod verify;
 
@@ -40,6 +41,9 @@ pub enum SecureBootError {
     /// The image is not a PE image this crate can sign or read.
     #[error("PE image: {0}")]
     Pe(String),
+    /// The PE headers do not parse ([`metalos_uki::pe::PeImage::parse`]).
+    #[error("PE image: {0}")]
+    PeHeaders(#[from] metalos_uki::UkiError),
     /// A DER structure is malformed.
     #[error("malformed DER: {0}")]
     Der(String),
