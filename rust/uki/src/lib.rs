@@ -29,6 +29,7 @@
 
 pub mod bzimage;
 pub mod error;
+mod layout;
 pub mod pe;
 pub mod reader;
 pub mod replace;
