@@ -310,6 +310,23 @@ fn read_copy<D: ReadAt + ?Sized>(disk: &D, len: u64, ss: u64, lba: u64) -> Resul
     if len < ss * 4 || !len.is_multiple_of(ss) {
         return Err("image size is not a multiple of the sector size".into());
     }
+    let h = read_header(disk, ss, lba)?;
+    let array = EntryArray::of_header(&h)?;
+    let entries = array.read(disk, &h, len, ss, lba)?;
+    let total_sectors = len / ss;
+    let partitions = parse_entries(&entries, array.entry_size, total_sectors, lba)?;
+    check_entries(&partitions, u64_at(&h, 40), u64_at(&h, 48))
+        .map_err(|e| format!("{e} (header at sector {lba})"))?;
+    Ok(Gpt {
+        sector_size: ss,
+        total_sectors,
+        disk_guid: from_gpt_bytes(h[56..72].try_into().unwrap()),
+        partitions,
+    })
+}
+
+/// The header sector at `lba`: signature, size, CRC and own LBA checked.
+fn read_header<D: ReadAt + ?Sized>(disk: &D, ss: u64, lba: u64) -> Result<Vec<u8>, String> {
     let mut h = vec![0u8; ss as usize];
     disk.pread_exact(&mut h, lba * ss)
         .map_err(|e| e.to_string())?;
@@ -332,33 +349,72 @@ fn read_copy<D: ReadAt + ?Sized>(disk: &D, len: u64, ss: u64, lba: u64) -> Resul
             u64_at(&h, 24)
         ));
     }
-    let count = u32_at(&h, 80);
-    let esize = u32_at(&h, 84);
-    let array_len = u64::from(count) * u64::from(esize);
-    if esize < ENTRY_SIZE
-        || !esize.is_multiple_of(8)
-        || count == 0
-        || count > 4096
-        || array_len > MAX_ENTRY_ARRAY
-    {
-        return Err(format!(
-            "unsupported entry array ({count} entries of {esize} bytes)"
-        ));
+    Ok(h)
+}
+
+/// The entry array a header describes.
+struct EntryArray {
+    entry_size: u32,
+    len: u64,
+}
+
+impl EntryArray {
+    /// The header's entry count and size, if this reader supports them.
+    fn of_header(h: &[u8]) -> Result<Self, String> {
+        let count = u32_at(h, 80);
+        let esize = u32_at(h, 84);
+        let array_len = u64::from(count) * u64::from(esize);
+        if esize < ENTRY_SIZE
+            || !esize.is_multiple_of(8)
+            || count == 0
+            || count > 4096
+            || array_len > MAX_ENTRY_ARRAY
+        {
+            return Err(format!(
+                "unsupported entry array ({count} entries of {esize} bytes)"
+            ));
+        }
+        Ok(EntryArray {
+            entry_size: esize,
+            len: array_len,
+        })
     }
-    let entries_lba = u64_at(&h, 72);
-    let total_sectors = len / ss;
-    let array_start = entries_lba
-        .checked_mul(ss)
-        .filter(|start| start.checked_add(array_len).is_some_and(|end| end <= len))
-        .ok_or_else(|| {
-            format!("entry array LBA {entries_lba} (header at sector {lba}) is outside the disk")
-        })?;
-    let mut entries = vec![0u8; array_len as usize];
-    disk.pread_exact(&mut entries, array_start)
-        .map_err(|e| format!("cannot read the entry array: {e}"))?;
-    if crc32fast::hash(&entries) != u32_at(&h, 88) {
-        return Err(format!("entry array CRC mismatch (header at sector {lba})"));
+
+    /// Reads the array the header `h` (at `lba`) points at and checks its CRC.
+    fn read<D: ReadAt + ?Sized>(
+        &self,
+        disk: &D,
+        h: &[u8],
+        len: u64,
+        ss: u64,
+        lba: u64,
+    ) -> Result<Vec<u8>, String> {
+        let entries_lba = u64_at(h, 72);
+        let array_start = entries_lba
+            .checked_mul(ss)
+            .filter(|start| start.checked_add(self.len).is_some_and(|end| end <= len))
+            .ok_or_else(|| {
+                format!(
+                    "entry array LBA {entries_lba} (header at sector {lba}) is outside the disk"
+                )
+            })?;
+        let mut entries = vec![0u8; self.len as usize];
+        disk.pread_exact(&mut entries, array_start)
+            .map_err(|e| format!("cannot read the entry array: {e}"))?;
+        if crc32fast::hash(&entries) != u32_at(h, 88) {
+            return Err(format!("entry array CRC mismatch (header at sector {lba})"));
+        }
+        Ok(entries)
     }
+}
+
+/// The used entries of an entry array; each must lie on the disk.
+fn parse_entries(
+    entries: &[u8],
+    esize: u32,
+    total_sectors: u64,
+    lba: u64,
+) -> Result<Vec<Partition>, String> {
     let mut partitions = vec![];
     for (i, e) in entries.chunks(esize as usize).enumerate() {
         let type_guid = from_gpt_bytes(e[0..16].try_into().unwrap());
@@ -388,14 +444,7 @@ fn read_copy<D: ReadAt + ?Sized>(disk: &D, len: u64, ss: u64, lba: u64) -> Resul
             name: String::from_utf16_lossy(&units),
         });
     }
-    check_entries(&partitions, u64_at(&h, 40), u64_at(&h, 48))
-        .map_err(|e| format!("{e} (header at sector {lba})"))?;
-    Ok(Gpt {
-        sector_size: ss,
-        total_sectors,
-        disk_guid: from_gpt_bytes(h[56..72].try_into().unwrap()),
-        partitions,
-    })
+    Ok(partitions)
 }
 
 /// What the UEFI spec requires of the entries a header describes: each

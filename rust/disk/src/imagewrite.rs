@@ -229,7 +229,24 @@ pub fn stream_image(
     expected: &Expected,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Staged> {
-    let size = expected.size;
+    let disk_sector = check_disk(disk, expected.size)?;
+    let mut rx = Receiver::new(disk, expected.size);
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = fill(src, &mut buf).map_err(io_err("reading the image stream"))?;
+        if n == 0 {
+            break;
+        }
+        rx.take(&buf[..n])?;
+        rx.check_sector_size(disk_sector)?;
+        progress(rx.pos);
+    }
+    rx.finish(expected)
+}
+
+/// Checks that an image of `size` bytes can go onto `disk`; returns the
+/// disk's logical sector size.
+fn check_disk(disk: &File, size: u64) -> Result<u32> {
     if size < 2 * TABLE_REGION {
         return Err(ImageWriteError::ImageTooSmall(size));
     }
@@ -240,86 +257,117 @@ pub fn stream_image(
             disk: disk_size,
         });
     }
-    let disk_sector =
-        device::logical_sector_size(disk).map_err(io_err("reading the sector size"))?;
-    let tail_at = size - TABLE_REGION;
-    let mut head = Vec::with_capacity(TABLE_REGION as usize);
-    let mut tail = Vec::with_capacity(TABLE_REGION as usize);
-    let mut hasher = Sha256::new();
-    let mut body = BodyWriter {
-        disk,
-        zero_start: None,
-        zero_end: 0,
-        written: 0,
-        zeroed: 0,
-    };
-    let mut sector_size = None;
-    let mut buf = vec![0u8; CHUNK];
-    let mut pos = 0u64;
-    loop {
-        let n = fill(src, &mut buf).map_err(io_err("reading the image stream"))?;
-        if n == 0 {
-            break;
+    device::logical_sector_size(disk).map_err(io_err("reading the sector size"))
+}
+
+/// What [`stream_image`] has received so far: the held table regions, the
+/// running hash and the body writer.
+struct Receiver<'a> {
+    size: u64,
+    tail_at: u64,
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    hasher: Sha256,
+    body: BodyWriter<'a>,
+    sector_size: Option<u32>,
+    pos: u64,
+}
+
+impl<'a> Receiver<'a> {
+    fn new(disk: &'a File, size: u64) -> Self {
+        Receiver {
+            size,
+            tail_at: size - TABLE_REGION,
+            head: Vec::with_capacity(TABLE_REGION as usize),
+            tail: Vec::with_capacity(TABLE_REGION as usize),
+            hasher: Sha256::new(),
+            body: BodyWriter {
+                disk,
+                zero_start: None,
+                zero_end: 0,
+                written: 0,
+                zeroed: 0,
+            },
+            sector_size: None,
+            pos: 0,
         }
-        if pos + n as u64 > size {
-            return Err(ImageWriteError::TooLong { expected: size });
+    }
+
+    /// Hashes the next `data` of the stream and holds or writes each part:
+    /// the head and tail regions are held, the body is written.
+    fn take(&mut self, data: &[u8]) -> Result<()> {
+        let n = data.len();
+        if self.pos + n as u64 > self.size {
+            return Err(ImageWriteError::TooLong {
+                expected: self.size,
+            });
         }
-        let data = &buf[..n];
-        hasher.update(data);
+        self.hasher.update(data);
         let mut off = 0usize;
         while off < n {
-            let abs = pos + off as u64;
+            let abs = self.pos + off as u64;
             let (len, dest) = if abs < TABLE_REGION {
-                ((TABLE_REGION - abs) as usize, Some(&mut head))
-            } else if abs >= tail_at {
-                (n - off, Some(&mut tail))
+                ((TABLE_REGION - abs) as usize, Some(&mut self.head))
+            } else if abs >= self.tail_at {
+                (n - off, Some(&mut self.tail))
             } else {
-                ((tail_at - abs) as usize, None)
+                ((self.tail_at - abs) as usize, None)
             };
             let len = len.min(n - off);
             match dest {
                 Some(held) => held.extend_from_slice(&data[off..off + len]),
-                None => body.write(&data[off..off + len], abs)?,
+                None => self.body.write(&data[off..off + len], abs)?,
             }
             off += len;
         }
-        pos += n as u64;
-        if sector_size.is_none() && head.len() >= 4096 + 8 {
-            let ss = image_sector_size(&head).ok_or(ImageWriteError::NotAnImage)?;
+        self.pos += n as u64;
+        Ok(())
+    }
+
+    /// Once the head holds LBA 1 of either sector size, finds the image's
+    /// sector size; it must be the disk's.
+    fn check_sector_size(&mut self, disk_sector: u32) -> Result<()> {
+        if self.sector_size.is_none() && self.head.len() >= 4096 + 8 {
+            let ss = image_sector_size(&self.head).ok_or(ImageWriteError::NotAnImage)?;
             if ss != disk_sector {
                 return Err(ImageWriteError::SectorSize {
                     image: ss,
                     disk: disk_sector,
                 });
             }
-            sector_size = Some(ss);
+            self.sector_size = Some(ss);
         }
-        progress(pos);
+        Ok(())
     }
-    body.flush_zeros()?;
-    if pos < size {
-        return Err(ImageWriteError::Truncated {
-            got: pos,
-            expected: size,
-        });
+
+    /// After the stream's end: checks its length and sha256, syncs the disk.
+    fn finish(mut self, expected: &Expected) -> Result<Staged> {
+        self.body.flush_zeros()?;
+        if self.pos < self.size {
+            return Err(ImageWriteError::Truncated {
+                got: self.pos,
+                expected: self.size,
+            });
+        }
+        let actual = hex(&self.hasher.finalize());
+        if actual != expected.sha256 {
+            return Err(ImageWriteError::HashMismatch {
+                expected: expected.sha256.clone(),
+                actual,
+            });
+        }
+        let disk = self.body.disk;
+        disk.sync_all().map_err(io_err("syncing the disk"))?;
+        Ok(Staged {
+            head: self.head,
+            tail: self.tail,
+            size: self.size,
+            sha256: actual,
+            sector_size: self.sector_size.ok_or(ImageWriteError::NotAnImage)?,
+            bytes_written: self.body.written,
+            bytes_zeroed: self.body.zeroed,
+        })
     }
-    let actual = hex(&hasher.finalize());
-    if actual != expected.sha256 {
-        return Err(ImageWriteError::HashMismatch {
-            expected: expected.sha256.clone(),
-            actual,
-        });
-    }
-    disk.sync_all().map_err(io_err("syncing the disk"))?;
-    Ok(Staged {
-        head,
-        tail,
-        size,
-        sha256: actual,
-        sector_size: sector_size.ok_or(ImageWriteError::NotAnImage)?,
-        bytes_written: body.written,
-        bytes_zeroed: body.zeroed,
-    })
 }
 
 impl Staged {

@@ -1,6 +1,14 @@
 //! MetalOS disk writers and readers: GPT with gptprio attributes, sparse
 //! image files, the FAT32 ESP, the squashfs `/usr` image and its dm-verity
 //! tree and slot descriptor.
+//!
+//! Modules: [`readat`] (positioned I/O traits), [`sparse`] (hole-keeping
+//! writes and the [`sparse::Region`] window), [`device`] (block-device
+//! queries), [`gpt`], [`gptprio`] and [`guid`] (the partition table),
+//! [`imagewrite`] (streaming an image onto a disk), [`esp`], [`fatcheck`]
+//! and [`fatswap`] (the FAT32 ESP), [`usrfs`] (the squashfs `/usr`),
+//! [`verity`], [`slotverity`] and [`slotdesc`] (dm-verity and the slot
+//! descriptor).
 
 pub mod device;
 pub mod esp;

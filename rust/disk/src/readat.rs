@@ -1,8 +1,9 @@
 //! Positioned I/O on a disk, a partition or an image, whatever holds it:
 //! a [`File`] (image file or block device) in production, bytes in memory
 //! or a sparse virtual disk in tests and in the fuzz targets. The readers
-//! of this crate ([`crate::gpt::Gpt::read`], [`crate::sparse::Region`],
-//! [`crate::slotverity`]) take any [`ReadAt`].
+//! of this crate (`Gpt::read`, the `Region` window, `slotverity`) take any
+//! [`ReadAt`]. A file's [`WriteAt`] is implemented next to the sparse
+//! writing it uses (module `sparse`).
 
 use std::fs::File;
 use std::io;
@@ -21,7 +22,7 @@ pub trait WriteAt: ReadAt {
     fn pwrite_all(&self, data: &[u8], offset: u64) -> io::Result<()>;
 
     /// Writes `data` at `offset`; a file keeps all-zero 4 KiB blocks as
-    /// holes ([`crate::sparse::write_sparse`]).
+    /// holes (`sparse::write_sparse`).
     fn pwrite_sparse(&self, data: &[u8], offset: u64) -> io::Result<()> {
         self.pwrite_all(data, offset)
     }
@@ -30,16 +31,6 @@ pub trait WriteAt: ReadAt {
 impl ReadAt for File {
     fn pread_exact(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         FileExt::read_exact_at(self, buf, offset)
-    }
-}
-
-impl WriteAt for File {
-    fn pwrite_all(&self, data: &[u8], offset: u64) -> io::Result<()> {
-        FileExt::write_all_at(self, data, offset)
-    }
-
-    fn pwrite_sparse(&self, data: &[u8], offset: u64) -> io::Result<()> {
-        crate::sparse::write_sparse(self, data, offset)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Sparse writing: all-zero blocks are never written (they are punched out
 //! instead), so an image file's allocated size tracks its content rather
-//! than its nominal size, and unwritten regions stay holes.
+//! than its nominal size, and unwritten regions stay holes. A [`File`]'s
+//! [`WriteAt`] writes this way; [`Region`] is a window of a file (or of any
+//! [`ReadAt`]) that formatters and readers use as a stream.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -36,6 +38,16 @@ pub fn write_sparse(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+impl WriteAt for File {
+    fn pwrite_all(&self, data: &[u8], offset: u64) -> io::Result<()> {
+        FileExt::write_all_at(self, data, offset)
+    }
+
+    fn pwrite_sparse(&self, data: &[u8], offset: u64) -> io::Result<()> {
+        write_sparse(self, data, offset)
+    }
 }
 
 /// Deallocates `[offset, offset+len)`; reads return zeros afterwards. Falls

@@ -11,16 +11,27 @@
 //!   kernel's `kexec_file_load` under lockdown.
 //! * [`authenticode`]: the signer (subject CN) of a signed image and
 //!   whether the signature matches the image.
+//! * [`generate_key_pair`]: a new RSA 2048 key and its self-signed CA
+//!   certificate (the PK, KEK and db of `metalos keys generate`).
+//!
+//! Modules: [`der`] (the DER subset Authenticode uses), [`keygen`] (key
+//! generation), [`pe`] (Authenticode hashing ranges and the certificate
+//! table, over `metalos_uki::pe`), `pkcs7` (the SignedData), `rsa_sha256`
+//! (RSA PKCS#1 v1.5 over sha256), `sign` ([`DbSigner`]) and `verify`
+//! ([`authenticode`]).
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod der;
+pub mod keygen;
 pub mod pe;
 mod pkcs7;
+mod rsa_sha256;
 mod sign;
 mod verify;
 
+pub use keygen::{generate_key_pair, KeyPairPem, KeygenError};
 pub use sign::DbSigner;
 pub use verify::{authenticode, Authenticode};
 
@@ -40,6 +51,9 @@ pub enum SecureBootError {
     /// The image is not a PE image this crate can sign or read.
     #[error("PE image: {0}")]
     Pe(String),
+    /// The PE headers do not parse ([`metalos_uki::pe::PeImage::parse`]).
+    #[error("PE image: {0}")]
+    PeHeaders(#[from] metalos_uki::UkiError),
     /// A DER structure is malformed.
     #[error("malformed DER: {0}")]
     Der(String),

@@ -1,8 +1,11 @@
 //! The parts of a PE/COFF image Authenticode needs: where the checksum
 //! and the certificate table entry are, the headers, the sections, and
-//! the certificate table itself (docs/secure-boot.md).
+//! the certificate table itself (docs/secure-boot.md). The headers are
+//! parsed by [`metalos_uki::pe`]; this module adds the Authenticode
+//! hashing ranges and the checks signing needs on top.
 
 use crate::SecureBootError;
+use metalos_uki::pe::{u16_at, u32_at, PeImage};
 use sha2::{Digest, Sha256};
 
 /// `WIN_CERTIFICATE.wRevision` of an Authenticode signature.
@@ -26,96 +29,59 @@ pub struct PeLayout {
     pub cert_table: (usize, usize),
 }
 
-fn u16_at(d: &[u8], at: usize) -> Result<u16, SecureBootError> {
-    d.get(at..at + 2)
-        .map(|b| u16::from_le_bytes([b[0], b[1]]))
-        .ok_or_else(|| SecureBootError::Pe(format!("truncated at {at:#x}")))
-}
-
-fn u32_at(d: &[u8], at: usize) -> Result<u32, SecureBootError> {
-    d.get(at..at + 4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .ok_or_else(|| SecureBootError::Pe(format!("truncated at {at:#x}")))
-}
-
 impl PeLayout {
-    /// Parses the headers of `image`; every range must lie in the file.
+    /// Parses the headers of `image` ([`PeImage::parse`]); every range
+    /// must lie in the file, and the image must have a certificate table
+    /// entry.
     pub fn parse(image: &[u8]) -> Result<PeLayout, SecureBootError> {
-        let bad = |why: String| SecureBootError::Pe(why);
-        if image.get(..2) != Some(b"MZ") {
-            return Err(bad("no MZ header".into()));
+        let pe = PeImage::parse(image)?;
+        let info = &pe.info;
+        let cert_dir_offset = info
+            .certificate_directory_offset
+            .ok_or_else(|| SecureBootError::Pe("no certificate table data directory".into()))?;
+        let size_of_headers = info.size_of_headers as usize;
+        if size_of_headers > image.len() || size_of_headers < info.section_table_end() {
+            return Err(SecureBootError::Pe(format!(
+                "bad SizeOfHeaders {size_of_headers:#x}"
+            )));
         }
-        let pe = u32_at(image, 0x3c)? as usize;
-        if image.get(pe..pe + 4) != Some(b"PE\0\0") {
-            return Err(bad("no PE signature".into()));
-        }
-        let sections = u16_at(image, pe + 6)? as usize;
-        let opt_size = u16_at(image, pe + 20)? as usize;
-        let opt = pe + 24;
-        let (count_at, dirs_at) = match u16_at(image, opt)? {
-            0x10b => (opt + 92, opt + 96),
-            0x20b => (opt + 108, opt + 112),
-            m => return Err(bad(format!("unknown optional header magic {m:#x}"))),
+        let (cert_off, cert_size) = info.certificate_table;
+        let layout = PeLayout {
+            checksum_offset: info.checksum_offset(),
+            cert_dir_offset,
+            size_of_headers,
+            sections: raw_data_ranges(&pe),
+            cert_table: (cert_off as usize, cert_size as usize),
         };
-        if u32_at(image, count_at)? < 5 || dirs_at + 5 * 8 > opt + opt_size {
-            return Err(bad("no certificate table data directory".into()));
+        layout.check_certificate_table(image.len())?;
+        Ok(layout)
+    }
+
+    /// The certificate table, if any, must lie in the file after the
+    /// headers and every section.
+    fn check_certificate_table(&self, file_len: usize) -> Result<(), SecureBootError> {
+        let (off, size) = self.cert_table;
+        if (off, size) == (0, 0) {
+            return Ok(());
         }
-        let cert_dir_offset = dirs_at + 4 * 8;
-        let cert_table = (
-            u32_at(image, cert_dir_offset)? as usize,
-            u32_at(image, cert_dir_offset + 4)? as usize,
-        );
-        let size_of_headers = u32_at(image, opt + 60)? as usize;
-        let table = opt + opt_size;
-        let mut secs = vec![];
-        for i in 0..sections {
-            let h = table + i * 40;
-            let (raw_size, raw_off) = (
-                u32_at(image, h + 16)? as usize,
-                u32_at(image, h + 20)? as usize,
-            );
-            if raw_size == 0 {
-                continue;
-            }
-            if raw_off
-                .checked_add(raw_size)
-                .is_none_or(|e| e > image.len())
-            {
-                return Err(bad(format!("section {i} lies outside the file")));
-            }
-            secs.push((raw_off, raw_size));
-        }
-        secs.sort();
-        if size_of_headers > image.len() || size_of_headers < table + sections * 40 {
-            return Err(bad(format!("bad SizeOfHeaders {size_of_headers:#x}")));
-        }
-        if cert_table != (0, 0)
-            && cert_table
-                .0
-                .checked_add(cert_table.1)
-                .is_none_or(|e| e > image.len())
-        {
-            return Err(bad("the certificate table lies outside the file".into()));
+        if off.checked_add(size).is_none_or(|e| e > file_len) {
+            return Err(SecureBootError::Pe(
+                "the certificate table lies outside the file".into(),
+            ));
         }
         // The table is appended after the image: over the headers or a
         // section, stripping or hashing it would cut into them.
-        let image_end = secs
+        let image_end = self
+            .sections
             .iter()
             .map(|(off, size)| off + size)
-            .fold(size_of_headers, usize::max);
-        if cert_table != (0, 0) && cert_table.0 < image_end {
-            return Err(bad(format!(
-                "the certificate table at {:#x} overlaps the headers or a section (they end at {image_end:#x})",
-                cert_table.0
+            .fold(self.size_of_headers, usize::max);
+        if off < image_end {
+            return Err(SecureBootError::Pe(format!(
+                "the certificate table at {off:#x} overlaps the headers or a section (they end at {image_end:#x})"
             )));
         }
-        Ok(PeLayout {
-            checksum_offset: opt + 64,
-            cert_dir_offset,
-            size_of_headers,
-            sections: secs,
-            cert_table,
-        })
+        Ok(())
     }
 
     /// The Authenticode sha256 of `image` (PE/COFF spec, "Calculating the
@@ -149,8 +115,11 @@ impl PeLayout {
         if (off, size) == (0, 0) {
             return Ok(None);
         }
-        let len = u32_at(image, off)? as usize;
-        let (rev, typ) = (u16_at(image, off + 4)?, u16_at(image, off + 6)?);
+        let len = u32_at(image, off, "WIN_CERTIFICATE")? as usize;
+        let (rev, typ) = (
+            u16_at(image, off + 4, "WIN_CERTIFICATE")?,
+            u16_at(image, off + 6, "WIN_CERTIFICATE")?,
+        );
         if len < 8
             || len > size
             || rev != WIN_CERT_REVISION_2_0
@@ -162,6 +131,19 @@ impl PeLayout {
         }
         Ok(Some(&image[off + 8..off + len]))
     }
+}
+
+/// `(PointerToRawData, SizeOfRawData)` of every section with data, sorted
+/// by file offset (the order Authenticode hashes them in).
+fn raw_data_ranges(pe: &PeImage) -> Vec<(usize, usize)> {
+    let mut ranges: Vec<(usize, usize)> = pe
+        .sections
+        .iter()
+        .filter(|s| s.raw_size > 0)
+        .map(|s| (s.raw_offset as usize, s.raw_size as usize))
+        .collect();
+    ranges.sort();
+    ranges
 }
 
 /// `image` without its certificate table (what `sbattach --remove` does):

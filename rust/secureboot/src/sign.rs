@@ -1,18 +1,12 @@
 //! Signing with the operator's `db` key.
 
 use crate::pkcs7::{indirect_data, signed_attributes, signed_data, CertParts};
-use crate::{pe, SecureBootError};
+use crate::{pe, rsa_sha256, SecureBootError};
 use base64::Engine;
 use rsa::pkcs8::DecodePrivateKey;
-use rsa::{Pkcs1v15Sign, RsaPrivateKey};
+use rsa::RsaPrivateKey;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-
-/// DER `DigestInfo` prefix of a sha256 digest (RFC 8017, 9.2 note 1).
-pub(crate) const SHA256_DIGEST_INFO: &[u8] = &[
-    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
-    0x00, 0x04, 0x20,
-];
 
 /// The `db` key pair of a key directory: `db.key` (PEM PKCS#8 RSA) and
 /// `db.crt` (PEM X.509).
@@ -67,8 +61,7 @@ impl DbSigner {
         let cert = pem_block(&cert_text, "CERTIFICATE")
             .ok_or_else(|| err(cert_path, "no PEM CERTIFICATE block".into()))?;
         let parts = CertParts::parse(&cert).map_err(|e| err(cert_path, e.to_string()))?;
-        let public =
-            crate::verify::rsa_public(&parts).map_err(|e| err(cert_path, e.to_string()))?;
+        let public = rsa_sha256::rsa_public(&parts).map_err(|e| err(cert_path, e.to_string()))?;
         if public != key.to_public_key() {
             return Err(err(
                 cert_path,
@@ -100,13 +93,9 @@ impl DbSigner {
         let (idc_tlv, _) = crate::der::Tlv::parse(&idc)?;
         let attrs = signed_attributes(&Sha256::digest(idc_tlv.content).into());
         let to_sign = Sha256::digest(crate::der::tlv(crate::der::SET, &attrs));
-        let scheme = Pkcs1v15Sign {
-            hash_len: Some(32),
-            prefix: SHA256_DIGEST_INFO.into(),
-        };
         let signature = self
             .key
-            .sign(scheme, &to_sign)
+            .sign(rsa_sha256::scheme(), &to_sign)
             .map_err(|e| SecureBootError::Rsa(e.to_string()))?;
         let cert = CertParts::parse(&self.cert)?;
         let p7 = signed_data(&idc, &cert, &attrs, &signature);

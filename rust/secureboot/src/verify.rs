@@ -4,9 +4,7 @@
 
 use crate::der::{Tlv, OCTET_STRING, SEQUENCE, SET};
 use crate::pkcs7::{CertParts, OID_MESSAGE_DIGEST};
-use crate::{pe, SecureBootError};
-use rsa::pkcs8::DecodePublicKey;
-use rsa::{Pkcs1v15Sign, RsaPublicKey};
+use crate::{pe, rsa_sha256, SecureBootError};
 use sha2::{Digest, Sha256};
 
 /// What the first signature of a signed image says.
@@ -18,12 +16,6 @@ pub struct Authenticode {
     pub signer_cert_sha256: String,
     /// `ok`, or why the signature does not match the image.
     pub check: String,
-}
-
-/// The RSA public key of a certificate.
-pub(crate) fn rsa_public(cert: &CertParts) -> Result<RsaPublicKey, SecureBootError> {
-    RsaPublicKey::from_public_key_der(cert.spki.raw)
-        .map_err(|e| SecureBootError::Der(format!("certificate key is not RSA: {e}")))
 }
 
 /// The signer of `image`'s first Authenticode signature; `None` if the
@@ -102,11 +94,7 @@ fn check(
     }
     let sig = signer_info.child(5, OCTET_STRING).map_err(e)?;
     let to_verify = Sha256::digest(crate::der::tlv(SET, attrs.content));
-    let key = rsa_public(cert).map_err(e)?;
-    let scheme = Pkcs1v15Sign {
-        hash_len: Some(32),
-        prefix: crate::sign::SHA256_DIGEST_INFO.into(),
-    };
-    key.verify(scheme, &to_verify, sig.content)
+    let key = rsa_sha256::rsa_public(cert).map_err(e)?;
+    key.verify(rsa_sha256::scheme(), &to_verify, sig.content)
         .map_err(|_| "RSA signature does not verify with the included certificate".to_string())
 }

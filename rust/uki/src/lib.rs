@@ -20,6 +20,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Modules: [`pe`] (the PE/COFF header parser, also used by
+//! `metalos-secureboot`), [`writer`] ([`build_uki`], [`add_sections`]),
+//! [`replace`] ([`replace_section`]), `layout` (section placement shared by
+//! the writer and replace), [`reader`] ([`Uki`]), [`bzimage`] (the kernel
+//! release from a bzImage) and [`error`].
+//!
 //! Not supported: signing, SBAT merging (the stub's `.sbat` is kept as is),
 //! `.splash`/`.dtb`/`.ucode`/`.pcrsig`/`.pcrpkey` (possible through
 //! [`add_sections`] with [`NewSection`]), PE addons and multi-profile UKIs.
@@ -29,6 +35,7 @@
 
 pub mod bzimage;
 pub mod error;
+mod layout;
 pub mod pe;
 pub mod reader;
 pub mod replace;

@@ -1,9 +1,10 @@
-//! Minimal, panic-free PE/COFF header parsing.
+//! Minimal, panic-free PE/COFF header parsing: the workspace's one PE
+//! reader (`metalos-secureboot` computes its Authenticode ranges from it).
 //!
-//! Only what a UKI needs: the COFF file header, the fields of the optional
-//! header that locate and size sections, the certificate table entry and the
-//! section table. Every read is bounds-checked; malformed input gives
-//! [`UkiError`], never a panic.
+//! Only what a UKI and Authenticode need: the COFF file header, the fields
+//! of the optional header that locate and size sections, the `CheckSum`
+//! offset, the certificate table entry and the section table. Every read is
+//! bounds-checked; malformed input gives [`UkiError`], never a panic.
 
 use crate::error::{Result, UkiError};
 
@@ -49,11 +50,13 @@ fn bytes<const N: usize>(data: &[u8], off: usize, what: &str) -> Result<[u8; N]>
         })
 }
 
-pub(crate) fn u16_at(data: &[u8], off: usize, what: &str) -> Result<u16> {
+/// The little-endian `u16` at `off`; `what` names it in the error.
+pub fn u16_at(data: &[u8], off: usize, what: &str) -> Result<u16> {
     bytes::<2>(data, off, what).map(u16::from_le_bytes)
 }
 
-pub(crate) fn u32_at(data: &[u8], off: usize, what: &str) -> Result<u32> {
+/// The little-endian `u32` at `off`; `what` names it in the error.
+pub fn u32_at(data: &[u8], off: usize, what: &str) -> Result<u32> {
     bytes::<4>(data, off, what).map(u32::from_le_bytes)
 }
 
@@ -157,12 +160,27 @@ pub struct PeInfo {
     pub number_of_symbols: u32,
     /// Certificate Table data directory (file offset, size); (0, 0) if unsigned.
     pub certificate_table: (u32, u32),
+    /// File offset of the Certificate Table data directory entry; `None`
+    /// when the optional header has no such entry.
+    pub certificate_directory_offset: Option<usize>,
     /// File offset of the `PE\0\0` signature (`e_lfanew`).
     pub pe_offset: usize,
     /// File offset of the optional header.
     pub optional_header_offset: usize,
     /// File offset of the section table.
     pub section_table_offset: usize,
+}
+
+impl PeInfo {
+    /// File offset of the optional header's `CheckSum` field.
+    pub fn checksum_offset(&self) -> usize {
+        self.optional_header_offset + OPT_CHECKSUM
+    }
+
+    /// File offset just past the section table.
+    pub fn section_table_end(&self) -> usize {
+        self.section_table_offset + SECTION_HEADER_SIZE * self.number_of_sections as usize
+    }
 }
 
 /// A parsed PE image: header fields plus the section table.
@@ -180,92 +198,28 @@ impl PeImage {
     /// Checks that the section table and every section's raw data lie inside
     /// `data`. Does not check machine or subsystem.
     pub fn parse(data: &[u8]) -> Result<Self> {
-        if data.get(..2) != Some(b"MZ") {
-            return Err(UkiError::NotPe("missing MZ signature"));
-        }
-        let pe_offset = u32_at(data, 0x3c, "e_lfanew")
-            .map_err(|_| UkiError::NotPe("file too short for a DOS header"))?
-            as usize;
-        if pe_offset
-            .checked_add(4)
-            .and_then(|e| data.get(pe_offset..e))
-            != Some(b"PE\0\0")
-        {
-            return Err(UkiError::NotPe("missing PE\\0\\0 signature at e_lfanew"));
-        }
-        let coff = pe_offset + 4;
-        let machine = u16_at(data, coff, "COFF header")?;
-        let number_of_sections = u16_at(data, coff + 2, "COFF header")?;
-        let symbol_table_offset = u32_at(data, coff + 8, "COFF header")?;
-        let number_of_symbols = u32_at(data, coff + 12, "COFF header")?;
-        let opt_size = u16_at(data, coff + 16, "COFF header")? as usize;
-        let opt = coff + 20;
-        let magic = u16_at(data, opt, "optional header")?;
-        // Offset of NumberOfRvaAndSizes; data directories follow it.
-        let dirs_count_off = match magic {
-            MAGIC_PE32_PLUS => 108,
-            MAGIC_PE32 => 92,
-            _ => {
-                return Err(UkiError::Malformed(format!(
-                    "unknown optional header magic {magic:#06x}"
-                )))
-            }
-        };
-        if opt_size < dirs_count_off + 4 || opt.checked_add(opt_size).is_none_or(|e| e > data.len())
-        {
-            return Err(UkiError::Malformed(format!(
-                "optional header size {opt_size:#x} is too small or past the end"
-            )));
-        }
-        let dirs = u32_at(data, opt + dirs_count_off, "NumberOfRvaAndSizes")?;
-        let cert_off = opt + dirs_count_off + 4 + 8 * CERT_DIRECTORY as usize;
-        let certificate_table = if dirs > CERT_DIRECTORY && cert_off + 8 <= opt + opt_size {
-            (
-                u32_at(data, cert_off, "certificate table")?,
-                u32_at(data, cert_off + 4, "certificate table")?,
-            )
-        } else {
-            (0, 0)
-        };
+        let pe_offset = pe_signature_offset(data)?;
+        let coff = CoffHeader::parse(data, pe_offset + 4)?;
+        let opt =
+            OptionalHeader::parse(data, coff.optional_header_offset, coff.optional_header_size)?;
         let info = PeInfo {
-            machine,
-            magic,
-            subsystem: u16_at(data, opt + 68, "optional header")?,
-            section_alignment: u32_at(data, opt + 32, "optional header")?,
-            file_alignment: u32_at(data, opt + 36, "optional header")?,
-            size_of_image: u32_at(data, opt + OPT_SIZE_OF_IMAGE, "optional header")?,
-            size_of_headers: u32_at(data, opt + OPT_SIZE_OF_HEADERS, "optional header")?,
-            number_of_sections,
-            symbol_table_offset,
-            number_of_symbols,
-            certificate_table,
+            machine: coff.machine,
+            magic: opt.magic,
+            subsystem: u16_at(data, opt.offset + 68, "optional header")?,
+            section_alignment: u32_at(data, opt.offset + 32, "optional header")?,
+            file_alignment: u32_at(data, opt.offset + 36, "optional header")?,
+            size_of_image: u32_at(data, opt.offset + OPT_SIZE_OF_IMAGE, "optional header")?,
+            size_of_headers: u32_at(data, opt.offset + OPT_SIZE_OF_HEADERS, "optional header")?,
+            number_of_sections: coff.number_of_sections,
+            symbol_table_offset: coff.symbol_table_offset,
+            number_of_symbols: coff.number_of_symbols,
+            certificate_table: opt.certificate_table,
+            certificate_directory_offset: opt.certificate_directory_offset,
             pe_offset,
-            optional_header_offset: opt,
-            section_table_offset: opt + opt_size,
+            optional_header_offset: opt.offset,
+            section_table_offset: opt.offset + opt.size,
         };
-        let table_end =
-            info.section_table_offset + SECTION_HEADER_SIZE * number_of_sections as usize;
-        if table_end > data.len() {
-            return Err(UkiError::Malformed(format!(
-                "section table ({number_of_sections} entries) ends at {table_end:#x}, past the end of the file ({:#x})",
-                data.len()
-            )));
-        }
-        let mut sections = Vec::with_capacity(number_of_sections as usize);
-        for i in 0..number_of_sections as usize {
-            let s =
-                SectionHeader::parse(data, info.section_table_offset + i * SECTION_HEADER_SIZE)?;
-            let end = u64::from(s.raw_offset) + u64::from(s.raw_size);
-            if s.raw_size > 0 && end > data.len() as u64 {
-                return Err(UkiError::Malformed(format!(
-                    "section {:?} raw data {:#x}..{end:#x} is past the end of the file ({:#x})",
-                    s.name,
-                    s.raw_offset,
-                    data.len()
-                )));
-            }
-            sections.push(s);
-        }
+        let sections = parse_section_table(data, &info)?;
         Ok(PeImage { info, sections })
     }
 
@@ -283,6 +237,126 @@ impl PeImage {
         let start = s.raw_offset as usize;
         data.get(start..start.checked_add(s.data_len() as usize)?)
     }
+}
+
+/// File offset of the `PE\0\0` signature, after checking the `MZ` and
+/// `PE\0\0` signatures.
+fn pe_signature_offset(data: &[u8]) -> Result<usize> {
+    if data.get(..2) != Some(b"MZ") {
+        return Err(UkiError::NotPe("missing MZ signature"));
+    }
+    let pe_offset = u32_at(data, 0x3c, "e_lfanew")
+        .map_err(|_| UkiError::NotPe("file too short for a DOS header"))?
+        as usize;
+    if pe_offset
+        .checked_add(4)
+        .and_then(|e| data.get(pe_offset..e))
+        != Some(b"PE\0\0")
+    {
+        return Err(UkiError::NotPe("missing PE\\0\\0 signature at e_lfanew"));
+    }
+    Ok(pe_offset)
+}
+
+/// The COFF file header fields the parser keeps.
+struct CoffHeader {
+    machine: u16,
+    number_of_sections: u16,
+    symbol_table_offset: u32,
+    number_of_symbols: u32,
+    optional_header_size: usize,
+    optional_header_offset: usize,
+}
+
+impl CoffHeader {
+    /// Reads the COFF file header at `coff` (just after `PE\0\0`).
+    fn parse(data: &[u8], coff: usize) -> Result<Self> {
+        Ok(CoffHeader {
+            machine: u16_at(data, coff, "COFF header")?,
+            number_of_sections: u16_at(data, coff + 2, "COFF header")?,
+            symbol_table_offset: u32_at(data, coff + 8, "COFF header")?,
+            number_of_symbols: u32_at(data, coff + 12, "COFF header")?,
+            optional_header_size: u16_at(data, coff + 16, "COFF header")? as usize,
+            optional_header_offset: coff + 20,
+        })
+    }
+}
+
+/// The optional header's magic, extent and Certificate Table entry.
+struct OptionalHeader {
+    magic: u16,
+    offset: usize,
+    size: usize,
+    certificate_table: (u32, u32),
+    certificate_directory_offset: Option<usize>,
+}
+
+impl OptionalHeader {
+    /// Checks the magic and that the header (up to `NumberOfRvaAndSizes`)
+    /// lies in `data`, then reads the Certificate Table entry if present.
+    fn parse(data: &[u8], offset: usize, size: usize) -> Result<Self> {
+        let magic = u16_at(data, offset, "optional header")?;
+        // Offset of NumberOfRvaAndSizes; data directories follow it.
+        let dirs_count_off = match magic {
+            MAGIC_PE32_PLUS => 108,
+            MAGIC_PE32 => 92,
+            _ => {
+                return Err(UkiError::Malformed(format!(
+                    "unknown optional header magic {magic:#06x}"
+                )))
+            }
+        };
+        if size < dirs_count_off + 4 || offset.checked_add(size).is_none_or(|e| e > data.len()) {
+            return Err(UkiError::Malformed(format!(
+                "optional header size {size:#x} is too small or past the end"
+            )));
+        }
+        let dirs = u32_at(data, offset + dirs_count_off, "NumberOfRvaAndSizes")?;
+        let cert_off = offset + dirs_count_off + 4 + 8 * CERT_DIRECTORY as usize;
+        let certificate_directory_offset =
+            (dirs > CERT_DIRECTORY && cert_off + 8 <= offset + size).then_some(cert_off);
+        let certificate_table = match certificate_directory_offset {
+            Some(at) => (
+                u32_at(data, at, "certificate table")?,
+                u32_at(data, at + 4, "certificate table")?,
+            ),
+            None => (0, 0),
+        };
+        Ok(OptionalHeader {
+            magic,
+            offset,
+            size,
+            certificate_table,
+            certificate_directory_offset,
+        })
+    }
+}
+
+/// The section table `info` locates; every section's raw data must lie in `data`.
+fn parse_section_table(data: &[u8], info: &PeInfo) -> Result<Vec<SectionHeader>> {
+    let count = info.number_of_sections as usize;
+    let table_end = info.section_table_end();
+    if table_end > data.len() {
+        return Err(UkiError::Malformed(format!(
+            "section table ({count} entries) ends at {table_end:#x}, past the end of the file ({:#x})",
+            data.len()
+        )));
+    }
+    let mut sections = Vec::with_capacity(count);
+    for i in 0..count {
+        let s = SectionHeader::parse(data, info.section_table_offset + i * SECTION_HEADER_SIZE)?;
+        let end = u64::from(s.raw_offset) + u64::from(s.raw_size);
+        if s.raw_size > 0 && end > data.len() as u64 {
+            return Err(UkiError::Malformed(format!(
+                "section {:?} raw data {:#x}..{end:#x} is past the end of the file ({:#x})",
+                s.name,
+                s.raw_offset,
+                data.len()
+            )));
+        }
+        sections.push(s);
+    }
+    Ok(sections)
 }
 
 /// `SizeOfImage` of a PE image (e.g. an x86 bzImage), or `None` if `data` is not a PE.

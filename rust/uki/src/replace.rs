@@ -10,6 +10,7 @@
 //! exactly what `build_uki` gives for the same parts with the new data.
 
 use crate::error::{Result, UkiError};
+use crate::layout::{self, Placement};
 use crate::pe::{self, PeImage, SECTION_HEADER_SIZE};
 
 /// Replaces the `.cmdline` section of `uki` with `cmdline` (bytes as given,
@@ -28,6 +29,20 @@ pub fn replace_cmdline(uki: &[u8], cmdline: &[u8]) -> Result<Vec<u8>> {
 /// `SizeOfInitializedData` and `SizeOfImage` are adjusted, `CheckSum` zeroed.
 pub fn replace_section(image: &[u8], name: &str, data: &[u8]) -> Result<Vec<u8>> {
     let pe = PeImage::parse(image)?;
+    let index = replaceable_index(image, &pe, name, data)?;
+    let target = &pe.sections[index];
+    let mut out = image[..target.raw_offset as usize].to_vec();
+    let tail_end = relay_tail(&mut out, image, &pe, index, data)?;
+    let init = layout::initialized_data(image, &pe.info)?;
+    let init = (init + data.len() as u64).saturating_sub(u64::from(target.virtual_size));
+    let image_size = shifted_size_of_image(&pe, tail_end);
+    layout::set_image_sizes(&mut out, &pe.info, init, image_size)?;
+    Ok(out)
+}
+
+/// Index of the section `name`, after checking that it can be replaced
+/// by `data` (see [`replace_section`]).
+fn replaceable_index(image: &[u8], pe: &PeImage, name: &str, data: &[u8]) -> Result<usize> {
     let info = &pe.info;
     let (offset, size) = info.certificate_table;
     if offset != 0 || size != 0 {
@@ -47,12 +62,27 @@ pub fn replace_section(image: &[u8], name: &str, data: &[u8]) -> Result<Vec<u8>>
         u64::from(info.file_alignment),
         u64::from(info.section_alignment),
     );
-    check_appended(image, &pe, index, fa, sa)?;
+    check_appended(image, pe, index, fa, sa)?;
+    Ok(index)
+}
 
-    let target = &pe.sections[index];
-    let mut out = image[..target.raw_offset as usize].to_vec();
-    let mut va = u64::from(target.virtual_address);
-    let mut headers = Vec::new();
+/// Appends `data` in place of section `index`, then the sections after it
+/// (data unchanged), and rewrites their headers; returns the end of the
+/// last section in memory, aligned.
+fn relay_tail(
+    out: &mut Vec<u8>,
+    image: &[u8],
+    pe: &PeImage,
+    index: usize,
+    data: &[u8],
+) -> Result<u64> {
+    let info = &pe.info;
+    let (fa, sa) = (
+        u64::from(info.file_alignment),
+        u64::from(info.section_alignment),
+    );
+    let mut va = u64::from(pe.sections[index].virtual_address);
+    let mut placements = Vec::new();
     for (i, s) in pe.sections.iter().enumerate().skip(index) {
         let (bytes, vsize) = if i == index {
             (data, data.len() as u64)
@@ -63,53 +93,33 @@ pub fn replace_section(image: &[u8], name: &str, data: &[u8]) -> Result<Vec<u8>>
                 u64::from(s.virtual_size),
             )
         };
-        let raw_offset = pe::round_up(out.len() as u64, fa);
-        let raw_size = pe::round_up(bytes.len() as u64, fa);
-        out.resize(raw_offset as usize, 0);
-        out.extend_from_slice(bytes);
-        out.resize((raw_offset + raw_size) as usize, 0);
-        headers.push((i, vsize, va, raw_size, raw_offset));
+        let (raw_offset, raw_size) = layout::next_raw(out.len(), bytes.len(), fa);
+        layout::put_raw(out, bytes, raw_offset, raw_size);
+        let placement = Placement {
+            virtual_size: vsize,
+            virtual_address: va,
+            raw_size,
+            raw_offset,
+        };
+        placements.push((i, placement));
         va = pe::round_up(va + vsize, sa);
     }
-    for (i, vsize, va, raw_size, raw_offset) in headers {
-        let at = info.section_table_offset + i * SECTION_HEADER_SIZE;
-        pe::put_u32(&mut out, at + 8, to_u32(vsize, "section virtual size")?);
-        pe::put_u32(&mut out, at + 12, to_u32(va, "section virtual address")?);
-        pe::put_u32(&mut out, at + 16, to_u32(raw_size, "section raw size")?);
-        pe::put_u32(
-            &mut out,
-            at + 20,
-            to_u32(raw_offset, "section file offset")?,
-        );
+    for (i, placement) in placements {
+        placement.write(out, info.section_table_offset + i * SECTION_HEADER_SIZE)?;
     }
-    let opt = info.optional_header_offset;
-    let old_vsize = u64::from(target.virtual_size);
-    let init = u64::from(pe::u32_at(
-        image,
-        opt + pe::OPT_SIZE_OF_INITIALIZED_DATA,
-        "SizeOfInitializedData",
-    )?);
-    let init = (init + data.len() as u64).saturating_sub(old_vsize);
-    pe::put_u32(
-        &mut out,
-        opt + pe::OPT_SIZE_OF_INITIALIZED_DATA,
-        to_u32(init, "SizeOfInitializedData")?,
-    );
-    // SizeOfImage ends where the last section ends (rounded), as the writer
-    // sets it; shift it by as much as that end moved.
+    Ok(va)
+}
+
+/// `SizeOfImage` ends where the last section ends (rounded), as the writer
+/// sets it; shift it by as much as that end moved to `tail_end`.
+fn shifted_size_of_image(pe: &PeImage, tail_end: u64) -> u64 {
+    let info = &pe.info;
     let last = pe.sections.last().expect("the replaced section exists");
     let old_tail_end = pe::round_up(
         u64::from(last.virtual_address) + u64::from(last.virtual_size),
-        sa,
+        u64::from(info.section_alignment),
     );
-    let image_size = (u64::from(info.size_of_image) + va).saturating_sub(old_tail_end);
-    pe::put_u32(
-        &mut out,
-        opt + pe::OPT_SIZE_OF_IMAGE,
-        to_u32(image_size, "SizeOfImage")?,
-    );
-    pe::put_u32(&mut out, opt + pe::OPT_CHECKSUM, 0);
-    Ok(out)
+    (u64::from(info.size_of_image) + tail_end).saturating_sub(old_tail_end)
 }
 
 /// Checks that sections `index..` are appended the writer's way: in table
@@ -151,8 +161,4 @@ fn check_appended(image: &[u8], pe: &PeImage, index: usize, fa: u64, sa: u64) ->
         ));
     }
     Ok(())
-}
-
-fn to_u32(v: u64, what: &'static str) -> Result<u32> {
-    u32::try_from(v).map_err(|_| UkiError::TooLarge(what))
 }

@@ -16,6 +16,7 @@
 //! 252 and its signed 6.1 kernel.
 
 use crate::error::{Result, UkiError};
+use crate::layout::{self, to_u32, Placement};
 use crate::pe::{self, PeImage, SECTION_HEADER_SIZE, SYMBOL_SIZE};
 
 /// Characteristics ukify gives every new section except `.linux`.
@@ -105,10 +106,6 @@ impl<'a> NewSection<'a> {
 /// always give the same bytes.
 pub fn build_uki(stub: &[u8], sections: &UkiSections<'_>) -> Result<Vec<u8>> {
     add_sections(stub, &sections.to_new_sections()?)
-}
-
-fn to_u32(v: u64, what: &'static str) -> Result<u32> {
-    u32::try_from(v).map_err(|_| UkiError::TooLarge(what))
 }
 
 /// Checks that `stub` is an unsigned PE32+ x86-64 EFI application.
@@ -232,27 +229,32 @@ pub fn add_sections(stub: &[u8], new: &[NewSection<'_>]) -> Result<Vec<u8>> {
     let pe = PeImage::parse(stub)?;
     check_stub(&pe)?;
     check_names(&pe, new)?;
-    let info = &pe.info;
-    let (fa, sa) = (
-        u64::from(info.file_alignment),
-        u64::from(info.section_alignment),
-    );
     let room = header_room(stub, &pe, new.len())?;
-    let HeaderRoom {
-        table_end,
-        size_of_headers,
-        ..
-    } = room;
+    let stripped = body_len(stub, &pe, room.min_body(&pe));
+    let mut out = kept_stub(stub, stripped, new, u64::from(pe.info.file_alignment));
+    let sizes = append_new_sections(&mut out, stub, &pe, &room, new)?;
+    patch_headers(&mut out, &pe, new.len(), &sizes, stripped.is_some())?;
+    Ok(out)
+}
 
-    let raw_end = pe
-        .sections
-        .iter()
-        .filter(|s| s.raw_size > 0)
-        .map(|s| u64::from(s.raw_offset) + u64::from(s.raw_size))
-        .max()
-        .unwrap_or(0);
-    let min_body = raw_end.max(room.limit).max(room.new_table_end as u64);
-    let stripped = body_len(stub, &pe, min_body);
+impl HeaderRoom {
+    /// Where a trailing symbol table may start at the earliest: after all
+    /// section data, the header limit and the new section table.
+    fn min_body(&self, pe: &PeImage) -> u64 {
+        let raw_end = pe
+            .sections
+            .iter()
+            .filter(|s| s.raw_size > 0)
+            .map(|s| u64::from(s.raw_offset) + u64::from(s.raw_size))
+            .max()
+            .unwrap_or(0);
+        raw_end.max(self.limit).max(self.new_table_end as u64)
+    }
+}
+
+/// The stub's bytes that are kept: up to `stripped` (a trailing symbol
+/// table cut off) or all of them, with room for the new sections.
+fn kept_stub(stub: &[u8], stripped: Option<usize>, new: &[NewSection<'_>], fa: u64) -> Vec<u8> {
     let body = stripped.unwrap_or(stub.len());
     let extra: u64 = new
         .iter()
@@ -260,72 +262,110 @@ pub fn add_sections(stub: &[u8], new: &[NewSection<'_>]) -> Result<Vec<u8>> {
         .sum();
     let mut out = Vec::with_capacity(body + extra as usize);
     out.extend_from_slice(&stub[..body]);
+    out
+}
 
+/// The header fields the appended sections change.
+struct NewSizes {
+    /// New `SizeOfInitializedData`.
+    initialized_data: u64,
+    /// New `SizeOfImage`: the end of the last section, aligned.
+    size_of_image: u64,
+    /// New `SizeOfHeaders`.
+    size_of_headers: u64,
+}
+
+/// Appends each new section's data to `out` and writes its header into
+/// the free slots after the section table.
+fn append_new_sections(
+    out: &mut Vec<u8>,
+    stub: &[u8],
+    pe: &PeImage,
+    room: &HeaderRoom,
+    new: &[NewSection<'_>],
+) -> Result<NewSizes> {
+    let info = &pe.info;
+    let (fa, sa) = (
+        u64::from(info.file_alignment),
+        u64::from(info.section_alignment),
+    );
     let highest = pe
         .sections
         .iter()
         .map(|s| s.virtual_end())
         .max()
         .unwrap_or(0);
-    let mut va = pe::round_up(highest.max(size_of_headers), sa);
-    let mut init_data = u64::from(pe::u32_at(
-        stub,
-        info.optional_header_offset + pe::OPT_SIZE_OF_INITIALIZED_DATA,
-        "SizeOfInitializedData",
-    )?);
+    let mut va = pe::round_up(highest.max(room.size_of_headers), sa);
+    let mut init_data = layout::initialized_data(stub, info)?;
     for (i, s) in new.iter().enumerate() {
-        let len = s.data.len() as u64;
-        let vsize = u64::from(s.virtual_size.unwrap_or(0)).max(len);
-        let raw_offset = pe::round_up(out.len() as u64, fa);
-        let raw_size = pe::round_up(len, fa);
-        to_u32(raw_offset + raw_size, "image size")?;
-        out.resize(raw_offset as usize, 0);
-        out.extend_from_slice(s.data);
-        out.resize((raw_offset + raw_size) as usize, 0);
-
-        let mut header = [0u8; SECTION_HEADER_SIZE];
-        header[..s.name.len()].copy_from_slice(s.name.as_bytes());
-        pe::put_u32(&mut header, 8, to_u32(vsize, "section virtual size")?);
-        pe::put_u32(&mut header, 12, to_u32(va, "section virtual address")?);
-        pe::put_u32(&mut header, 16, to_u32(raw_size, "section raw size")?);
-        pe::put_u32(&mut header, 20, to_u32(raw_offset, "section file offset")?);
-        pe::put_u32(&mut header, 36, s.characteristics);
-        let at = table_end + i * SECTION_HEADER_SIZE;
-        out[at..at + SECTION_HEADER_SIZE].copy_from_slice(&header);
-
+        let at = room.table_end + i * SECTION_HEADER_SIZE;
+        let vsize = append_section(out, s, va, fa, at)?;
         init_data += vsize;
         va = pe::round_up(va + vsize, sa);
     }
+    Ok(NewSizes {
+        initialized_data: init_data,
+        size_of_image: va,
+        size_of_headers: room.size_of_headers,
+    })
+}
 
+/// Appends the data of `s` (at `va` in memory) and writes its section
+/// header at `header_at`; returns its `VirtualSize`.
+fn append_section(
+    out: &mut Vec<u8>,
+    s: &NewSection<'_>,
+    va: u64,
+    fa: u64,
+    header_at: usize,
+) -> Result<u64> {
+    let len = s.data.len() as u64;
+    let vsize = u64::from(s.virtual_size.unwrap_or(0)).max(len);
+    let (raw_offset, raw_size) = layout::next_raw(out.len(), s.data.len(), fa);
+    to_u32(raw_offset + raw_size, "image size")?;
+    layout::put_raw(out, s.data, raw_offset, raw_size);
+
+    let mut header = [0u8; SECTION_HEADER_SIZE];
+    header[..s.name.len()].copy_from_slice(s.name.as_bytes());
+    let placement = Placement {
+        virtual_size: vsize,
+        virtual_address: va,
+        raw_size,
+        raw_offset,
+    };
+    placement.write(&mut header, 0)?;
+    pe::put_u32(&mut header, 36, s.characteristics);
+    out[header_at..header_at + SECTION_HEADER_SIZE].copy_from_slice(&header);
+    Ok(vsize)
+}
+
+/// Updates the COFF and optional header fields the module docs list.
+fn patch_headers(
+    out: &mut [u8],
+    pe: &PeImage,
+    added: usize,
+    sizes: &NewSizes,
+    symbols_stripped: bool,
+) -> Result<()> {
+    let info = &pe.info;
     let coff = info.pe_offset;
-    let opt = info.optional_header_offset;
-    let count = pe.sections.len() + new.len();
+    let count = pe.sections.len() + added;
     pe::put_u16(
-        &mut out,
+        out,
         coff + pe::COFF_NUMBER_OF_SECTIONS,
         u16::try_from(count).map_err(|_| UkiError::TooLarge("section count"))?,
     );
+    layout::set_image_sizes(out, info, sizes.initialized_data, sizes.size_of_image)?;
     pe::put_u32(
-        &mut out,
-        opt + pe::OPT_SIZE_OF_INITIALIZED_DATA,
-        to_u32(init_data, "SizeOfInitializedData")?,
+        out,
+        info.optional_header_offset + pe::OPT_SIZE_OF_HEADERS,
+        to_u32(sizes.size_of_headers, "SizeOfHeaders")?,
     );
-    pe::put_u32(
-        &mut out,
-        opt + pe::OPT_SIZE_OF_IMAGE,
-        to_u32(va, "SizeOfImage")?,
-    );
-    pe::put_u32(
-        &mut out,
-        opt + pe::OPT_SIZE_OF_HEADERS,
-        to_u32(size_of_headers, "SizeOfHeaders")?,
-    );
-    pe::put_u32(&mut out, opt + pe::OPT_CHECKSUM, 0);
-    if stripped.is_some() {
-        pe::put_u32(&mut out, coff + pe::COFF_POINTER_TO_SYMBOLS, 0);
-        pe::put_u32(&mut out, coff + pe::COFF_NUMBER_OF_SYMBOLS, 0);
+    if symbols_stripped {
+        pe::put_u32(out, coff + pe::COFF_POINTER_TO_SYMBOLS, 0);
+        pe::put_u32(out, coff + pe::COFF_NUMBER_OF_SYMBOLS, 0);
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

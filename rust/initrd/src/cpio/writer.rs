@@ -265,41 +265,20 @@ impl Archive {
     /// number of bytes written.
     pub fn write_to(&self, out: &mut dyn Write, mtime: u64) -> Result<u64, CpioError> {
         let mtime = fit("mtime", mtime)?;
-        // Inode numbers, link counts and the data-carrying (last) member.
-        let mut inode: BTreeMap<&str, u32> = BTreeMap::new();
-        let mut members: BTreeMap<&str, u32> = BTreeMap::new();
-        let mut last: BTreeMap<&str, &str> = BTreeMap::new();
-        let mut subdirs: BTreeMap<&str, u32> = BTreeMap::new();
-        for (path, node) in &self.nodes {
-            let key = match node {
-                Node::Hardlink { target } => target.as_str(),
-                _ => path.as_str(),
-            };
-            let next = inode.len() as u32 + 1;
-            inode.entry(key).or_insert(next);
-            *members.entry(key).or_default() += 1;
-            last.insert(key, path);
-            if let (Node::Dir { .. }, Some((parent, _))) = (node, path.rsplit_once('/')) {
-                *subdirs.entry(parent).or_default() += 1;
-            }
-        }
+        let inodes = Inodes::of(&self.nodes);
         let mut w = Counter { out, n: 0 };
         for (path, node) in &self.nodes {
-            let key = match node {
-                Node::Hardlink { target } => target.as_str(),
-                _ => path.as_str(),
-            };
+            let key = inode_key(path, node);
             let mut h = Header {
-                ino: inode[key],
-                nlink: members[key],
+                ino: inodes.inode[key],
+                nlink: inodes.members[key],
                 mtime,
                 ..Header::default()
             };
-            let is_last = last[key] == path;
             match node {
                 Node::Dir { mode, .. } => {
                     h.mode = S_IFDIR | mode;
-                    h.nlink = 2 + subdirs.get(path.as_str()).copied().unwrap_or(0);
+                    h.nlink = 2 + inodes.subdirs.get(path.as_str()).copied().unwrap_or(0);
                     h.write(&mut w, path)?;
                 }
                 Node::Symlink { target } => {
@@ -314,33 +293,13 @@ impl Archive {
                     minor,
                     mode,
                 } => {
-                    let t = match kind {
-                        DeviceKind::Char => S_IFCHR,
-                        DeviceKind::Block => S_IFBLK,
-                    };
-                    h.mode = t | mode;
+                    h.mode = device_type(*kind) | mode;
                     (h.rdev_major, h.rdev_minor) = (*major, *minor);
                     h.write(&mut w, path)?;
                 }
                 Node::File { .. } | Node::Hardlink { .. } => {
-                    let Some(Node::File { mode, content }) = self.nodes.get(key) else {
-                        unreachable!("hardlinks point at files")
-                    };
-                    h.mode = S_IFREG | mode;
-                    if !is_last {
-                        h.write(&mut w, path)?;
-                        continue;
-                    }
-                    match content {
-                        Content::Bytes(b) => {
-                            h.size = fit(path, b.len() as u64)?;
-                            h.write(&mut w, path)?;
-                            w.data(b)?;
-                        }
-                        Content::Host(host) => {
-                            write_host(&mut w, h, path, host)?;
-                        }
-                    }
+                    let is_last = inodes.last[key] == path;
+                    self.write_file_member(&mut w, h, path, key, is_last)?;
                 }
             }
         }
@@ -352,10 +311,84 @@ impl Archive {
         Ok(w.n)
     }
 
+    /// Writes a regular file or a hardlink to one (`key`, the group's file):
+    /// only the group's last member carries the data.
+    fn write_file_member(
+        &self,
+        w: &mut Counter,
+        mut h: Header,
+        path: &str,
+        key: &str,
+        is_last: bool,
+    ) -> Result<(), CpioError> {
+        let Some(Node::File { mode, content }) = self.nodes.get(key) else {
+            unreachable!("hardlinks point at files")
+        };
+        h.mode = S_IFREG | mode;
+        if !is_last {
+            return h.write(w, path);
+        }
+        match content {
+            Content::Bytes(b) => {
+                h.size = fit(path, b.len() as u64)?;
+                h.write(w, path)?;
+                w.data(b)
+            }
+            Content::Host(host) => write_host(w, h, path, host),
+        }
+    }
+
     /// Writes the archive into a new buffer (see [`Archive::write_to`]).
     pub fn to_bytes(&self, mtime: u64) -> Result<Vec<u8>, CpioError> {
         let mut v = Vec::new();
         self.write_to(&mut v, mtime)?;
         Ok(v)
+    }
+}
+
+/// Inode numbers, link counts and the data-carrying (last) member of each
+/// inode, and the subdirectory count of each directory, in archive order.
+struct Inodes<'a> {
+    inode: BTreeMap<&'a str, u32>,
+    members: BTreeMap<&'a str, u32>,
+    last: BTreeMap<&'a str, &'a str>,
+    subdirs: BTreeMap<&'a str, u32>,
+}
+
+impl<'a> Inodes<'a> {
+    fn of(nodes: &'a BTreeMap<String, Node>) -> Self {
+        let mut inodes = Inodes {
+            inode: BTreeMap::new(),
+            members: BTreeMap::new(),
+            last: BTreeMap::new(),
+            subdirs: BTreeMap::new(),
+        };
+        for (path, node) in nodes {
+            let key = inode_key(path, node);
+            let next = inodes.inode.len() as u32 + 1;
+            inodes.inode.entry(key).or_insert(next);
+            *inodes.members.entry(key).or_default() += 1;
+            inodes.last.insert(key, path);
+            if let (Node::Dir { .. }, Some((parent, _))) = (node, path.rsplit_once('/')) {
+                *inodes.subdirs.entry(parent).or_default() += 1;
+            }
+        }
+        inodes
+    }
+}
+
+/// The path whose inode an entry is: a hardlink's target, else its own.
+fn inode_key<'a>(path: &'a str, node: &'a Node) -> &'a str {
+    match node {
+        Node::Hardlink { target } => target.as_str(),
+        _ => path,
+    }
+}
+
+/// The file type bits of a device node.
+fn device_type(kind: DeviceKind) -> u32 {
+    match kind {
+        DeviceKind::Char => S_IFCHR,
+        DeviceKind::Block => S_IFBLK,
     }
 }
