@@ -102,7 +102,7 @@ pub enum UpdateCommand {
 fn verify(location: &str, ca_cert: Option<&std::path::Path>, sig: &SignatureArgs) -> Result<()> {
     let trust = sig.verify_trust()?;
     let src = BundleSource::parse(location, ca_cert)?;
-    let m = src.manifest(&trust)?;
+    let m = trust.read_manifest(&src)?;
     src.copy_verified(&m.usr, &mut std::io::sink(), |_| {})?;
     if let Some(bl) = &m.bootloader {
         src.copy_verified(bl, &mut std::io::sink(), |_| {})?;

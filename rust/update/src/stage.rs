@@ -75,8 +75,8 @@ pub fn stage(req: StageRequest<'_>, progress: &mut dyn FnMut(&str)) -> Result<()
         TrustChoice::Given(t) => t,
     };
     // Signature first: nothing below writes for an unsigned or forged bundle.
-    let manifest = src
-        .manifest(&trust)
+    let manifest = trust
+        .read_manifest(&src)
         .with_context(|| format!("reading the bundle at {}", req.location))?;
     let target = inactive_slot(&gpt, &booted, manifest.usr.size)?;
     progress(&format!(

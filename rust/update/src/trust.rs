@@ -11,7 +11,7 @@ use anyhow::{anyhow, Context, Result};
 use metalos_boot::blockdev::Disk;
 use metalos_boot::esp::EspHandle;
 use metalos_contract::paths::{EspPath, UsrPath};
-use metalos_contract::update::BUNDLE_MANIFEST;
+use metalos_contract::update::{UpdateManifest, BUNDLE_MANIFEST};
 use metalos_disk::gpt::{Gpt, Partition};
 use metalos_signing::{Signature, VerifyingKey};
 use std::path::Path;
@@ -93,6 +93,16 @@ impl Trust {
                 Ok(Trust::Unsigned)
             }
         }
+    }
+
+    /// Reads bundle.json of `src`, checks its signature as this trust
+    /// says, then parses and validates it: the manifest returned is parsed
+    /// from exactly the bytes that were verified.
+    pub fn read_manifest(&self, src: &BundleSource) -> Result<UpdateManifest> {
+        let bytes = src.read_small(BUNDLE_MANIFEST)?;
+        self.check(src, &bytes)?;
+        let text = String::from_utf8(bytes).context("bundle.json is not UTF-8")?;
+        UpdateManifest::parse(&text).map_err(anyhow::Error::msg)
     }
 
     /// Checks `manifest` (the bytes of bundle.json) against
