@@ -9,11 +9,11 @@
 //! * [`signed`]: the signed netboot manifest vouching for the image and
 //!   the HostConfig;
 //! * [`target`]: which disk receives the image;
-//! * [`write`]: the streaming write with progress, read back.
+//! * [`stream`]: the image streamed onto the disk with progress, read back.
 
 pub mod signed;
+pub mod stream;
 pub mod target;
-pub mod write;
 
 use crate::emergency::Policy;
 use crate::{modules, slotboot, sys};
@@ -227,7 +227,7 @@ fn write_disk(
     let (_, body) = client
         .get_reader(&params.image_url)
         .context("fetching the disk image")?;
-    let (staged, stats) = write::write_image(PROG, file, body, params)?;
+    let (staged, stats) = stream::write_image(PROG, file, body, params)?;
     let gpt = staged.table()?;
     let esp = EspHandle::find(disk, &gpt).context("the image has no ESP")?;
     esp.write(HOST_CONFIG, host_config)

@@ -4,9 +4,10 @@
 //! * [`source`]: where a bundle comes from (a directory or an http(s) URL)
 //!   and verified streaming of its files;
 //! * [`trust`]: which key a bundle must be signed with — the target disk's
-//!   own ([`trust::Trust::of_disk`]) — and checking `bundle.json.sig`;
+//!   own ([`trust::Trust::of_disk`]) — and checking `bundle.json.sig`
+//!   (`BundleSource::manifest` reads bundle.json through it);
 //! * [`keys`]: finding that key in a `/usr` slot and in the bootloader UKI;
-//! * [`stage`]: verify, disable, write and read back the inactive slot,
+//! * [`stage`](mod@stage): verify, disable, write and read back the inactive slot,
 //!   then one trial boot ([`stage::stage`]);
 //! * [`bootloader`]: replacing `EFI/BOOT/BOOTX64.EFI` without ever leaving
 //!   the ESP without one;

@@ -4,7 +4,7 @@
 //! short or corrupt downloads are errors.
 
 use anyhow::{bail, Context, Result};
-use metalos_contract::update::{BundleFile, UpdateManifest, BUNDLE_MANIFEST};
+use metalos_contract::update::{BundleFile, BUNDLE_MANIFEST};
 use metalos_net::http::{HttpClient, HttpOptions};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -75,16 +75,6 @@ impl BundleSource {
                 Ok((Box::new(body), len))
             }
         }
-    }
-
-    /// Reads and validates bundle.json, after checking its signature as
-    /// `trust` says (see [`crate::trust`]): the manifest returned is
-    /// parsed from exactly the bytes that were verified.
-    pub fn manifest(&self, trust: &crate::trust::Trust) -> Result<UpdateManifest> {
-        let bytes = self.read_small(BUNDLE_MANIFEST)?;
-        trust.check(self, &bytes)?;
-        let text = String::from_utf8(bytes).context("bundle.json is not UTF-8")?;
-        UpdateManifest::parse(&text).map_err(anyhow::Error::msg)
     }
 
     /// Reads a small file of the bundle (at most 1 MiB).

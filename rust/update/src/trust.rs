@@ -9,7 +9,7 @@ use crate::keys::{self, FoundKey};
 use crate::source::BundleSource;
 use anyhow::{anyhow, Context, Result};
 use metalos_contract::paths::{EspPath, UsrPath};
-use metalos_contract::update::BUNDLE_MANIFEST;
+use metalos_contract::update::{UpdateManifest, BUNDLE_MANIFEST};
 use metalos_disk::blockdev::Disk;
 use metalos_disk::esp_partition::EspHandle;
 use metalos_disk::gpt::{Gpt, Partition};
@@ -118,6 +118,19 @@ impl Trust {
         })?;
         eprintln!("{BUNDLE_MANIFEST}: signature verified (key {fp})");
         Ok(())
+    }
+}
+
+// Here rather than in `source`, which then needs nothing from `trust`.
+impl BundleSource {
+    /// Reads and validates bundle.json, after checking its signature as
+    /// `trust` says: the manifest returned is parsed from exactly the
+    /// bytes that were verified.
+    pub fn manifest(&self, trust: &Trust) -> Result<UpdateManifest> {
+        let bytes = self.read_small(BUNDLE_MANIFEST)?;
+        trust.check(self, &bytes)?;
+        let text = String::from_utf8(bytes).context("bundle.json is not UTF-8")?;
+        UpdateManifest::parse(&text).map_err(anyhow::Error::msg)
     }
 }
 
