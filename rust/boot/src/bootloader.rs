@@ -14,8 +14,8 @@ use crate::slotboot::{self, SlotRejected};
 use crate::{modules, sys};
 use anyhow::{bail, Context, Result};
 use metalos_config::HostConfig;
-use metalos_contract::paths::EspPath;
 use metalos_disk::blockdev::{self, Disk};
+use metalos_disk::esp_partition::FIRST_BOOT_FLAG;
 use metalos_disk::gpt::Gpt;
 use metalos_disk::slots;
 use std::fs::File;
@@ -51,7 +51,7 @@ pub fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     if let Some(h) = &host_config {
         policy.apply_host_config(h);
     }
-    let first_boot = esp.exists(EspPath::FIRST_BOOT_FLAG.as_str());
+    let first_boot = esp.exists(FIRST_BOOT_FLAG);
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
