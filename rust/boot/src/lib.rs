@@ -1,32 +1,35 @@
-//! The MetalOS in-initrd runtime. Everything here runs as (or for) PID 1 in
-//! a tiny initrd: no shell, no udev, no libc beyond a static binary.
+//! The MetalOS in-initrd runtime and its three PID-1 programs. Everything
+//! here runs as (or for) PID 1 in a tiny initrd: no shell, no udev, no
+//! libc beyond a static binary. Disks, partitions, gptprio slots and the
+//! ESP read in place are `metalos_disk` ([`metalos_disk::blockdev`],
+//! [`metalos_disk::slots`], [`metalos_disk::esp_partition`]).
 //!
-//! * [`sys`] mounts and console output;
-//! * [`modules`] loads kernel modules (with dependencies) from the initrd;
-//! * [`blockdev`] finds disks and partitions and reads their GPT;
-//! * [`efivar`] reads what systemd-stub exported (LoaderDevicePartUUID);
-//! * [`esp`] reads the HostConfig and first-boot flag from the ESP in place;
-//! * [`slots`] chooses the `/usr` slot by gptprio and counts tries down;
-//! * [`kexec`] starts a kernel; [`slotboot`] mounts a slot and kexecs its payload
-//!   after [`slotverify`] checked it; [`verity`] sets up dm-verity for `/usr`;
-//! * [`firstboot`] randomizes GUIDs and grows ROOT; [`rootfs`] formats and
-//!   mounts it; [`netnames`] renames NICs; [`switchroot`] hands over;
-//! * [`emergency`] the defined failure path.
+//! Each program's stages (`src/bin/*` only call their `run`):
+//! * [`bootloader`]: `metalos-bootloader`, PID 1 of the bootloader UKI:
+//!   finds the boot disk, chooses the `/usr` slot and boots it;
+//! * [`metalinit`]: `metalinit`, PID 1 of the setup initrd: first-boot disk
+//!   work, ROOT, `/usr`, identity, provisioning, switch-root;
+//! * [`metalimage`]: `metalimage`, PID 1 of the imaging initrd: network,
+//!   HostConfig, the image written to disk, then the slot boot.
+//!
+//! Shared by them:
+//! * [`sys`]: mounts, the kernel command line, console output;
+//! * [`modules`]: loads kernel modules (with dependencies) from the initrd;
+//! * [`efivar`]: reads what systemd-stub exported (LoaderDevicePartUUID);
+//! * [`slotboot`]: mounts a slot and kexecs its payload (metalos-bootloader
+//!   and metalimage) after [`slotverify`] checked it; [`kexec`] starts a
+//!   kernel;
+//! * [`verity`]: sets up dm-verity for `/usr`;
+//! * [`emergency`]: the defined failure path and every program's `main`.
 
-pub mod blockdev;
+pub mod bootloader;
 pub mod efivar;
 pub mod emergency;
-pub mod esp;
-pub mod firstboot;
-pub mod imaging;
 pub mod kexec;
+pub mod metalimage;
+pub mod metalinit;
 pub mod modules;
-pub mod netnames;
-pub mod provision;
-pub mod rootfs;
 pub mod slotboot;
-pub mod slots;
 pub mod slotverify;
-pub mod switchroot;
 pub mod sys;
 pub mod verity;

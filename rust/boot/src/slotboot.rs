@@ -5,12 +5,12 @@
 //! The slot is verified first ([`crate::slotverify`]): a rejected slot
 //! comes back as a [`SlotRejected`] error for the caller to fall back.
 
-use crate::blockdev::{self, Disk};
 pub use crate::slotverify::SlotRejected;
 use crate::slotverify::{check_payload, verify_slot};
 use crate::{kexec, sys};
 use anyhow::{Context, Result};
 use metalos_config::HostConfig;
+use metalos_disk::blockdev::{self, Disk};
 use metalos_disk::gpt::{Gpt, Partition};
 use metalos_disk::guid::SENTINEL_DISK_GUID;
 use std::path::Path;

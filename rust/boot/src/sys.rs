@@ -172,13 +172,9 @@ pub fn kernel_cmdline() -> String {
         .to_string()
 }
 
-/// Value of `key=value` on the kernel command line (last one wins).
-pub fn cmdline_value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
-    cmdline
-        .split_whitespace()
-        .filter_map(|w| w.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
-        .next_back()
-}
+/// Value of `key=value` on the kernel command line (last one wins): the
+/// one parser every writer and reader of `metalos.*` arguments shares.
+pub use metalos_contract::cmdline::value as cmdline_value;
 
 /// The GUID of `key=GUID` or `key=PARTUUID=GUID` on the kernel command
 /// line (metalinit's `metalos.usr=`, `metalos.root_disk=`).

@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use metalos_boot::esp::EspHandle;
+use metalos_disk::esp_partition::EspHandle;
 use metalos_reset::layout::FIRST_BOOT_FLAG;
 use metalos_reset::{DirFlag, Fate, FirstBootFlag, Provisioning, ResetError, StageOptions};
 use std::path::{Path, PathBuf};
@@ -49,7 +49,7 @@ impl FirstBootFlag for LiveEsp {
     fn set(&self) -> Result<(), ResetError> {
         self.0
             .write(FIRST_BOOT_FLAG, b"")
-            .map_err(|e| ResetError::Flag(format!("{e:#}")))
+            .map_err(|e| ResetError::Flag(format!("{:#}", anyhow::Error::new(e))))
     }
     fn clear(&self) -> Result<(), ResetError> {
         if !self.0.exists(FIRST_BOOT_FLAG) {
@@ -57,7 +57,7 @@ impl FirstBootFlag for LiveEsp {
         }
         self.0
             .remove(FIRST_BOOT_FLAG)
-            .map_err(|e| ResetError::Flag(format!("{e:#}")))
+            .map_err(|e| ResetError::Flag(format!("{:#}", anyhow::Error::new(e))))
     }
 }
 
@@ -115,9 +115,9 @@ fn first_boot_flag(args: &ResetArgs) -> Result<Box<dyn FirstBootFlag>> {
         (Some(dir), _) => Ok(Box::new(DirFlag(dir.clone()))),
         (None, Some(_)) => bail!("--root needs --esp DIR"),
         (None, None) => {
-            let cmdline = metalos_boot::sys::kernel_cmdline();
+            let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
             let (disk, gpt, _) =
-                metalos_boot::blockdev::booted_slot(&cmdline).map_err(anyhow::Error::msg)?;
+                metalos_disk::blockdev::booted_slot(&cmdline).map_err(anyhow::Error::msg)?;
             let esp = EspHandle::find(&disk, &gpt)
                 .with_context(|| format!("{} has no ESP", disk.dev.display()))?;
             Ok(Box::new(LiveEsp(esp)))

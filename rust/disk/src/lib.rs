@@ -1,17 +1,27 @@
 //! MetalOS disk writers and readers: GPT with gptprio attributes, sparse
 //! image files, the FAT32 ESP, the squashfs `/usr` image and its dm-verity
-//! tree and slot descriptor.
+//! tree and slot descriptor, and the disks of the running machine.
 //!
-//! Modules: [`readat`] (positioned I/O traits), [`sparse`] (hole-keeping
-//! writes and the [`sparse::Region`] window), [`device`] (block-device
-//! queries), [`gpt`], [`gptprio`] and [`guid`] (the partition table),
-//! [`imagewrite`] (streaming an image onto a disk), [`esp`], [`fatcheck`]
-//! and [`fatswap`] (the FAT32 ESP), [`usrfs`] (the squashfs `/usr`),
-//! [`verity`], [`slotverity`] and [`slotdesc`] (dm-verity and the slot
-//! descriptor).
+//! * [`gpt`], [`gptprio`], [`guid`]: the partition table, its slot
+//!   attributes and its GUIDs;
+//! * [`slots`] — choosing the `/usr` slot by gptprio and its transitions
+//!   (trial boot, mark good, rollback), written back synced;
+//! * [`esp`], [`fatcheck`], [`fatswap`]: the FAT32 ESP (writing it, checking
+//!   it before reading, swapping a file atomically);
+//! * [`esp_partition`] — an ESP on a block device read and written in place
+//!   ([`esp_partition::EspHandle`]: the HostConfig, the first-boot flag);
+//! * [`blockdev`] — disks and partitions as the kernel sees them
+//!   (`/sys/class/block`), the booted slot;
+//! * [`device`], [`readat`], [`sparse`]: block devices versus image files,
+//!   positioned I/O, sparse writing;
+//! * [`imagewrite`] — streaming a disk image onto a disk, tables last;
+//! * [`usrfs`], [`verity`], [`slotverity`], [`slotdesc`]: the `/usr`
+//!   squashfs, its dm-verity tree and its slot descriptor.
 
+pub mod blockdev;
 pub mod device;
 pub mod esp;
+pub mod esp_partition;
 pub mod fatcheck;
 pub mod fatswap;
 pub mod gpt;
@@ -20,6 +30,7 @@ pub mod guid;
 pub mod imagewrite;
 pub mod readat;
 pub mod slotdesc;
+pub mod slots;
 pub mod slotverity;
 pub mod sparse;
 pub mod usrfs;

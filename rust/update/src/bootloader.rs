@@ -4,10 +4,10 @@
 use crate::fault::fault_point;
 use crate::source::BundleSource;
 use anyhow::{Context, Result};
-use metalos_boot::blockdev::Disk;
-use metalos_boot::esp::EspHandle;
 use metalos_contract::paths::EspPath;
 use metalos_contract::update::BundleFile;
+use metalos_disk::blockdev::Disk;
+use metalos_disk::esp_partition::EspHandle;
 use metalos_disk::gpt::Gpt;
 use sha2::{Digest, Sha256};
 

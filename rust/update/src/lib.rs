@@ -11,14 +11,17 @@
 //! * [`bootloader`] — replacing `EFI/BOOT/BOOTX64.EFI` without ever leaving
 //!   the ESP without one;
 //! * [`status`] — slot status, mark-good and rollback on the running system;
+//! * [`running`] — the running system's booted slot, and a read-only look
+//!   into another slot;
 //! * [`fault`] — fault points for the power-loss tests.
 //!
 //! The bundle's manifest format is `metalos_contract::update`; the gptprio
-//! slot policy (shared with the bootloader) is `metalos_boot::slots`.
+//! slot policy (shared with the bootloader) is `metalos_disk::slots`.
 
 pub mod bootloader;
 pub mod fault;
 pub mod keys;
+pub mod running;
 pub mod source;
 pub mod stage;
 pub mod status;

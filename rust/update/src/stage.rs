@@ -7,9 +7,10 @@ use crate::fault::fault_point;
 use crate::source::BundleSource;
 use crate::trust::Trust;
 use anyhow::{bail, Context, Result};
-use metalos_boot::{blockdev, slots, sys};
 use metalos_contract::update::BundleFile;
+use metalos_disk::blockdev;
 use metalos_disk::gpt::{Gpt, Partition};
+use metalos_disk::slots;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -22,10 +23,10 @@ const DOWNLOAD_DIR: &str = "/var/lib/metalos/update";
 /// next-boot slot counts as booted (offline servicing).
 pub fn target_disk(disk: Option<&Path>) -> Result<(blockdev::Disk, Gpt, Partition)> {
     let Some(path) = disk else {
-        return blockdev::booted_slot(&sys::kernel_cmdline()).map_err(anyhow::Error::msg);
+        return crate::running::booted_slot();
     };
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let size = blockdev::device_size(&file)?;
+    let size = metalos_disk::device::size(&file)?;
     let (gpt, _) =
         Gpt::read(&file, size).with_context(|| format!("reading the GPT of {}", path.display()))?;
     // choose_slot counts a try down: work on a copy.

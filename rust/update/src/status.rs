@@ -1,20 +1,14 @@
 //! The slots of the running system: their status, marking the booted one
 //! good (after an optional health check), rolling back to the other one.
 
+use crate::running::{booted_slot, with_slot_mounted};
 use anyhow::{bail, Context, Result};
-use metalos_boot::esp::EspHandle;
-use metalos_boot::{blockdev, slots, sys};
 use metalos_contract::paths::UsrPath;
 use metalos_contract::update::os_release_version;
+use metalos_disk::blockdev;
+use metalos_disk::esp_partition::EspHandle;
 use metalos_disk::gptprio::{choose, GptPrio};
-
-fn booted_slot() -> Result<(
-    blockdev::Disk,
-    metalos_disk::gpt::Gpt,
-    metalos_disk::gpt::Partition,
-)> {
-    blockdev::booted_slot(&sys::kernel_cmdline()).map_err(anyhow::Error::msg)
-}
+use metalos_disk::slots;
 
 /// VERSION_ID of a slot: the running /usr for the booted one, a temporary
 /// read-only mount for the other.
@@ -24,12 +18,11 @@ fn slot_version(disk: &blockdev::Disk, number: u32, is_booted: bool) -> Option<S
     }
     let dev = blockdev::partition_dev(disk, number)?;
     let at = format!("/run/metalos/peek-{number}");
-    sys::mount(&dev.to_string_lossy(), &at, "squashfs", libc::MS_RDONLY, "").ok()?;
-    let v = std::fs::read_to_string(format!("{at}/{}", UsrPath::OS_RELEASE.in_slot()))
-        .ok()
-        .and_then(|t| os_release_version(&t));
-    let _ = sys::umount(&at);
-    v
+    with_slot_mounted(&dev, &at, |root| {
+        std::fs::read_to_string(root.join(UsrPath::OS_RELEASE.in_slot()))
+            .ok()
+            .and_then(|t| os_release_version(&t))
+    })?
 }
 
 /// Writes the changed slot table to the disk (backup, then primary, synced).

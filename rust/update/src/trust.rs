@@ -8,10 +8,10 @@
 use crate::keys::{self, FoundKey};
 use crate::source::BundleSource;
 use anyhow::{anyhow, Context, Result};
-use metalos_boot::blockdev::Disk;
-use metalos_boot::esp::EspHandle;
 use metalos_contract::paths::{EspPath, UsrPath};
 use metalos_contract::update::{UpdateManifest, BUNDLE_MANIFEST};
+use metalos_disk::blockdev::Disk;
+use metalos_disk::esp_partition::EspHandle;
 use metalos_disk::gpt::{Gpt, Partition};
 use metalos_signing::{Signature, VerifyingKey};
 use std::path::Path;

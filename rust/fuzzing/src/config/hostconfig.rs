@@ -38,8 +38,8 @@ fn use_host_config(h: &HostConfig) {
     for i in &h.network.interfaces {
         assert!(h.interface_for_mac(&i.mac.to_string()).is_some());
     }
-    let _ = metalos_boot::provision::network_settings("", Some(h));
-    let _ = metalos_boot::imaging::choose_target(&h.root_disk, &[]);
+    let _ = metalos_boot::metalinit::provision::network_settings("", Some(h));
+    let _ = metalos_boot::metalimage::target::choose_target(&h.root_disk, &[]);
     if let Some(p) = &h.provisioning {
         let bytes = serde_json::to_vec(p).expect("a JSON value serialises");
         let _ = metalos_ignition::parse::parse(&bytes, Default::default());

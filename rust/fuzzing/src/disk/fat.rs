@@ -2,8 +2,8 @@
 //! flag) through `metalos_disk::esp` and lamfat.
 
 use super::vdisk::VirtualDisk;
-use metalos_boot::esp::{FIRST_BOOT_FLAG, HOST_CONFIG};
 use metalos_disk::esp::{list_esp, read_esp_file};
+use metalos_disk::esp_partition::{FIRST_BOOT_FLAG, HOST_CONFIG};
 use metalos_disk::sparse::Region;
 
 /// Files larger than this are listed but not read (PID 1 reads small files).

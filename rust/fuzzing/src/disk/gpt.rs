@@ -2,12 +2,12 @@
 //! metalinit read it (both copies, 512- and 4096-byte sectors), gptprio.
 
 use super::vdisk::VirtualDisk;
-use metalos_boot::blockdev::Disk;
-use metalos_boot::esp::EspHandle;
-use metalos_boot::slots;
+use metalos_disk::blockdev::Disk;
+use metalos_disk::esp_partition::EspHandle;
 use metalos_disk::gpt::Gpt;
 use metalos_disk::gptprio::{choose, GptPrio};
 use metalos_disk::readat::ReadAt;
+use metalos_disk::slots;
 
 /// Decodes a disk in the head/tail format ([`VirtualDisk::from_head_tail`])
 /// with `Gpt::read`, then does what the bootloader does with the table:

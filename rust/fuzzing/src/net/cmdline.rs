@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use metalos_boot::emergency::Action;
-use metalos_boot::provision;
+use metalos_boot::metalinit::provision;
 use metalos_boot::slotboot::slot_cmdline;
 use metalos_boot::sys::{cmdline_uuid, cmdline_value};
 use metalos_boot::verity::VerityArgs;

@@ -1,5 +1,7 @@
 //! Renaming NICs by MAC address (`SIOCSIFNAME`), before anything uses them.
 
+use crate::sys;
+use metalos_config::hostconfig::HostConfig;
 use std::path::Path;
 
 /// Current name of the interface with `mac` (lower-case `aa:bb:…`).
@@ -48,5 +50,24 @@ pub fn rename(from: &str, to: &str) -> std::io::Result<()> {
         Ok(())
     } else {
         Err(err)
+    }
+}
+
+/// Gives every interface of the HostConfig `h` its name, saying on the
+/// console (as `prog`) what was renamed, what could not be and what is
+/// absent.
+pub fn rename_all(prog: &str, h: &HostConfig) {
+    for iface in &h.network.interfaces {
+        let mac = iface.mac.to_string();
+        match name_for_mac(&mac) {
+            Some(cur) => match rename(&cur, &iface.name) {
+                Ok(()) => sys::say(prog, &format!("NIC {mac}: {cur} -> {}", iface.name)),
+                Err(e) => sys::say(
+                    prog,
+                    &format!("NIC {mac}: cannot rename {cur} to {}: {e}", iface.name),
+                ),
+            },
+            None => sys::say(prog, &format!("NIC {mac} ({}) not present", iface.name)),
+        }
     }
 }

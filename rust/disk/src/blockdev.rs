@@ -1,7 +1,10 @@
 //! Disks and partitions as the kernel sees them (`/sys/class/block`), and
-//! their partition tables.
+//! their partition tables: what PID-1 programs and the host's update and
+//! reset code look up on the running machine.
 
-use metalos_disk::gpt::{Gpt, GptError, Partition, TableHealth};
+use crate::device;
+use crate::gpt::{Gpt, GptError, Partition, TableHealth};
+use metalos_contract::cmdline;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -61,17 +64,10 @@ pub fn partition_dev(disk: &Disk, number: u32) -> Option<PathBuf> {
     })
 }
 
-/// Size of a file or block device in bytes.
-pub fn device_size(file: &File) -> std::io::Result<u64> {
-    use std::io::{Seek, SeekFrom};
-    let mut f = file;
-    f.seek(SeekFrom::End(0))
-}
-
 /// Reads the GPT of `disk` (primary, or the backup when the primary is damaged).
 pub fn read_gpt(disk: &Disk) -> Result<(Gpt, TableHealth), GptError> {
     let file = File::open(&disk.dev)?;
-    let size = device_size(&file)?;
+    let size = device::size(&file)?;
     Gpt::read(&file, size)
 }
 
@@ -139,15 +135,12 @@ fn not_found(guid: &Uuid, hint: Option<&str>, unreadable: &[(String, String)]) -
 /// command line metalos-bootloader wrote (`metalos.usr=PARTUUID=…`,
 /// `metalos.boot_disk=…`).
 pub fn booted_slot(cmdline: &str) -> Result<(Disk, Gpt, Partition), String> {
-    let usr = crate::sys::cmdline_value(cmdline, "metalos.usr").ok_or(
+    let usr = cmdline::value(cmdline, "metalos.usr").ok_or(
         "metalos.usr= is not on the kernel command line: not booted by metalos-bootloader",
     )?;
     let guid = Uuid::parse_str(usr.trim_start_matches("PARTUUID="))
         .map_err(|e| format!("metalos.usr={usr}: {e}"))?;
-    find_partition_on(
-        &guid,
-        crate::sys::cmdline_value(cmdline, "metalos.boot_disk"),
-    )
+    find_partition_on(&guid, cmdline::value(cmdline, "metalos.boot_disk"))
 }
 
 /// The disk holding a partition with GUID `guid` (the first of several).
@@ -179,7 +172,7 @@ fn is_pci_address(s: &str) -> bool {
 }
 
 /// The disk whose PCI path ends with the (device, function) chain of a
-/// UEFI device path (see [`crate::efivar::boot_current_pci_chain`]).
+/// UEFI device path (as `metalos_boot::efivar::boot_current_pci_chain` reads it).
 pub fn disk_for_pci_chain(chain: &[(u8, u8)]) -> Vec<Disk> {
     disks()
         .into_iter()
@@ -244,7 +237,11 @@ pub fn reread_partitions(file: &File) -> std::io::Result<()> {
     const BLKRRPART: libc::c_ulong = 0x125f;
     // SAFETY: ioctl without argument on an owned descriptor.
     let rc = unsafe { libc::ioctl(file.as_raw_fd(), BLKRRPART as _) };
-    crate::sys::check(rc.into(), || "BLKRRPART".into())
+    if rc < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(std::io::Error::new(e.kind(), format!("BLKRRPART: {e}")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

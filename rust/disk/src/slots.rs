@@ -1,9 +1,9 @@
 //! Choosing the `/usr` slot by gptprio (Flatcar/ChromeOS semantics) and
 //! counting its tries down on disk before it boots.
 
+use crate::gpt::{Gpt, GptError, Partition};
+use crate::gptprio::{choose, GptPrio};
 use metalos_config::spec::type_guid;
-use metalos_disk::gpt::{Gpt, GptError, Partition};
-use metalos_disk::gptprio::{choose, GptPrio};
 use std::fs::File;
 
 /// Why no slot could be chosen or recorded.

@@ -1,4 +1,7 @@
-use super::*;
+use super::target::{choose_target, Candidate};
+use metalos_config::hostconfig::RootDisk;
+use metalos_contract::cmdline::ImagingArgs;
+use metalos_disk::blockdev::Disk;
 use std::path::PathBuf;
 
 const SHA: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

@@ -1,16 +1,22 @@
-//! The ESP of the boot disk, read (and, for the first-boot flag, written)
-//! in place through the FAT code of `metalos-disk` — no vfat module or
-//! mount needed in the initrd.
+//! An ESP partition on a block device (or image file), read and written
+//! in place through the FAT code of [`crate::esp`] and [`crate::fatswap`]
+//! — no vfat module or mount needed in an initrd.
 
-use crate::blockdev::{self, Disk};
-use anyhow::{bail, Context, Result};
-use metalos_config::hostconfig::{HostConfig, RootDisk};
+use crate::blockdev::Disk;
+use crate::esp::{
+    list_esp, read_esp_file, read_esp_file_if_present, remove_esp_file, rename_esp_file,
+    write_esp_file, EspError,
+};
+use crate::fatswap::{swap_contents, SwapError};
+use crate::gpt::{Gpt, Partition};
+use crate::sparse::Region;
+use metalos_config::hostconfig::HostConfig;
 use metalos_config::spec::type_guid;
+use metalos_config::FieldError;
 use metalos_contract::paths::EspPath;
-use metalos_disk::esp::{list_esp, read_esp_file, read_esp_file_if_present, remove_esp_file};
-use metalos_disk::gpt::{Gpt, Partition};
-use metalos_disk::sparse::Region;
 use std::fs::File;
+use std::path::PathBuf;
+use std::string::FromUtf8Error;
 
 /// Path of the HostConfig on the ESP.
 pub const HOST_CONFIG: &str = EspPath::HOST_CONFIG.as_str();
@@ -19,6 +25,49 @@ pub const FIRST_BOOT_FLAG: &str = EspPath::FIRST_BOOT_FLAG.as_str();
 /// Largest HostConfig PID 1 reads (real ones are a few KiB; a corrupted
 /// directory entry may claim gigabytes).
 pub const HOST_CONFIG_MAX_LEN: u64 = 1 << 20;
+
+/// Why an ESP partition could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum EspPartitionError {
+    /// The device holding the ESP cannot be opened.
+    #[error("opening {}", dev.display())]
+    Open {
+        /// The device node (or image file).
+        dev: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The FAT filesystem refused the read or write.
+    #[error(transparent)]
+    Fat(#[from] EspError),
+    /// Swapping two directory entries failed.
+    #[error(transparent)]
+    Swap(#[from] SwapError),
+    /// Syncing the device failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The HostConfig is present but cannot be read.
+    #[error("reading {HOST_CONFIG} on {}", dev.display())]
+    ReadHostConfig {
+        /// The device node.
+        dev: PathBuf,
+        /// Why.
+        source: EspError,
+    },
+    /// The HostConfig is not UTF-8.
+    #[error("HostConfig is not UTF-8")]
+    HostConfigNotUtf8(#[source] FromUtf8Error),
+    /// The HostConfig does not parse or validate.
+    #[error("invalid HostConfig {HOST_CONFIG} on {}", dev.display())]
+    InvalidHostConfig {
+        /// The device node.
+        dev: PathBuf,
+        /// Why.
+        source: FieldError,
+    },
+}
+
+type Result<T> = std::result::Result<T, EspPartitionError>;
 
 /// An ESP partition on a disk.
 #[derive(Debug, Clone)]
@@ -54,7 +103,10 @@ impl EspHandle {
             .read(true)
             .write(write)
             .open(&self.disk.dev)
-            .with_context(|| format!("opening {}", self.disk.dev.display()))
+            .map_err(|source| EspPartitionError::Open {
+                dev: self.disk.dev.clone(),
+                source,
+            })
     }
 
     /// Size of the ESP partition in bytes (no file on it can be larger).
@@ -93,11 +145,7 @@ impl EspHandle {
     /// Writes (creates or overwrites) a file on the ESP and syncs.
     pub fn write(&self, path: &str, content: &[u8]) -> Result<()> {
         let file = self.open(true)?;
-        metalos_disk::esp::write_esp_file(
-            Region::new(&file, self.offset, self.len),
-            path,
-            content,
-        )?;
+        write_esp_file(Region::new(&file, self.offset, self.len), path, content)?;
         file.sync_all()?;
         Ok(())
     }
@@ -105,16 +153,16 @@ impl EspHandle {
     /// Renames a file within its directory and syncs.
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
         let file = self.open(true)?;
-        metalos_disk::esp::rename_esp_file(Region::new(&file, self.offset, self.len), from, to)?;
+        rename_esp_file(Region::new(&file, self.offset, self.len), from, to)?;
         file.sync_all()?;
         Ok(())
     }
 
     /// Atomically gives `target` the content of `staged` (and `staged` the
-    /// old content of `target`); see [`metalos_disk::fatswap`].
+    /// old content of `target`); see [`crate::fatswap`].
     pub fn swap(&self, target: &str, staged: &str) -> Result<()> {
         let file = self.open(true)?;
-        metalos_disk::fatswap::swap_contents(&file, self.offset, target, staged)?;
+        swap_contents(&file, self.offset, target, staged)?;
         Ok(())
     }
 
@@ -122,47 +170,15 @@ impl EspHandle {
     pub fn read_host_config(&self) -> Result<Option<HostConfig>> {
         let file = self.open(false)?;
         let region = Region::new(&file, self.offset, self.len);
+        let dev = || self.disk.dev.clone();
         let Some(bytes) = read_esp_file_if_present(region, HOST_CONFIG, HOST_CONFIG_MAX_LEN)
-            .with_context(|| format!("reading {HOST_CONFIG} on {}", self.disk.dev.display()))?
+            .map_err(|source| EspPartitionError::ReadHostConfig { dev: dev(), source })?
         else {
             return Ok(None);
         };
-        let text = String::from_utf8(bytes).context("HostConfig is not UTF-8")?;
-        let config = HostConfig::from_json(&text).with_context(|| {
-            format!(
-                "invalid HostConfig {HOST_CONFIG} on {}",
-                self.disk.dev.display()
-            )
-        })?;
+        let text = String::from_utf8(bytes).map_err(EspPartitionError::HostConfigNotUtf8)?;
+        let config = HostConfig::from_json(&text)
+            .map_err(|source| EspPartitionError::InvalidHostConfig { dev: dev(), source })?;
         Ok(Some(config))
     }
-}
-
-/// Without LoaderDevicePartUUID: the disk named by a HostConfig root-disk
-/// rule (serial or disk GUID) found on any disk's ESP.
-pub fn by_host_config_rule() -> Result<(Disk, EspHandle)> {
-    for disk in blockdev::disks() {
-        let Ok((gpt, _)) = blockdev::read_gpt(&disk) else {
-            continue;
-        };
-        let Some(esp) = EspHandle::find(&disk, &gpt) else {
-            continue;
-        };
-        let Ok(Some(config)) = esp.read_host_config() else {
-            continue;
-        };
-        let target = match &config.root_disk {
-            RootDisk::BootDisk => continue,
-            RootDisk::Serial(s) => blockdev::disks()
-                .into_iter()
-                .find(|d| blockdev::serial(d).as_deref() == Some(s.as_str())),
-            RootDisk::DiskGuid(g) => blockdev::find_disk(g).map(|(d, _)| d),
-        };
-        let Some(target) = target else { continue };
-        let (tgpt, _) = blockdev::read_gpt(&target)?;
-        let tesp = EspHandle::find(&target, &tgpt)
-            .with_context(|| format!("{} has no ESP", target.dev.display()))?;
-        return Ok((target, tesp));
-    }
-    bail!("no ESP holds a HostConfig whose root-disk rule (serial or disk-guid) matches a disk")
 }

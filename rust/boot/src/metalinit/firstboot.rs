@@ -2,10 +2,10 @@
 //! the image's sentinel), and grow ROOT to the end of the disk, moving the
 //! backup GPT there.
 
-use crate::slots::write_synced;
 use metalos_config::spec::type_guid;
 use metalos_disk::gpt::{Gpt, GptError};
 use metalos_disk::guid::SENTINEL_DISK_GUID;
+use metalos_disk::slots::write_synced;
 use std::fs::File;
 use uuid::Uuid;
 
