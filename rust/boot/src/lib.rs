@@ -5,22 +5,22 @@
 //! [`metalos_disk::slots`], [`metalos_disk::esp_partition`]).
 //!
 //! Each program's stages (`src/bin/*` only call their `run`):
-//! * [`bootloader`]: `metalos-bootloader`, PID 1 of the bootloader UKI:
+//! * [`bootloader`] — `metalos-bootloader`, PID 1 of the bootloader UKI:
 //!   finds the boot disk, chooses the `/usr` slot and boots it;
-//! * [`metalinit`]: `metalinit`, PID 1 of the setup initrd: first-boot disk
+//! * [`metalinit`] — `metalinit`, PID 1 of the setup initrd: first-boot disk
 //!   work, ROOT, `/usr`, identity, provisioning, switch-root;
-//! * [`metalimage`]: `metalimage`, PID 1 of the imaging initrd: network,
+//! * [`metalimage`] — `metalimage`, PID 1 of the imaging initrd: network,
 //!   HostConfig, the image written to disk, then the slot boot.
 //!
 //! Shared by them:
-//! * [`sys`]: mounts, the kernel command line, console output;
-//! * [`modules`]: loads kernel modules (with dependencies) from the initrd;
-//! * [`efivar`]: reads what systemd-stub exported (LoaderDevicePartUUID);
-//! * [`slotboot`]: mounts a slot and kexecs its payload (metalos-bootloader
+//! * [`sys`] — mounts, the kernel command line, console output;
+//! * [`modules`] — loads kernel modules (with dependencies) from the initrd;
+//! * [`efivar`] — reads what systemd-stub exported (LoaderDevicePartUUID);
+//! * [`slotboot`] — mounts a slot and kexecs its payload (metalos-bootloader
 //!   and metalimage) after [`slotverify`] checked it; [`kexec`] starts a
 //!   kernel;
-//! * [`verity`]: sets up dm-verity for `/usr`;
-//! * [`emergency`]: the defined failure path and every program's `main`.
+//! * [`verity`] — sets up dm-verity for `/usr`;
+//! * [`emergency`] — the defined failure path and every program's `main`.
 
 pub mod bootloader;
 pub mod efivar;

@@ -1,13 +1,13 @@
 //! MetalOS in-initrd networking for static PID 1 programs (no NSS, no
 //! shell, no udev, no async runtime).
 //!
-//! * [`cmdline`]: `BOOTIF=`, `metalos.mac=`, `ip=`, `metalos.dns=`.
-//! * [`link`]: NICs from sysfs, link up, choosing the boot NIC.
-//! * [`addr`]: IPv4 address and default route.
-//! * [`dhcp`]: a DHCPv4 client producing a [`dhcp::Lease`].
-//! * [`dns`]: a stub resolver for A records.
-//! * [`http`]: GETs with retries, a CA bundle and [`dns`] resolution.
-//! * [`setup`]: all of the above from a command line in one call.
+//! * [`cmdline`] — `BOOTIF=`, `metalos.mac=`, `ip=`, `metalos.dns=`.
+//! * [`link`] — NICs from sysfs, link up, choosing the boot NIC.
+//! * [`addr`] — IPv4 address and default route.
+//! * [`dhcp`] — a DHCPv4 client producing a [`dhcp::Lease`].
+//! * [`dns`] — a stub resolver for A records.
+//! * [`http`] — GETs with retries, a CA bundle and [`dns`] resolution.
+//! * [`setup`] — all of the above from a command line in one call.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -3,15 +3,15 @@
 //! operator's `db` key (`metalos keys generate DIR` writes `DIR/db.key`
 //! and `DIR/db.crt`), and reading a signed image's signer.
 //!
-//! * [`DbSigner::sign_pe`]: removes any existing signature, then signs
+//! * [`DbSigner::sign_pe`] — removes any existing signature, then signs
 //!   (PKCS#7 SignedData over `SpcIndirectDataContent`, sha256, RSA
 //!   PKCS#1 v1.5). Deterministic: no signing time or other varying
 //!   attribute, so the same image and key give the same bytes.
 //!   `sbverify --cert db.crt` accepts the result; so do OVMF and the
 //!   kernel's `kexec_file_load` under lockdown.
-//! * [`authenticode`]: the signer (subject CN) of a signed image and
+//! * [`authenticode`] — the signer (subject CN) of a signed image and
 //!   whether the signature matches the image.
-//! * [`generate_key_pair`]: a new RSA 2048 key and its self-signed CA
+//! * [`generate_key_pair`] — a new RSA 2048 key and its self-signed CA
 //!   certificate (the PK, KEK and db of `metalos keys generate`).
 //!
 //! Modules: [`der`] (the DER subset Authenticode uses), [`keygen`] (key

@@ -6,7 +6,7 @@
 //!   -pubout` write, and read.
 //! * [`sign`] / [`verify`]: detached signatures, stored as `*.sig` files
 //!   (see [`Signature::to_file_bytes`]: one line `ed25519 <base64>\n`).
-//! * [`KeyDir`]: the operator's key directory written by
+//! * [`KeyDir`] — the operator's key directory written by
 //!   `metalos keys generate DIR` (`signing.{key,pub}`, Secure Boot
 //!   `PK`/`KEK`/`db` `.key` + `.crt`).
 //!
