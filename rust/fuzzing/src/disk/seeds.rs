@@ -7,6 +7,7 @@ use super::slot::{key, MAX_SLOT};
 use super::vdisk::{nonzero_extents, VirtualDisk};
 use crate::seeds::{Seed, SeedSources};
 use metalos_config::Resolved;
+use metalos_contract::paths::EspPath;
 use metalos_disk::esp::{write_esp, EspFile, EspOptions};
 use metalos_disk::gpt::{Gpt, Partition};
 use metalos_disk::readat::ReadAt;
@@ -186,9 +187,9 @@ pub fn seeds(src: &SeedSources) -> anyhow::Result<Vec<Seed>> {
         "fat",
         "writer-hostconfig",
         esp_seed(&[
-            ("EFI/BOOT/BOOTX64.EFI", b"MZ"),
-            ("metalos/first_boot", b""),
-            ("metalos/host-config.json", &host_config),
+            (EspPath::BOOTLOADER.as_str(), b"MZ"),
+            (EspPath::FIRST_BOOT_FLAG.as_str(), b""),
+            (EspPath::HOST_CONFIG.as_str(), &host_config),
         ]),
     ));
     out.push(seed("fat", "writer-empty", esp_seed(&[])));
