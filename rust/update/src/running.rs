@@ -5,7 +5,7 @@
 use anyhow::Result;
 use metalos_disk::blockdev::{self, Disk};
 use metalos_disk::gpt::{Gpt, Partition};
-use std::ffi::CString;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::path::Path;
 
 /// The running system's boot disk, its table and the booted `/usr` slot.
@@ -18,23 +18,15 @@ pub fn booted_slot() -> Result<(Disk, Gpt, Partition)> {
 /// missing), unmounted again afterwards; `None` when it cannot be mounted.
 pub fn with_slot_mounted<T>(dev: &Path, at: &str, f: impl FnOnce(&Path) -> T) -> Option<T> {
     std::fs::create_dir_all(at).ok()?;
-    let source = CString::new(dev.as_os_str().as_encoded_bytes()).ok()?;
-    let target = CString::new(at).ok()?;
-    // SAFETY: NUL-terminated strings that outlive the calls; no data argument.
-    let rc = unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target.as_ptr(),
-            c"squashfs".as_ptr(),
-            libc::MS_RDONLY,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
+    mount(
+        Some(dev),
+        at,
+        Some("squashfs"),
+        MsFlags::MS_RDONLY,
+        None::<&str>,
+    )
+    .ok()?;
     let out = f(Path::new(at));
-    // SAFETY: as above.
-    unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+    let _ = umount2(at, MntFlags::MNT_DETACH);
     Some(out)
 }

@@ -223,16 +223,9 @@ fn write_slot(src: &Path, out: &std::fs::File, offset: u64, size: u64) -> Result
 }
 
 fn hash_range(dev: &std::fs::File, offset: u64, size: u64) -> Result<String> {
-    // Drop cached pages so the read really comes from the disk.
-    // SAFETY: advisory call on an owned descriptor.
-    unsafe {
-        libc::posix_fadvise(
-            std::os::fd::AsRawFd::as_raw_fd(dev),
-            0,
-            0,
-            libc::POSIX_FADV_DONTNEED,
-        )
-    };
+    // The read must come from the medium, not the page cache.
+    metalos_disk::device::sync_and_drop_cache(dev)
+        .context("dropping cached pages before the read-back")?;
     let mut f = dev;
     f.seek(SeekFrom::Start(offset))?;
     let mut hasher = Sha256::new();
