@@ -232,16 +232,7 @@ fn stage_refused(s: &Signed, bundle: &Path, extra: &[&str]) -> String {
 /// IMG's bytes alone; returns stderr.
 fn offline_stage_fails(s: &Signed, bundle: &Path, extra: &[&str]) -> String {
     let before = sha(&s.img);
-    let mut args = vec![
-        "update",
-        "stage",
-        "-q",
-        bundle.to_str().unwrap(),
-        "--disk",
-        s.img.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let out = metalos(&args);
+    let out = offline_stage(s, bundle, extra);
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(!out.status.success(), "stage {extra:?} succeeded:\n{err}");
     assert_eq!(sha(&s.img), before, "the disk changed: {err}");
@@ -484,6 +475,20 @@ fn install_bootloader(img: &Path, uki: &Path) {
     );
 }
 
+/// `metalos update stage -q BUNDLE --disk IMG EXTRA…`.
+fn offline_stage(s: &Signed, bundle: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "update",
+        "stage",
+        "-q",
+        bundle.to_str().unwrap(),
+        "--disk",
+        s.img.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    metalos(&args)
+}
+
 /// [`offline_stage_fails`] with no key on the command line: the refusal
 /// comes from the disk's own key, never "unverified".
 fn offline_stage_refused(s: &Signed, bundle: &Path, extra: &[&str]) -> String {
@@ -535,14 +540,7 @@ fn offline_stage_trusts_the_disks_key_not_the_hosts() {
     // Both parts trust A: A's bundle stages without any flag.
     install_bootloader(&s.img, &bootloader_uki(&s.fx, "uki-a", &s.a));
     let before = sha(&s.img);
-    let out = metalos(&[
-        "update",
-        "stage",
-        "-q",
-        s.bundle.to_str().unwrap(),
-        "--disk",
-        s.img.to_str().unwrap(),
-    ]);
+    let out = offline_stage(&s, &s.bundle, &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
