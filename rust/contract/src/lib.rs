@@ -11,11 +11,13 @@
 //!   one place ([`cmdline::ImagingArgs`], [`cmdline::value`]);
 //! * [`mac`] — the one [`mac::MacAddr`];
 //! * [`update`] — the update bundle's `bundle.json` ([`update::UpdateManifest`]);
-//! * [`netboot`] — a netboot bundle's `manifest.json` ([`netboot::NetbootManifest`]).
+//! * [`netboot`] — a netboot bundle's `manifest.json` ([`netboot::NetbootManifest`]);
+//! * [`graph`] — a release channel's update graph ([`graph::Graph`]).
 //!
 //! No I/O happens here: only types, constants, parsing and formatting.
 
 pub mod cmdline;
+pub mod graph;
 pub mod mac;
 pub mod netboot;
 pub mod paths;
