@@ -55,7 +55,8 @@ pub enum UpdateCommand {
     /// bundle.json.sig with the updated disk's own key first), write
     /// its /usr image to the inactive slot, read it back, then give that
     /// slot one trial boot at the highest priority. Also replaces the
-    /// bootloader UKI when it differs.
+    /// bootloader UKI when it differs. With --no-activate the slot stays
+    /// disabled (an unrelated reboot boots the old one) until `activate`.
     Stage {
         /// Bundle location.
         bundle: String,
@@ -68,6 +69,19 @@ pub enum UpdateCommand {
         ca_cert: Option<std::path::PathBuf>,
         #[command(flatten)]
         sig: SignatureArgs,
+        /// Write and verify the slot but do not make it bootable: the new
+        /// bootloader waits as EFI/BOOT/BOOTX64.NEW and a record on the ESP
+        /// (metalos/staged-update.json) until `metalos update activate`.
+        #[arg(long)]
+        no_activate: bool,
+    },
+    /// Make the slot a `stage --no-activate` wrote the next boot (one
+    /// trial): its bytes are read back against the staged sha256 first,
+    /// then the waiting bootloader is swapped in.
+    Activate {
+        /// Activate on this disk image or device instead of the running system.
+        #[arg(long, value_name = "DISK")]
+        disk: Option<std::path::PathBuf>,
     },
     /// Download and verify a bundle (signature, sizes and sha256) without writing anything.
     Verify {
@@ -94,6 +108,10 @@ pub enum UpdateCommand {
         /// update.health-check (what the default image runs at boot).
         #[arg(long, conflicts_with = "check")]
         auto: bool,
+        /// When the booted slot is on its trial boot and the check fails,
+        /// reboot (the bootloader then boots the other slot: a rollback).
+        #[arg(long)]
+        reboot_on_failed_trial: bool,
     },
     /// Boot the other slot next, if it is marked successful.
     Rollback,
@@ -127,14 +145,19 @@ pub fn run(cmd: UpdateCommand, progress: &crate::progress::Progress) -> Result<(
             disk,
             ca_cert,
             sig,
+            no_activate,
         } => {
             let req = StageRequest {
                 location: &bundle,
                 disk: disk.as_deref(),
                 ca_cert: ca_cert.as_deref(),
                 trust: sig.stage_choice()?,
+                activate: !no_activate,
             };
-            metalos_update::stage(req, &mut |m| progress.step(m))
+            metalos_update::stage(req, &mut |m| progress.step(m)).map(drop)
+        }
+        UpdateCommand::Activate { disk } => {
+            metalos_update::activate(disk.as_deref(), &mut |m| progress.step(m)).map(drop)
         }
         UpdateCommand::Verify {
             bundle,
@@ -142,14 +165,38 @@ pub fn run(cmd: UpdateCommand, progress: &crate::progress::Progress) -> Result<(
             sig,
         } => verify(&bundle, ca_cert.as_deref(), &sig),
         UpdateCommand::Status { json } => print_status(json),
-        UpdateCommand::MarkGood { check, auto } => {
-            println!("{}", metalos_update::status::mark_good(check, auto)?);
-            Ok(())
-        }
+        UpdateCommand::MarkGood {
+            check,
+            auto,
+            reboot_on_failed_trial,
+        } => mark_good(check, auto, reboot_on_failed_trial),
         UpdateCommand::Rollback => {
             println!("{}", metalos_update::status::rollback()?);
             Ok(())
         }
+    }
+}
+
+/// `metalos update mark-good`; a failed trial reboots into the other
+/// slot when asked to.
+fn mark_good(check: Option<String>, auto: bool, reboot_on_failed_trial: bool) -> Result<()> {
+    let err = match metalos_update::status::mark_good(check, auto) {
+        Ok(said) => {
+            println!("{said}");
+            return Ok(());
+        }
+        Err(e) => e,
+    };
+    if !reboot_on_failed_trial {
+        return Err(err);
+    }
+    match metalos_update::status::failed_trial()? {
+        Some(said) => {
+            eprintln!("error: {err:#}");
+            println!("{said}: rebooting");
+            metalos_update::status::reboot()
+        }
+        None => Err(err),
     }
 }
 

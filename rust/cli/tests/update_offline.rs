@@ -115,6 +115,94 @@ fn stage_into_an_image_from_a_directory() {
     );
 }
 
+/// Runs `metalos`, asserting success; returns stdout and stderr (progress).
+fn all_output(args: &[&str]) -> String {
+    let out = common::metalos(args);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "metalos {args:?} failed:\n{text}");
+    text
+}
+
+fn esp_file(fx: &Fixture, img: &Path, name: &str) -> Option<Vec<u8>> {
+    let esp = partition(img.parent().unwrap(), 1);
+    let out = fx.path("esp-file");
+    let _ = std::fs::remove_file(&out);
+    let from = format!("::/{name}");
+    let args = [
+        "-o",
+        "-i",
+        esp.path().to_str().unwrap(),
+        &from,
+        out.to_str().unwrap(),
+    ];
+    common::tool("mcopy", &args)
+        .status
+        .success()
+        .then(|| std::fs::read(&out).unwrap())
+}
+
+#[test]
+fn stage_without_activating_then_activate() {
+    let (fx, img, bundle) = setup();
+    let (img_s, bundle_s) = (img.to_str().unwrap(), bundle.to_str().unwrap());
+    let out = all_output(&[
+        "update",
+        "stage",
+        bundle_s,
+        "--disk",
+        img_s,
+        "--no-activate",
+    ]);
+    assert!(out.contains("stays disabled until"), "{out}");
+    assert_eq!(attrs(&img, 2), "0101000000000000", "USR-A still boots");
+    assert_eq!(
+        attrs(&img, 3),
+        "0000000000000000",
+        "USR-B written but disabled"
+    );
+    // The firmware still starts the old bootloader; the new one waits.
+    let old_bl = std::fs::read(fx.path("inputs/blob")).unwrap();
+    assert_eq!(esp_file(&fx, &img, "EFI/BOOT/BOOTX64.EFI").unwrap(), old_bl);
+    let new_bl = std::fs::read(fx.path("motd")).unwrap();
+    assert_eq!(esp_file(&fx, &img, "EFI/BOOT/BOOTX64.NEW").unwrap(), new_bl);
+    let record = esp_file(&fx, &img, "metalos/staged-update.json").unwrap();
+    let record: serde_json::Value = serde_json::from_slice(&record).unwrap();
+    assert_eq!(record["slot"], 3, "{record}");
+
+    // A slot changed after staging is refused and stays disabled.
+    let b = manifest(img.parent().unwrap())["partitions"][2].clone();
+    assert_eq!(b["slot"], 3);
+    let offset = b["offset"].as_u64().unwrap() + 4096;
+    let f = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
+    let original = {
+        let mut buf = [0u8; 1];
+        std::os::unix::fs::FileExt::read_at(&std::fs::File::open(&img).unwrap(), &mut buf, offset)
+            .unwrap();
+        buf[0]
+    };
+    std::os::unix::fs::FileExt::write_at(&f, &[original ^ 0xff], offset).unwrap();
+    let e = common::metalos(&["update", "activate", "--disk", img_s]);
+    assert!(!e.status.success());
+    let text = String::from_utf8_lossy(&e.stderr);
+    assert!(text.contains("stays disabled: stage again"), "{text}");
+    assert_eq!(attrs(&img, 3), "0000000000000000");
+    std::os::unix::fs::FileExt::write_at(&f, &[original], offset).unwrap();
+
+    // Activation: one trial boot, the bootloader swapped, the record gone.
+    let out = all_output(&["update", "activate", "--disk", img_s]);
+    assert!(out.contains("boots next, once"), "{out}");
+    assert_eq!(attrs(&img, 3), "0012000000000000", "USR-B gets (P2,T1,S0)");
+    assert_eq!(esp_file(&fx, &img, "EFI/BOOT/BOOTX64.EFI").unwrap(), new_bl);
+    assert_eq!(esp_file(&fx, &img, "EFI/BOOT/BOOTX64.PRV").unwrap(), old_bl);
+    assert!(esp_file(&fx, &img, "metalos/staged-update.json").is_none());
+    assert!(esp_file(&fx, &img, "EFI/BOOT/BOOTX64.NEW").is_none());
+    let esp = partition(img.parent().unwrap(), 1);
+    tool_ok("fsck.fat", &["-n", esp.path().to_str().unwrap()]);
+    let e = common::metalos(&["update", "activate", "--disk", img_s]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("nothing is staged"));
+}
+
 #[test]
 fn stage_over_http_and_refuse_bad_bundles() {
     let (fx, img, bundle) = setup();

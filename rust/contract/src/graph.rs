@@ -151,7 +151,10 @@ impl Node {
                 .parse::<f64>()
                 .ok()
                 .filter(|f| (0.0..=1.0).contains(f))
-                .ok_or(format!("{}: {v:?} is not a number from 0 to 1", meta::START_VALUE))?,
+                .ok_or(format!(
+                    "{}: {v:?} is not a number from 0 to 1",
+                    meta::START_VALUE
+                ))?,
         };
         let duration_minutes = get(meta::DURATION_MINUTES)
             .map(|v| {

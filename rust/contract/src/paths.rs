@@ -25,6 +25,8 @@ impl EspPath {
     pub const HOST_CONFIG: EspPath = EspPath("metalos/host-config.json");
     /// Present until the first boot's work is done (Flatcar's first-boot flag).
     pub const FIRST_BOOT_FLAG: EspPath = EspPath("metalos/first_boot");
+    /// A staged, not yet activated update ([`crate::update::StagedUpdate`]).
+    pub const STAGED_UPDATE: EspPath = EspPath("metalos/staged-update.json");
 
     /// The path as written on the ESP.
     pub const fn as_str(self) -> &'static str {

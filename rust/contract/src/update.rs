@@ -82,6 +82,42 @@ pub fn os_release_version(text: &str) -> Option<String> {
         .map(|v| v.trim().trim_matches('"').to_string())
 }
 
+/// A bundle written into the inactive slot but not yet bootable
+/// (`metalos update stage --no-activate`), recorded on the ESP
+/// ([`crate::paths::EspPath::STAGED_UPDATE`]) until `metalos update
+/// activate` makes it the next boot. Activation re-reads the slot against
+/// `usr.sha256` first, so the record alone never makes anything bootable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StagedUpdate {
+    /// The bundle's version.
+    pub version: String,
+    /// Partition number of the slot that holds it.
+    pub slot: u32,
+    /// That partition's GUID (the record is void if the table changed).
+    pub partition_guid: String,
+    /// The `/usr` image written into the slot.
+    pub usr: BundleFile,
+    /// The bootloader UKI waiting as `EFI/BOOT/BOOTX64.NEW`, if the bundle
+    /// carries a different one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootloader: Option<BundleFile>,
+}
+
+impl StagedUpdate {
+    /// Parses a record (errors say what is wrong with it).
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        let r: StagedUpdate =
+            serde_json::from_slice(bytes).map_err(|e| format!("staged update record: {e}"))?;
+        for f in std::iter::once(&r.usr).chain(r.bootloader.as_ref()) {
+            if !is_sha256_hex(&f.sha256) {
+                return Err(format!("staged update record: bad sha256 for {:?}", f.file));
+            }
+        }
+        Ok(r)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

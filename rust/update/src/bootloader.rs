@@ -1,31 +1,23 @@
 //! Replacing the bootloader UKI on the ESP without ever leaving the ESP
-//! without a bootable `EFI/BOOT/BOOTX64.EFI`.
+//! without a bootable `EFI/BOOT/BOOTX64.EFI`: the new one is written as
+//! `BOOTX64.NEW` (at staging), then swapped in (at activation).
 
 use crate::fault::fault_point;
 use crate::source::BundleSource;
 use anyhow::{Context, Result};
 use metalos_contract::paths::EspPath;
 use metalos_contract::update::BundleFile;
-use metalos_disk::blockdev::Disk;
 use metalos_disk::esp_partition::EspHandle;
-use metalos_disk::gpt::Gpt;
 use sha2::{Digest, Sha256};
 
 const BOOTLOADER: &str = EspPath::BOOTLOADER.as_str();
 const STAGED: &str = EspPath::BOOTLOADER_STAGED.as_str();
 const PREVIOUS: &str = EspPath::BOOTLOADER_PREVIOUS.as_str();
 
-/// Installs the bundle's bootloader when it differs from the current one:
-/// write it as BOOTX64.NEW (synced), swap the two directory entries (one
-/// sector write makes BOOTX64.EFI the new file), then keep the old one as
-/// BOOTX64.PRV. Returns whether anything changed.
-pub fn update_bootloader(
-    disk: &Disk,
-    gpt: &Gpt,
-    src: &BundleSource,
-    file: &BundleFile,
-) -> Result<bool> {
-    let esp = EspHandle::find(disk, gpt).context("the boot disk has no ESP")?;
+/// Writes the bundle's bootloader as BOOTX64.NEW (verified, synced) when
+/// it differs from the current one; the firmware never starts that name.
+/// Returns whether one is now waiting there.
+pub fn stage_bootloader(esp: &EspHandle, src: &BundleSource, file: &BundleFile) -> Result<bool> {
     let current = esp
         .read(BOOTLOADER, esp.partition_len())
         .context("reading the current bootloader")?;
@@ -51,9 +43,31 @@ pub fn update_bootloader(
     esp.write(STAGED, &new)
         .context("writing the new bootloader")?;
     fault_point("bootloader-staged");
+    Ok(true)
+}
+
+/// Checks that BOOTX64.NEW still holds `file`'s bytes.
+pub fn check_staged(esp: &EspHandle, file: &BundleFile) -> Result<()> {
+    let staged = esp
+        .read(STAGED, esp.partition_len())
+        .with_context(|| format!("reading the staged bootloader {STAGED}"))?;
+    let sha = hex::encode(Sha256::digest(&staged));
+    anyhow::ensure!(
+        sha == file.sha256,
+        "{STAGED} has sha256 {sha}, the staged update expects {}; stage again",
+        file.sha256
+    );
+    Ok(())
+}
+
+/// Swaps BOOTX64.NEW in (one sector write makes BOOTX64.EFI the new
+/// file) and keeps the old one as BOOTX64.PRV.
+pub fn swap_in_staged(esp: &EspHandle) -> Result<()> {
+    if esp.exists(PREVIOUS) {
+        esp.remove(PREVIOUS)?;
+    }
     esp.swap(BOOTLOADER, STAGED)
         .context("switching to the new bootloader")?;
     esp.rename(STAGED, PREVIOUS)
-        .context("keeping the previous bootloader")?;
-    Ok(true)
+        .context("keeping the previous bootloader")
 }

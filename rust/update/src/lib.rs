@@ -7,7 +7,9 @@
 //!   own ([`trust::Trust::of_disk`]) — and checking `bundle.json.sig`;
 //! * [`keys`] — finding that key in a `/usr` slot and in the bootloader UKI;
 //! * [`mod@stage`] — verify, disable, write and read back the inactive slot,
-//!   then one trial boot ([`stage::stage`]);
+//!   then one trial boot, or a record for later ([`stage::stage`]);
+//! * [`mod@activate`] — a staged slot becomes the next boot
+//!   ([`activate::activate`]);
 //! * [`bootloader`] — replacing `EFI/BOOT/BOOTX64.EFI` without ever leaving
 //!   the ESP without one;
 //! * [`status`] — slot status, mark-good and rollback on the running system;
@@ -18,6 +20,7 @@
 //! The bundle's manifest format is `metalos_contract::update`; the gptprio
 //! slot policy (shared with the bootloader) is `metalos_disk::slots`.
 
+pub mod activate;
 pub mod bootloader;
 pub mod fault;
 pub mod keys;
@@ -27,6 +30,7 @@ pub mod stage;
 pub mod status;
 pub mod trust;
 
+pub use activate::activate;
 pub use source::BundleSource;
 pub use stage::{stage, StageRequest, TrustChoice};
 pub use trust::Trust;

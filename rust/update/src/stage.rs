@@ -1,14 +1,18 @@
 //! Staging a bundle into the inactive `/usr` slot: verify (signature,
 //! sizes, sha256) before the disk is touched, disable the slot, write it,
-//! read it back, then give it one trial boot; the bootloader UKI follows
-//! when the bundle carries another one.
+//! read it back; then either give it one trial boot at once (the bootloader
+//! UKI follows when the bundle carries another one), or leave it disabled
+//! with a record on the ESP for [`crate::activate`] (`--no-activate`: the
+//! update agent stages early and reboots later).
 
+use crate::activate;
 use crate::fault::fault_point;
 use crate::source::BundleSource;
 use crate::trust::Trust;
 use anyhow::{bail, Context, Result};
-use metalos_contract::update::BundleFile;
+use metalos_contract::update::{BundleFile, StagedUpdate};
 use metalos_disk::blockdev;
+use metalos_disk::esp_partition::EspHandle;
 use metalos_disk::gpt::{Gpt, Partition};
 use metalos_disk::slots;
 use sha2::{Digest, Sha256};
@@ -64,10 +68,14 @@ pub struct StageRequest<'a> {
     pub ca_cert: Option<&'a Path>,
     /// Whose key the bundle must be signed with.
     pub trust: TrustChoice,
+    /// Make the slot the next boot (one trial) now; `false`: leave it
+    /// disabled until [`crate::activate::activate`].
+    pub activate: bool,
 }
 
-/// Stages `req`, reporting each step to `progress`.
-pub fn stage(req: StageRequest<'_>, progress: &mut dyn FnMut(&str)) -> Result<()> {
+/// Stages `req`, reporting each step to `progress`. Returns what the slot
+/// now holds.
+pub fn stage(req: StageRequest<'_>, progress: &mut dyn FnMut(&str)) -> Result<StagedUpdate> {
     let src = BundleSource::parse(req.location, req.ca_cert)?;
     let (disk, mut gpt, booted) = target_disk(req.disk)?;
     // The disk's own key decides (never the key of the host running this).
@@ -86,7 +94,10 @@ pub fn stage(req: StageRequest<'_>, progress: &mut dyn FnMut(&str)) -> Result<()
     ));
     // 1. Verified bytes before the slot is touched.
     let staged = verified_usr_image(&src, &manifest.usr, req.disk, progress)?;
-    // 2. The slot is about to be overwritten: never bootable meanwhile.
+    // 2. The slot is about to be overwritten: never bootable meanwhile,
+    // and an earlier record of what it held is void.
+    let esp = EspHandle::find(&disk, &gpt).context("the boot disk has no ESP")?;
+    activate::forget(&esp)?;
     let dev = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -104,24 +115,30 @@ pub fn stage(req: StageRequest<'_>, progress: &mut dyn FnMut(&str)) -> Result<()
     if src.is_remote() {
         let _ = std::fs::remove_file(&staged);
     }
-    // 4. One trial boot at the highest priority (backup table, then primary).
-    fault_point("before-table");
-    slots::stage_for_trial(&mut gpt, target.number);
-    slots::write_synced_with(&gpt, &dev, || fault_point("between-headers"))
-        .context("updating the slot table")?;
-    progress(&format!(
-        "slot {} ({}) boots next, once: {}",
-        target.number,
-        target.name,
-        slots::describe(&gpt)
-    ));
-    // 5. The bootloader, when the bundle carries a different one.
+    // 4. The bootloader waits as BOOTX64.NEW when the bundle carries another.
+    let mut record = StagedUpdate {
+        version: manifest.version.clone(),
+        slot: target.number,
+        partition_guid: target.guid.to_string(),
+        usr: manifest.usr.clone(),
+        bootloader: None,
+    };
     if let Some(bl) = &manifest.bootloader {
-        if crate::bootloader::update_bootloader(&disk, &gpt, &src, bl)? {
-            progress("bootloader updated (previous kept as EFI/BOOT/BOOTX64.PRV)");
+        if crate::bootloader::stage_bootloader(&esp, &src, bl)? {
+            record.bootloader = Some(bl.clone());
         }
     }
-    Ok(())
+    // 5. One trial boot now, or a record for `activate`.
+    if req.activate {
+        activate::make_next_boot(&dev, &mut gpt, &esp, &record, progress)?;
+    } else {
+        activate::remember(&esp, &record)?;
+        progress(&format!(
+            "slot {} ({}) holds version {} (verified) but stays disabled until `metalos update activate`",
+            target.number, target.name, record.version
+        ));
+    }
+    Ok(record)
 }
 
 /// The `/usr` slot that is not `booted`, checked to hold `size` bytes.
@@ -222,7 +239,7 @@ fn write_slot(src: &Path, out: &std::fs::File, offset: u64, size: u64) -> Result
     Ok(())
 }
 
-fn hash_range(dev: &std::fs::File, offset: u64, size: u64) -> Result<String> {
+pub(crate) fn hash_range(dev: &std::fs::File, offset: u64, size: u64) -> Result<String> {
     // The read must come from the medium, not the page cache.
     metalos_disk::device::sync_and_drop_cache(dev)
         .context("dropping cached pages before the read-back")?;

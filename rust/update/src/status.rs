@@ -161,3 +161,43 @@ pub fn rollback() -> Result<String> {
         slots::describe(&gpt)
     ))
 }
+
+/// When the booted slot is on its one trial boot (not successful, no
+/// tries left) and the other slot is successful: what a reboot does (the
+/// bootloader skips the booted slot and boots the other: a rollback).
+/// `None` otherwise — rebooting would not change the slot.
+pub fn failed_trial() -> Result<Option<String>> {
+    let (_, gpt, booted) = booted_slot()?;
+    let g = GptPrio::from_attributes(booted.attributes);
+    if g.successful || g.tries > 0 {
+        return Ok(None);
+    }
+    let other = slots::usr_slots(&gpt)
+        .into_iter()
+        .find(|p| p.number != booted.number && GptPrio::from_attributes(p.attributes).successful)
+        .cloned();
+    Ok(other.map(|o| {
+        format!(
+            "the trial boot of slot {} ({}) failed; slot {} ({}) boots next",
+            booted.number, booted.name, o.number, o.name
+        )
+    }))
+}
+
+/// Reboots: through systemd when it runs the system, else `reboot`.
+pub fn reboot() -> Result<()> {
+    let systemd = std::path::Path::new("/run/systemd/system").is_dir();
+    let (cmd, args): (&str, &[&str]) = if systemd {
+        ("systemctl", &["reboot"])
+    } else {
+        ("reboot", &[])
+    };
+    let status = std::process::Command::new(cmd)
+        .args(args)
+        .status()
+        .with_context(|| format!("running {cmd}"))?;
+    if !status.success() {
+        bail!("{cmd} {}: {status}", args.join(" "));
+    }
+    Ok(())
+}
