@@ -8,10 +8,19 @@
 //!   rollout wariness derived from it;
 //! * [`choose`] — picking the update target from a channel's graph;
 //! * [`window`] — periodic reboot windows (time zones, DST);
-//! * [`fleetlock`] — the FleetLock client (`pre-reboot`, `steady-state`).
+//! * [`fleetlock`] — the FleetLock client (`pre-reboot`, `steady-state`);
+//! * [`state`] — what survives restarts and reboots (the denylist);
+//! * [`host`] — the machine: booted slot, stage, activate, reboot;
+//! * [`agent`] — the cycle that ties these together;
+//! * [`status`], [`metrics`] — `--status` and Prometheus text.
 
+pub mod agent;
 pub mod choose;
 pub mod config;
 pub mod fleetlock;
+pub mod host;
+pub mod metrics;
+pub mod state;
+pub mod status;
 pub mod identity;
 pub mod window;

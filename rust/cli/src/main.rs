@@ -19,6 +19,7 @@ mod reset;
 mod ssh_keys;
 mod uki;
 mod update;
+mod update_agent;
 mod vm;
 
 use clap::{Parser, Subcommand};

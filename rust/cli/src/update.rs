@@ -115,6 +115,11 @@ pub enum UpdateCommand {
     },
     /// Boot the other slot next, if it is marked successful.
     Rollback,
+    /// The update agent (metalos-update-agent.service): follow the release
+    /// channel configured in /usr/lib|/etc|/run/metalos/update.d/*.toml,
+    /// stage updates without activating them, reboot when the strategy
+    /// (immediate, periodic, fleet_lock) allows; docs/fleet-updates.md.
+    Agent(crate::update_agent::AgentArgs),
 }
 
 fn verify(location: &str, ca_cert: Option<&std::path::Path>, sig: &SignatureArgs) -> Result<()> {
@@ -170,6 +175,7 @@ pub fn run(cmd: UpdateCommand, progress: &crate::progress::Progress) -> Result<(
             auto,
             reboot_on_failed_trial,
         } => mark_good(check, auto, reboot_on_failed_trial),
+        UpdateCommand::Agent(args) => crate::update_agent::run(args),
         UpdateCommand::Rollback => {
             println!("{}", metalos_update::status::rollback()?);
             Ok(())

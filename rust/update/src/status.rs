@@ -201,3 +201,8 @@ pub fn reboot() -> Result<()> {
     }
     Ok(())
 }
+
+/// Whether `slot` is marked successful (gptprio).
+pub fn is_successful(slot: &metalos_disk::gpt::Partition) -> bool {
+    GptPrio::from_attributes(slot.attributes).successful
+}

@@ -1,0 +1,274 @@
+//! The agent's cycle against a real HTTP server on 127.0.0.1 (the channel
+//! graph and a scripted FleetLock server) with a recording machine: which
+//! answers keep the staged slot inactive, when it reboots, when it reports
+//! steady state, and what a rollback does.
+
+use metalos_agent::agent::{Agent, AgentPaths, Outcome};
+use metalos_agent::config;
+use metalos_agent::host::{Booted, Host};
+use metalos_contract::graph::{meta, Graph, Node};
+use metalos_contract::update::{BundleFile, StagedUpdate};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+/// Answers: path → (status line, body); every request is recorded as
+/// "METHOD PATH".
+#[derive(Clone, Default)]
+struct Routes(Arc<Mutex<(BTreeMap<String, (String, String)>, Vec<String>)>>);
+
+impl Routes {
+    fn set(&self, path: &str, status: &str, body: &str) {
+        self.0.lock().unwrap().0.insert(path.into(), (status.into(), body.into()));
+    }
+    fn seen(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap().1)
+    }
+}
+
+fn serve(routes: Routes) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut r = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            let mut len = 0usize;
+            loop {
+                let mut h = String::new();
+                if r.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                if let Some(v) = h.to_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).unwrap();
+            let mut words = line.split_whitespace();
+            let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            let (status, answer) = {
+                let mut g = routes.0.lock().unwrap();
+                g.1.push(format!("{method} {path}"));
+                g.0.get(path).cloned().unwrap_or(("404 Not Found".into(), String::new()))
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    base
+}
+
+#[derive(Default)]
+struct FakeHost {
+    booted: Option<Booted>,
+    staged: Option<StagedUpdate>,
+    actions: Vec<String>,
+    sessions: usize,
+}
+
+impl Host for FakeHost {
+    fn booted(&self) -> anyhow::Result<Booted> {
+        Ok(self.booted.clone().unwrap())
+    }
+    fn staged(&self) -> anyhow::Result<Option<StagedUpdate>> {
+        Ok(self.staged.clone())
+    }
+    fn stage(&mut self, url: &str) -> anyhow::Result<StagedUpdate> {
+        self.actions.push(format!("stage {url}"));
+        let version = url.trim_end_matches('/').rsplit('/').next().unwrap().to_string();
+        let s = StagedUpdate {
+            version,
+            slot: 3,
+            partition_guid: "g".into(),
+            usr: BundleFile {
+                file: "usr.img".into(),
+                size: 1,
+                sha256: "0".repeat(64),
+            },
+            bootloader: None,
+        };
+        self.staged = Some(s.clone());
+        Ok(s)
+    }
+    fn activate(&mut self) -> anyhow::Result<StagedUpdate> {
+        self.actions.push("activate".into());
+        Ok(self.staged.take().unwrap())
+    }
+    fn reboot(&mut self) -> anyhow::Result<()> {
+        self.actions.push("reboot".into());
+        Ok(())
+    }
+    fn interactive_sessions(&self) -> usize {
+        self.sessions
+    }
+    fn broadcast(&self, _: &str) {}
+}
+
+fn booted(version: &str, good: bool, boot_id: &str) -> Booted {
+    Booted {
+        version: version.into(),
+        good,
+        boot_id: boot_id.into(),
+    }
+}
+
+fn graph(versions: &[&str]) -> String {
+    let nodes = versions
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Node {
+            version: v.to_string(),
+            payload: format!("{v}/"),
+            metadata: [(meta::AGE_INDEX.to_string(), i.to_string())].into(),
+        })
+        .collect::<Vec<_>>();
+    let mut edges = vec![];
+    for to in 1..nodes.len() {
+        for from in 0..to {
+            edges.push([from, to]);
+        }
+    }
+    Graph { nodes, edges }.to_json()
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    routes: Routes,
+    base: String,
+    paths: AgentPaths,
+    config_dir: std::path::PathBuf,
+}
+
+fn setup(strategy: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let routes = Routes::default();
+    let base = serve(routes.clone());
+    let config_dir = dir.path().join("update.d");
+    std::fs::create_dir(&config_dir).unwrap();
+    std::fs::write(
+        config_dir.join("50-test.toml"),
+        format!(
+            "[channel]\nbase_url = \"{base}/\"\nname = \"stable\"\n\n[identity]\ngroup = \"workers\"\nrollout_wariness = 0.5\n\n\
+             [updates]\nstrategy = \"{strategy}\"\n\n[updates.fleet_lock]\nbase_url = \"{base}/fl/${{group}}\"\n"
+        ),
+    )
+    .unwrap();
+    let paths = AgentPaths {
+        state_dir: dir.path().join("state"),
+        status_file: dir.path().join("status.json"),
+        metrics_file: dir.path().join("agent.prom"),
+        signing_key: dir.path().join("no-key.pub"),
+    };
+    Setup {
+        _dir: dir,
+        routes,
+        base,
+        paths,
+        config_dir,
+    }
+}
+
+fn agent(s: &Setup, host: FakeHost) -> Agent<FakeHost> {
+    let cfg = config::load(&[s.config_dir.as_path()]).unwrap().config;
+    Agent::new(cfg, host, "node-1".into(), s.paths.clone()).unwrap()
+}
+
+const LOCK: &str = "/fl/workers/v1/pre-reboot";
+const UNLOCK: &str = "/fl/workers/v1/steady-state";
+const GRAPH: &str = "/updates/stable/graph.json";
+
+#[test]
+fn fleet_lock_refusals_keep_the_slot_inactive_and_the_grant_reboots() {
+    let s = setup("fleet_lock");
+    s.routes.set(GRAPH, "200 OK", &graph(&["1", "2"]));
+    s.routes.set(UNLOCK, "200 OK", "");
+    let host = FakeHost {
+        booted: Some(booted("1", false, "boot-a")),
+        ..FakeHost::default()
+    };
+    let mut a = agent(&s, host);
+    // Not marked good yet: nothing is reported or fetched.
+    assert_eq!(a.cycle(1000), Outcome::Wait);
+    assert_eq!(a.status().state, "waiting-for-mark-good");
+    assert!(s.routes.seen().is_empty());
+
+    // Marked good: steady-state first, then the graph; v2 staged; full slots.
+    a.host_mut().booted = Some(booted("1", true, "boot-a"));
+    let full = r#"{"kind":"failed_lock_semaphore_full","value":"all 1 semaphore slots currently locked"}"#;
+    s.routes.set(LOCK, "500 Internal Server Error", full);
+    assert_eq!(a.cycle(1001), Outcome::Wait);
+    assert_eq!(
+        s.routes.seen(),
+        [format!("POST {UNLOCK}"), format!("GET {GRAPH}"), format!("POST {LOCK}")]
+    );
+    assert_eq!(a.host().actions, [format!("stage {}/updates/stable/2/", s.base)]);
+    assert_eq!(a.status().state, "waiting-to-reboot");
+    assert_eq!(a.status().staged_version.as_deref(), Some("2"));
+    // 423 (poseidon's lock_held): still no activation, no second stage.
+    s.routes.set(LOCK, "423 Locked", r#"{"kind":"lock_held","value":"held by node-0"}"#);
+    a.cycle(1002);
+    assert_eq!(a.host().actions.len(), 1, "{:?}", a.host().actions);
+    assert!(!a.status().lock_held);
+    let prom = std::fs::read_to_string(&s.paths.metrics_file).unwrap();
+    for kind in ["failed_lock_semaphore_full", "lock_held"] {
+        let line = format!("metalos_strategy_fleet_lock_errors_total{{api=\"pre-reboot\",kind=\"{kind}\"}} 1");
+        assert!(prom.contains(&line), "{prom}");
+    }
+    // The grant: activate, then reboot; the slot is held across the reboot.
+    s.routes.set(LOCK, "200 OK", "");
+    assert_eq!(a.cycle(1003), Outcome::Rebooting);
+    assert_eq!(a.host().actions[1..], ["activate".to_string(), "reboot".to_string()]);
+    assert!(a.status().lock_held);
+    s.routes.seen();
+
+    // After the reboot: v2 in its trial boot, then marked good → steady-state.
+    let mut b = agent(&s, FakeHost { booted: Some(booted("2", false, "boot-b")), ..FakeHost::default() });
+    b.cycle(2000);
+    assert!(s.routes.seen().is_empty(), "no steady-state before mark-good");
+    b.host_mut().booted = Some(booted("2", true, "boot-b"));
+    b.cycle(2001);
+    assert_eq!(s.routes.seen()[0], format!("POST {UNLOCK}"));
+    assert!(!b.status().lock_held);
+    assert_eq!(b.status().state, "no-update");
+    assert!(b.status().denylist.is_empty());
+}
+
+#[test]
+fn a_rolled_back_version_is_denylisted_and_keeps_the_lock() {
+    let s = setup("fleet_lock");
+    s.routes.set(GRAPH, "200 OK", &graph(&["1", "2", "3"]));
+    s.routes.set(UNLOCK, "200 OK", "");
+    s.routes.set(LOCK, "200 OK", "");
+    let mut a = agent(&s, FakeHost { booted: Some(booted("2", true, "boot-a")), ..FakeHost::default() });
+    assert_eq!(a.cycle(1000), Outcome::Rebooting);
+    s.routes.seen();
+    // The trial boot of 3 failed: the host is back on 2 (another boot).
+    let mut b = agent(&s, FakeHost { booted: Some(booted("2", true, "boot-c")), ..FakeHost::default() });
+    assert_eq!(b.cycle(2000), Outcome::Wait);
+    assert_eq!(b.status().denylist, ["3"]);
+    assert!(b.host().actions.is_empty(), "3 is not staged again: {:?}", b.host().actions);
+    assert_eq!(s.routes.seen(), [format!("GET {GRAPH}")], "the slot stays held");
+    assert!(b.status().lock_held);
+    assert_eq!(b.status().state, "no-update");
+}
+
+#[test]
+fn immediate_reboots_at_once_but_logged_in_users_postpone_it() {
+    let s = setup("immediate");
+    s.routes.set(GRAPH, "200 OK", &graph(&["1", "2"]));
+    let host = FakeHost { booted: Some(booted("1", true, "b")), sessions: 1, ..FakeHost::default() };
+    let mut a = agent(&s, host);
+    for i in 0..10 {
+        assert!(matches!(a.cycle(1000 + i), Outcome::RetryIn(_)));
+    }
+    assert_eq!(a.cycle(1100), Outcome::Rebooting, "after 10 postponements");
+    assert!(s.routes.seen().iter().all(|r| !r.contains("/fl/")), "no FleetLock calls");
+}
+
