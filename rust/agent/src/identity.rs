@@ -107,11 +107,12 @@ pub fn node_id(configured: Option<&str>, machine_id_path: &Path) -> Result<Strin
         }
         return Ok(uuid.to_ascii_lowercase());
     }
-    let text =
-        std::fs::read_to_string(machine_id_path).map_err(|source| IdentityError::ReadMachineId {
+    let text = std::fs::read_to_string(machine_id_path).map_err(|source| {
+        IdentityError::ReadMachineId {
             path: machine_id_path.to_path_buf(),
             source,
-        })?;
+        }
+    })?;
     let line = text.strip_suffix('\n').unwrap_or(&text);
     let usable = line.len() == 32 && parse_id128(line).is_some_and(|id| id != [0; 16]);
     if !usable {
@@ -201,7 +202,12 @@ mod tests {
 
     #[test]
     fn bad_ids_are_refused() {
-        for bad in ["", "5e7a", "zz7a1c0f2b3d4e5f60718293a4b5c6d7", "5e7a1c0f-2b3d4e5f-6071-8293a4b5c6d7"] {
+        for bad in [
+            "",
+            "5e7a",
+            "zz7a1c0f2b3d4e5f60718293a4b5c6d7",
+            "5e7a1c0f-2b3d4e5f-6071-8293a4b5c6d7",
+        ] {
             assert!(app_specific_id(bad, ZINCATI_APP_ID).is_err(), "{bad:?}");
             assert!(app_specific_id(VECTORS[0].0, bad).is_err(), "{bad:?}");
         }
@@ -213,7 +219,13 @@ mod tests {
         let id = node_id(Some("27E3AC02AF3946AF995C9940E18B0CCE"), missing).unwrap();
         assert_eq!(id, "27e3ac02af3946af995c9940e18b0cce");
         let err = node_id(Some("27e3ac02-af39-46af-995c-9940e18b0cce"), missing).unwrap_err();
-        assert!(matches!(err, IdentityError::BadId { what: "node_uuid", .. }));
+        assert!(matches!(
+            err,
+            IdentityError::BadId {
+                what: "node_uuid",
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -223,7 +235,12 @@ mod tests {
         std::fs::write(&path, format!("{}\n", VECTORS[0].0)).unwrap();
         assert_eq!(node_id(None, &path).unwrap(), VECTORS[0].2);
 
-        for bad in ["", "uninitialized\n", "00000000000000000000000000000000\n", "5e7a\n"] {
+        for bad in [
+            "",
+            "uninitialized\n",
+            "00000000000000000000000000000000\n",
+            "5e7a\n",
+        ] {
             std::fs::write(&path, bad).unwrap();
             let err = node_id(None, &path).unwrap_err().to_string();
             assert!(err.starts_with(&path.display().to_string()), "{err}");

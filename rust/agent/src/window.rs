@@ -186,8 +186,9 @@ impl Window {
     /// Whether the week minute `m` (0 ≤ m < a week) lies in the window;
     /// a span running past Sunday 24:00 also covers the week's start.
     fn contains_week_minute(&self, m: u32) -> bool {
-        self.spans()
-            .any(|(start, end)| (start..end).contains(&m) || (start..end).contains(&(m + WEEK_MINUTES)))
+        self.spans().any(|(start, end)| {
+            (start..end).contains(&m) || (start..end).contains(&(m + WEEK_MINUTES))
+        })
     }
 }
 

@@ -39,7 +39,10 @@ fn day_names_are_c_locale_full_or_three_letters_any_case() {
         let err = parse_day(bad).unwrap_err();
         assert!(matches!(err, WindowError::UnknownDay(_)), "{bad}");
     }
-    let order: Vec<&str> = days(&["sun", "mon", "wed"]).iter().map(|d| d.short_name()).collect();
+    let order: Vec<&str> = days(&["sun", "mon", "wed"])
+        .iter()
+        .map(|d| d.short_name())
+        .collect();
     assert_eq!(order, ["Mon", "Wed", "Sun"]);
 }
 
@@ -49,15 +52,26 @@ fn times_are_24_hour_hh_mm() {
     assert_eq!(parse_time("23:59").unwrap(), 23 * 60 + 59);
     assert_eq!(parse_time("7:05").unwrap(), 425);
     assert_eq!(parse_time("07:5").unwrap(), 425);
-    for bad in ["24:00", "23:60", "-1:00", "+1:00", "0x0A:00", "1200", "12:345", "", ":", "1:2:3"] {
-        assert!(matches!(parse_time(bad), Err(WindowError::BadTime(_))), "{bad}");
+    for bad in [
+        "24:00", "23:60", "-1:00", "+1:00", "0x0A:00", "1200", "12:345", "", ":", "1:2:3",
+    ] {
+        assert!(
+            matches!(parse_time(bad), Err(WindowError::BadTime(_))),
+            "{bad}"
+        );
     }
 }
 
 #[test]
 fn window_needs_days_and_a_length_up_to_a_week() {
-    assert!(matches!(Window::new(BTreeSet::new(), 0, 10), Err(WindowError::NoDays)));
-    assert!(matches!(Window::new(days(&["Mon"]), 0, 0), Err(WindowError::BadLength(0))));
+    assert!(matches!(
+        Window::new(BTreeSet::new(), 0, 10),
+        Err(WindowError::NoDays)
+    ));
+    assert!(matches!(
+        Window::new(days(&["Mon"]), 0, 0),
+        Err(WindowError::BadLength(0))
+    ));
     assert!(Window::new(days(&["Mon"]), 0, WEEK_MINUTES + 1).is_err());
     assert!(Window::new(days(&["Mon"]), 1440, 10).is_err());
     assert!(Window::new(days(&["Mon"]), 0, WEEK_MINUTES).is_ok());
@@ -240,7 +254,10 @@ fn localtime_as_a_tzif_file() {
 fn descriptions() {
     let s = schedule(
         "Europe/Berlin",
-        vec![window(&["sun", "Sat"], "23:30", 60), window(&["Wed"], "1:00", 30)],
+        vec![
+            window(&["sun", "Sat"], "23:30", 60),
+            window(&["Wed"], "1:00", 30),
+        ],
     );
     assert_eq!(
         s.to_string(),
