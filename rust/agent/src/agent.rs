@@ -255,7 +255,10 @@ impl<H: Host> Agent<H> {
         };
         if a.boot_id == booted.boot_id {
             // Activated, but the reboot never happened (agent restarted).
-            println!("version {} was activated in this boot; it boots next", a.version);
+            println!(
+                "version {} was activated in this boot; it boots next",
+                a.version
+            );
             self.initialized = true;
             return Ok(true);
         }
@@ -312,7 +315,10 @@ impl<H: Host> Agent<H> {
                 .or_default() += 1;
             return Err(e).context("reporting steady state (retried next cycle)");
         }
-        println!("FleetLock: steady-state reported to {}", fl.url(crate::fleetlock::Api::SteadyState));
+        println!(
+            "FleetLock: steady-state reported to {}",
+            fl.url(crate::fleetlock::Api::SteadyState)
+        );
         self.steady_reported = true;
         if self.state.lock_held {
             self.state.lock_held = false;
@@ -406,12 +412,16 @@ impl<H: Host> Agent<H> {
                 let n = *n;
                 if n >= MAX_STAGE_ATTEMPTS {
                     println!("giving up on version {version} after {n} failed attempts");
-                    self.store
-                        .deny(version, &format!("{n} failed staging attempts; last: {e:#}"))?;
+                    self.store.deny(
+                        version,
+                        &format!("{n} failed staging attempts; last: {e:#}"),
+                    )?;
                     self.state.failures.remove(version);
                 }
                 self.store.save(&self.state)?;
-                Err(e.context(format!("staging version {version} (attempt {n} of {MAX_STAGE_ATTEMPTS})")))
+                Err(e.context(format!(
+                    "staging version {version} (attempt {n} of {MAX_STAGE_ATTEMPTS})"
+                )))
             }
         }
     }

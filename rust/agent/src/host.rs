@@ -46,8 +46,8 @@ impl Host for SystemHost {
         let os_release = UsrPath::OS_RELEASE.on_host();
         let text = std::fs::read_to_string(&os_release)
             .with_context(|| format!("reading {os_release}"))?;
-        let version = os_release_version(&text)
-            .with_context(|| format!("{os_release} has no VERSION_ID"))?;
+        let version =
+            os_release_version(&text).with_context(|| format!("{os_release} has no VERSION_ID"))?;
         let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
             .context("reading /proc/sys/kernel/random/boot_id")?
             .trim()

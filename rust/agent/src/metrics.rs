@@ -63,7 +63,9 @@ pub struct Metrics {
 }
 
 fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 impl Metrics {
@@ -71,45 +73,191 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut o = String::new();
         let mut g = |name: &str, help: &str, kind: &str, rows: Vec<(String, String)>| {
-            let _ = writeln!(o, "# HELP metalos_{name} {help}\n# TYPE metalos_{name} {kind}");
+            let _ = writeln!(
+                o,
+                "# HELP metalos_{name} {help}\n# TYPE metalos_{name} {kind}"
+            );
             for (labels, value) in rows {
                 let _ = writeln!(o, "metalos_{name}{labels} {value}");
             }
         };
         let one = |v: String| vec![(String::new(), v)];
         let b = |v: bool| u8::from(v).to_string();
-        g("update_agent_last_refresh_timestamp", "Unix time of the last channel check.", "gauge", one(self.last_refresh_timestamp.to_string()));
-        g("update_agent_latest_state_change_timestamp", "Unix time of the last state change.", "gauge", one(self.latest_state_change_timestamp.to_string()));
-        g("update_agent_updates_enabled", "Whether updates are enabled.", "gauge", one(b(self.updates_enabled)));
-        g("update_agent_updates_allow_downgrade", "Whether downgrades are allowed.", "gauge", one(b(self.allow_downgrade)));
-        g("update_agent_finalization_attempts", "Activations tried.", "counter", one(self.finalization_attempts.to_string()));
-        g("update_agent_finalization_successes", "Activations followed by a reboot.", "counter", one(self.finalization_successes.to_string()));
-        g("update_agent_finalization_blocked_count", "Reboots the strategy refused.", "counter", one(self.finalization_blocked_count.to_string()));
-        g("update_agent_postponed_finalizations_total", "Reboots postponed for logged-in users.", "counter", one(self.postponed_finalizations_total.to_string()));
-        g("update_agent_finalization_detected_active_users", "Interactive sessions at the last reboot decision.", "gauge", one(self.finalization_detected_active_users.to_string()));
-        g("updates_strategy_mode", "The update strategy in use.", "gauge", vec![(format!("{{strategy=\"{}\"}}", label(&self.strategy)), "1".into())]);
-        g("updates_strategy_can_finalize_responses", "Strategy answers to 'may the host reboot now?'.", "counter",
-            self.can_finalize_responses.iter().map(|(k, v)| (format!("{{allowed=\"{k}\"}}"), v.to_string())).collect());
+        g(
+            "update_agent_last_refresh_timestamp",
+            "Unix time of the last channel check.",
+            "gauge",
+            one(self.last_refresh_timestamp.to_string()),
+        );
+        g(
+            "update_agent_latest_state_change_timestamp",
+            "Unix time of the last state change.",
+            "gauge",
+            one(self.latest_state_change_timestamp.to_string()),
+        );
+        g(
+            "update_agent_updates_enabled",
+            "Whether updates are enabled.",
+            "gauge",
+            one(b(self.updates_enabled)),
+        );
+        g(
+            "update_agent_updates_allow_downgrade",
+            "Whether downgrades are allowed.",
+            "gauge",
+            one(b(self.allow_downgrade)),
+        );
+        g(
+            "update_agent_finalization_attempts",
+            "Activations tried.",
+            "counter",
+            one(self.finalization_attempts.to_string()),
+        );
+        g(
+            "update_agent_finalization_successes",
+            "Activations followed by a reboot.",
+            "counter",
+            one(self.finalization_successes.to_string()),
+        );
+        g(
+            "update_agent_finalization_blocked_count",
+            "Reboots the strategy refused.",
+            "counter",
+            one(self.finalization_blocked_count.to_string()),
+        );
+        g(
+            "update_agent_postponed_finalizations_total",
+            "Reboots postponed for logged-in users.",
+            "counter",
+            one(self.postponed_finalizations_total.to_string()),
+        );
+        g(
+            "update_agent_finalization_detected_active_users",
+            "Interactive sessions at the last reboot decision.",
+            "gauge",
+            one(self.finalization_detected_active_users.to_string()),
+        );
+        g(
+            "updates_strategy_mode",
+            "The update strategy in use.",
+            "gauge",
+            vec![(
+                format!("{{strategy=\"{}\"}}", label(&self.strategy)),
+                "1".into(),
+            )],
+        );
+        g(
+            "updates_strategy_can_finalize_responses",
+            "Strategy answers to 'may the host reboot now?'.",
+            "counter",
+            self.can_finalize_responses
+                .iter()
+                .map(|(k, v)| (format!("{{allowed=\"{k}\"}}"), v.to_string()))
+                .collect(),
+        );
         if let Some(m) = self.periodic_schedule_length_minutes {
-            g("updates_strategy_periodic_schedule_length_minutes", "Minutes per week inside the reboot windows.", "gauge", one(m.to_string()));
+            g(
+                "updates_strategy_periodic_schedule_length_minutes",
+                "Minutes per week inside the reboot windows.",
+                "gauge",
+                one(m.to_string()),
+            );
         }
-        g("strategy_fleet_lock_requests_total", "FleetLock requests.", "counter",
-            self.fleet_lock_requests.iter().map(|(api, v)| (format!("{{api=\"{}\"}}", label(api)), v.to_string())).collect());
-        g("strategy_fleet_lock_errors_total", "Failed FleetLock requests.", "counter",
-            self.fleet_lock_errors.iter().map(|((api, kind), v)| (format!("{{api=\"{}\",kind=\"{}\"}}", label(api), label(kind)), v.to_string())).collect());
-        g("channel_update_checks_total", "Channel graph checks.", "counter", one(self.update_checks_total.to_string()));
-        g("channel_update_checks_errors_total", "Failed channel graph checks.", "counter",
-            self.update_checks_errors.iter().map(|(k, v)| (format!("{{kind=\"{}\"}}", label(k)), v.to_string())).collect());
-        g("channel_graph_nodes_count", "Releases in the last graph.", "gauge", one(self.graph_nodes_count.to_string()));
-        g("channel_graph_edges_count", "Update paths in the last graph.", "gauge", one(self.graph_edges_count.to_string()));
-        g("channel_ignored_update_targets", "Targets left out at the last check.", "gauge", one(self.ignored_update_targets.to_string()));
-        g("channel_booted_release_is_deadend", "The booted release is a dead end.", "gauge", one(b(self.booted_release_is_deadend)));
+        g(
+            "strategy_fleet_lock_requests_total",
+            "FleetLock requests.",
+            "counter",
+            self.fleet_lock_requests
+                .iter()
+                .map(|(api, v)| (format!("{{api=\"{}\"}}", label(api)), v.to_string()))
+                .collect(),
+        );
+        g(
+            "strategy_fleet_lock_errors_total",
+            "Failed FleetLock requests.",
+            "counter",
+            self.fleet_lock_errors
+                .iter()
+                .map(|((api, kind), v)| {
+                    (
+                        format!("{{api=\"{}\",kind=\"{}\"}}", label(api), label(kind)),
+                        v.to_string(),
+                    )
+                })
+                .collect(),
+        );
+        g(
+            "channel_update_checks_total",
+            "Channel graph checks.",
+            "counter",
+            one(self.update_checks_total.to_string()),
+        );
+        g(
+            "channel_update_checks_errors_total",
+            "Failed channel graph checks.",
+            "counter",
+            self.update_checks_errors
+                .iter()
+                .map(|(k, v)| (format!("{{kind=\"{}\"}}", label(k)), v.to_string()))
+                .collect(),
+        );
+        g(
+            "channel_graph_nodes_count",
+            "Releases in the last graph.",
+            "gauge",
+            one(self.graph_nodes_count.to_string()),
+        );
+        g(
+            "channel_graph_edges_count",
+            "Update paths in the last graph.",
+            "gauge",
+            one(self.graph_edges_count.to_string()),
+        );
+        g(
+            "channel_ignored_update_targets",
+            "Targets left out at the last check.",
+            "gauge",
+            one(self.ignored_update_targets.to_string()),
+        );
+        g(
+            "channel_booted_release_is_deadend",
+            "The booted release is a dead end.",
+            "gauge",
+            one(b(self.booted_release_is_deadend)),
+        );
         let (version, channel, group) = &self.os_info;
-        g("identity_os_info", "The running version, channel and group.", "gauge",
-            vec![(format!("{{os_version=\"{}\",channel=\"{}\",group=\"{}\"}}", label(version), label(channel), label(group)), "1".into())]);
-        g("identity_rollout_wariness", "The host's rollout wariness.", "gauge", one(format!("{:.6}", self.rollout_wariness)));
-        g("update_stage_attempts_total", "Staging attempts.", "counter", one(self.stage_attempts.to_string()));
-        g("update_stage_failures_total", "Failed staging attempts.", "counter", one(self.stage_failures.to_string()));
+        g(
+            "identity_os_info",
+            "The running version, channel and group.",
+            "gauge",
+            vec![(
+                format!(
+                    "{{os_version=\"{}\",channel=\"{}\",group=\"{}\"}}",
+                    label(version),
+                    label(channel),
+                    label(group)
+                ),
+                "1".into(),
+            )],
+        );
+        g(
+            "identity_rollout_wariness",
+            "The host's rollout wariness.",
+            "gauge",
+            one(format!("{:.6}", self.rollout_wariness)),
+        );
+        g(
+            "update_stage_attempts_total",
+            "Staging attempts.",
+            "counter",
+            one(self.stage_attempts.to_string()),
+        );
+        g(
+            "update_stage_failures_total",
+            "Failed staging attempts.",
+            "counter",
+            one(self.stage_failures.to_string()),
+        );
         o
     }
 }

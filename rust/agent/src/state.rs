@@ -138,7 +138,8 @@ impl StateStore {
     pub fn deny(&self, version: &str, reason: &str) -> Result<(), StateError> {
         let mut list = self.denylist()?;
         list.insert(version.to_string(), reason.replace(['\n', '\t'], " "));
-        let mut text = String::from("# versions the update agent never stages again (version<TAB>reason)\n");
+        let mut text =
+            String::from("# versions the update agent never stages again (version<TAB>reason)\n");
         for (v, why) in &list {
             text.push_str(&format!("{v}\t{why}\n"));
         }

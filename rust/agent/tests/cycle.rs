@@ -16,11 +16,18 @@ use std::sync::{Arc, Mutex};
 /// Answers: path → (status line, body); every request is recorded as
 /// "METHOD PATH".
 #[derive(Clone, Default)]
-struct Routes(Arc<Mutex<(BTreeMap<String, (String, String)>, Vec<String>)>>);
+struct Routes(Arc<Mutex<(Answers, Vec<String>)>>);
+
+/// path → (status line, body).
+type Answers = BTreeMap<String, (String, String)>;
 
 impl Routes {
     fn set(&self, path: &str, status: &str, body: &str) {
-        self.0.lock().unwrap().0.insert(path.into(), (status.into(), body.into()));
+        self.0
+            .lock()
+            .unwrap()
+            .0
+            .insert(path.into(), (status.into(), body.into()));
     }
     fn seen(&self) -> Vec<String> {
         std::mem::take(&mut self.0.lock().unwrap().1)
@@ -53,7 +60,9 @@ fn serve(routes: Routes) -> String {
             let (status, answer) = {
                 let mut g = routes.0.lock().unwrap();
                 g.1.push(format!("{method} {path}"));
-                g.0.get(path).cloned().unwrap_or(("404 Not Found".into(), String::new()))
+                g.0.get(path)
+                    .cloned()
+                    .unwrap_or(("404 Not Found".into(), String::new()))
             };
             let _ = write!(
                 stream,
@@ -82,7 +91,12 @@ impl Host for FakeHost {
     }
     fn stage(&mut self, url: &str) -> anyhow::Result<StagedUpdate> {
         self.actions.push(format!("stage {url}"));
-        let version = url.trim_end_matches('/').rsplit('/').next().unwrap().to_string();
+        let version = url
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
         let s = StagedUpdate {
             version,
             slot: 3,
@@ -201,37 +215,63 @@ fn fleet_lock_refusals_keep_the_slot_inactive_and_the_grant_reboots() {
 
     // Marked good: steady-state first, then the graph; v2 staged; full slots.
     a.host_mut().booted = Some(booted("1", true, "boot-a"));
-    let full = r#"{"kind":"failed_lock_semaphore_full","value":"all 1 semaphore slots currently locked"}"#;
+    let full =
+        r#"{"kind":"failed_lock_semaphore_full","value":"all 1 semaphore slots currently locked"}"#;
     s.routes.set(LOCK, "500 Internal Server Error", full);
     assert_eq!(a.cycle(1001), Outcome::Wait);
     assert_eq!(
         s.routes.seen(),
-        [format!("POST {UNLOCK}"), format!("GET {GRAPH}"), format!("POST {LOCK}")]
+        [
+            format!("POST {UNLOCK}"),
+            format!("GET {GRAPH}"),
+            format!("POST {LOCK}")
+        ]
     );
-    assert_eq!(a.host().actions, [format!("stage {}/updates/stable/2/", s.base)]);
+    assert_eq!(
+        a.host().actions,
+        [format!("stage {}/updates/stable/2/", s.base)]
+    );
     assert_eq!(a.status().state, "waiting-to-reboot");
     assert_eq!(a.status().staged_version.as_deref(), Some("2"));
     // 423 (poseidon's lock_held): still no activation, no second stage.
-    s.routes.set(LOCK, "423 Locked", r#"{"kind":"lock_held","value":"held by node-0"}"#);
+    s.routes.set(
+        LOCK,
+        "423 Locked",
+        r#"{"kind":"lock_held","value":"held by node-0"}"#,
+    );
     a.cycle(1002);
     assert_eq!(a.host().actions.len(), 1, "{:?}", a.host().actions);
     assert!(!a.status().lock_held);
     let prom = std::fs::read_to_string(&s.paths.metrics_file).unwrap();
     for kind in ["failed_lock_semaphore_full", "lock_held"] {
-        let line = format!("metalos_strategy_fleet_lock_errors_total{{api=\"pre-reboot\",kind=\"{kind}\"}} 1");
+        let line = format!(
+            "metalos_strategy_fleet_lock_errors_total{{api=\"pre-reboot\",kind=\"{kind}\"}} 1"
+        );
         assert!(prom.contains(&line), "{prom}");
     }
     // The grant: activate, then reboot; the slot is held across the reboot.
     s.routes.set(LOCK, "200 OK", "");
     assert_eq!(a.cycle(1003), Outcome::Rebooting);
-    assert_eq!(a.host().actions[1..], ["activate".to_string(), "reboot".to_string()]);
+    assert_eq!(
+        a.host().actions[1..],
+        ["activate".to_string(), "reboot".to_string()]
+    );
     assert!(a.status().lock_held);
     s.routes.seen();
 
     // After the reboot: v2 in its trial boot, then marked good → steady-state.
-    let mut b = agent(&s, FakeHost { booted: Some(booted("2", false, "boot-b")), ..FakeHost::default() });
+    let mut b = agent(
+        &s,
+        FakeHost {
+            booted: Some(booted("2", false, "boot-b")),
+            ..FakeHost::default()
+        },
+    );
     b.cycle(2000);
-    assert!(s.routes.seen().is_empty(), "no steady-state before mark-good");
+    assert!(
+        s.routes.seen().is_empty(),
+        "no steady-state before mark-good"
+    );
     b.host_mut().booted = Some(booted("2", true, "boot-b"));
     b.cycle(2001);
     assert_eq!(s.routes.seen()[0], format!("POST {UNLOCK}"));
@@ -246,15 +286,35 @@ fn a_rolled_back_version_is_denylisted_and_keeps_the_lock() {
     s.routes.set(GRAPH, "200 OK", &graph(&["1", "2", "3"]));
     s.routes.set(UNLOCK, "200 OK", "");
     s.routes.set(LOCK, "200 OK", "");
-    let mut a = agent(&s, FakeHost { booted: Some(booted("2", true, "boot-a")), ..FakeHost::default() });
+    let mut a = agent(
+        &s,
+        FakeHost {
+            booted: Some(booted("2", true, "boot-a")),
+            ..FakeHost::default()
+        },
+    );
     assert_eq!(a.cycle(1000), Outcome::Rebooting);
     s.routes.seen();
     // The trial boot of 3 failed: the host is back on 2 (another boot).
-    let mut b = agent(&s, FakeHost { booted: Some(booted("2", true, "boot-c")), ..FakeHost::default() });
+    let mut b = agent(
+        &s,
+        FakeHost {
+            booted: Some(booted("2", true, "boot-c")),
+            ..FakeHost::default()
+        },
+    );
     assert_eq!(b.cycle(2000), Outcome::Wait);
     assert_eq!(b.status().denylist, ["3"]);
-    assert!(b.host().actions.is_empty(), "3 is not staged again: {:?}", b.host().actions);
-    assert_eq!(s.routes.seen(), [format!("GET {GRAPH}")], "the slot stays held");
+    assert!(
+        b.host().actions.is_empty(),
+        "3 is not staged again: {:?}",
+        b.host().actions
+    );
+    assert_eq!(
+        s.routes.seen(),
+        [format!("GET {GRAPH}")],
+        "the slot stays held"
+    );
     assert!(b.status().lock_held);
     assert_eq!(b.status().state, "no-update");
 }
@@ -263,12 +323,18 @@ fn a_rolled_back_version_is_denylisted_and_keeps_the_lock() {
 fn immediate_reboots_at_once_but_logged_in_users_postpone_it() {
     let s = setup("immediate");
     s.routes.set(GRAPH, "200 OK", &graph(&["1", "2"]));
-    let host = FakeHost { booted: Some(booted("1", true, "b")), sessions: 1, ..FakeHost::default() };
+    let host = FakeHost {
+        booted: Some(booted("1", true, "b")),
+        sessions: 1,
+        ..FakeHost::default()
+    };
     let mut a = agent(&s, host);
     for i in 0..10 {
         assert!(matches!(a.cycle(1000 + i), Outcome::RetryIn(_)));
     }
     assert_eq!(a.cycle(1100), Outcome::Rebooting, "after 10 postponements");
-    assert!(s.routes.seen().iter().all(|r| !r.contains("/fl/")), "no FleetLock calls");
+    assert!(
+        s.routes.seen().iter().all(|r| !r.contains("/fl/")),
+        "no FleetLock calls"
+    );
 }
-

@@ -52,10 +52,18 @@ pub fn run(args: AgentArgs) -> Result<()> {
     for w in &loaded.warnings {
         println!("warning: {w}");
     }
-    let files: Vec<String> = loaded.files.iter().map(|f| f.display().to_string()).collect();
+    let files: Vec<String> = loaded
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect();
     println!(
         "configuration: {}",
-        if files.is_empty() { "defaults (no drop-ins)".into() } else { files.join(", ") }
+        if files.is_empty() {
+            "defaults (no drop-ins)".into()
+        } else {
+            files.join(", ")
+        }
     );
     if args.check_config {
         println!("{:#?}", loaded.config);

@@ -90,7 +90,10 @@ impl<H: Host> Agent<H> {
             .or_default() += 1;
         match fl.pre_reboot() {
             Ok(()) => {
-                println!("FleetLock: reboot slot granted by {}", fl.url(Api::PreReboot));
+                println!(
+                    "FleetLock: reboot slot granted by {}",
+                    fl.url(Api::PreReboot)
+                );
                 self.state.lock_held = true;
                 if let Err(e) = self.store.save(&self.state) {
                     println!("warning: {e}");

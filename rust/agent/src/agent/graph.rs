@@ -64,8 +64,8 @@ impl<H: Host> Agent<H> {
         if self.paths.signing_key.exists() {
             self.verify(url, &bytes).map_err(|e| ("signature", e))?;
         }
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| ("parse", anyhow!("{url}: not UTF-8")))?;
+        let text =
+            std::str::from_utf8(&bytes).map_err(|_| ("parse", anyhow!("{url}: not UTF-8")))?;
         Graph::parse(text).map_err(|e| ("parse", anyhow!("{url}: {e}")))
     }
 
@@ -73,7 +73,11 @@ impl<H: Host> Agent<H> {
         let key_path = &self.paths.signing_key;
         let key = VerifyingKey::load(key_path)
             .with_context(|| format!("loading the system key {}", key_path.display()))?;
-        let sig_url = format!("{}{}", &url[..url.rfind('/').map_or(0, |i| i + 1)], GRAPH_SIGNATURE_FILE);
+        let sig_url = format!(
+            "{}{}",
+            &url[..url.rfind('/').map_or(0, |i| i + 1)],
+            GRAPH_SIGNATURE_FILE
+        );
         let refuse = |why: String| {
             anyhow!(
                 "{sig_url}: {why}; this system only follows graphs signed by key {} ({})",
@@ -87,7 +91,10 @@ impl<H: Host> Agent<H> {
             .map_err(|e| refuse(format!("no signature (unsigned channel?): {e}")))?;
         let sig = Signature::from_file_bytes(&bytes).map_err(|e| refuse(e.to_string()))?;
         metalos_signing::verify(&key, graph, &sig).map_err(|_| {
-            refuse("the signature of graph.json does not verify (another key, or a modified graph)".into())
+            refuse(
+                "the signature of graph.json does not verify (another key, or a modified graph)"
+                    .into(),
+            )
         })
     }
 }
