@@ -4,132 +4,16 @@
 //! running host. One machine goes through every step (two boots), so the
 //! image is built and booted once.
 
-use metalos_config::InputsManifest;
+use metalos_tests::server::*;
 use metalos_tests::*;
 use metalos_vmtest::{Disk, Machine, Nic, UserNet};
 use serde_json::json;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const MAC: &str = "52:54:00:aa:bb:07";
 const MACHINE_ID: &str = "5e7a1c0f2b3d4e5f60718293a4b5c6d7";
-/// Debian systemd under TCG: allow for a slow first boot.
-const SSH_TIMEOUT: Duration = Duration::from_secs(420);
-
-/// [`inputs`] plus the Debian server trees (scripts/build-server-rootfs).
-fn server_inputs() -> InputsManifest {
-    let mut m = inputs();
-    let path = repo().join("target/server-inputs.json");
-    let s = InputsManifest::load(&path).unwrap_or_else(|e| {
-        panic!("{e}\nrun `scripts/build-server-rootfs` (or `make server-image`) first")
-    });
-    m.merge(s).unwrap();
-    m
-}
-
-/// Builds images/server.toml with `host_config` on the ESP.
-fn build_server(out: &Path, host_config: &Path) -> PathBuf {
-    build_image(
-        "server.toml",
-        out,
-        Some(host_config),
-        |t| t,
-        server_inputs(),
-    )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn keygen(path: &Path) -> String {
-    let st = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "metalos-test", "-f"])
-        .arg(path)
-        .status()
-        .expect("ssh-keygen (package openssh-client)");
-    assert!(st.success());
-    std::fs::read_to_string(path.with_extension("pub"))
-        .unwrap()
-        .trim()
-        .to_string()
-}
-
-/// `ssh` to the guest through the hostfwd.
-struct Ssh {
-    port: u16,
-    key: PathBuf,
-}
-
-impl Ssh {
-    fn command(&self, user: &str, key: &Path, cmd: &str) -> Command {
-        let mut c = Command::new("ssh");
-        c.args([
-            "-q",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            "-o",
-            "ConnectTimeout=10",
-            "-o",
-            "IdentitiesOnly=yes",
-            "-i",
-        ])
-        .arg(key)
-        .args([
-            "-p",
-            &self.port.to_string(),
-            &format!("{user}@127.0.0.1"),
-            cmd,
-        ])
-        .stdin(Stdio::null());
-        c
-    }
-
-    /// Runs `cmd` as `user` with `key`: (exit status, stdout).
-    fn run_with(&self, user: &str, key: &Path, cmd: &str) -> (i32, String) {
-        let out = self.command(user, key, cmd).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
-    }
-
-    /// Runs `cmd` as `user`, which must succeed.
-    fn ok(&self, user: &str, cmd: &str) -> String {
-        let (st, out) = self.run_with(user, &self.key, cmd);
-        assert_eq!(st, 0, "ssh {user}@ {cmd}: exit {st}: {out}");
-        out
-    }
-
-    /// Waits until `user` can log in; returns how long it took.
-    fn wait(&self, vm: &Machine, user: &str, started: Instant) -> Duration {
-        loop {
-            if self.run_with(user, &self.key, "true").0 == 0 {
-                return started.elapsed();
-            }
-            assert!(
-                started.elapsed() < SSH_TIMEOUT,
-                "no ssh login after {SSH_TIMEOUT:?}; console:\n{}",
-                tail(&vm.console_text())
-            );
-            std::thread::sleep(Duration::from_secs(3));
-        }
-    }
-}
-
-fn tail(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(60)..].join("\n")
-}
 
 fn host_config(dir: &Path, key: &str) -> PathBuf {
     let marker = "[Unit]\nDescription=Provisioning test marker\n\n[Service]\nType=oneshot\n\

@@ -20,6 +20,7 @@ pub fn repo() -> PathBuf {
 
 pub mod netboot;
 pub mod scripted_http;
+pub mod server;
 pub mod tls;
 
 /// Debian inputs + static binaries; the tests FAIL (not skip) without them.
