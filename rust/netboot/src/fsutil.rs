@@ -4,7 +4,7 @@ use crate::error::{io, Result};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// sha256 (hex) and size of a file, streamed.
 pub fn file_sha256(path: &Path) -> Result<(String, u64)> {
@@ -95,4 +95,24 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
 pub fn create_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(io(dir))
+}
+
+/// The entries of `dir` (full paths), sorted.
+pub fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .map(|e| e.map(|e| e.path()).map_err(io(dir)))
+        .collect::<Result<_>>()?;
+    v.sort();
+    Ok(v)
+}
+
+/// Removes a file, symlink or directory tree.
+pub fn remove_any(path: &Path) -> Result<()> {
+    let meta = std::fs::symlink_metadata(path).map_err(io(path))?;
+    if meta.is_dir() {
+        std::fs::remove_dir_all(path).map_err(io(path))
+    } else {
+        std::fs::remove_file(path).map_err(io(path))
+    }
 }

@@ -11,12 +11,16 @@
 //! * With a signing key, `manifest.json` is signed ([`SIGNATURE_FILE`],
 //!   docs/signing.md); `publish` carries the signature along.
 //! * [`serve`] is a small static HTTP/1.1 server for development and tests.
+//! * [`channel`] publishes update bundles into release channels of the
+//!   same served tree (`DEST/updates/NAME/graph.json`), whose blobs the
+//!   netboot gc keeps.
 //!
 //! Formats and semantics: docs/netboot.md.
 //!
 //! Modules:
 //!
 //! * [`bundle`] — `metalos netboot build`;
+//! * [`channel`] — Release channels: `metalos release publish|withdraw|list`;
 //! * [`cmdline`] — Kernel command lines and the iPXE script of a bundle;
 //! * [`error`] — Errors of bundle building, publishing and serving;
 //! * [`fsutil`] — Small file helpers;
@@ -29,6 +33,7 @@
 #![warn(missing_docs)]
 
 pub mod bundle;
+pub mod channel;
 pub mod cmdline;
 pub mod error;
 pub mod fsutil;
@@ -36,6 +41,8 @@ pub mod manifest;
 pub mod publish;
 pub mod secureboot;
 pub mod serve;
+#[cfg(test)]
+mod testutil;
 
 pub use bundle::{build_bundle, BundleOptions, HostArg, SIGNATURE_FILE};
 pub use error::{NetbootError, Result};

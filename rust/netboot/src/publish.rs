@@ -20,7 +20,8 @@
 //! in `releases.json`, make sure the entry-point symlinks exist, swap
 //! `current` (one rename switches every entry point at once), then collect
 //! garbage: releases beyond the newest `keep` (never the current one) and
-//! blobs that no kept release references. Until the swap the previous
+//! blobs that no kept release references (release channels under
+//! `DEST/updates/` share the blobs; theirs are always kept). Until the swap the previous
 //! release is served unchanged; after it the new one is complete.
 //! Publishing the same bundle again writes nothing.
 
@@ -29,7 +30,7 @@ use crate::fsutil;
 use crate::manifest::{self, NetbootManifest, MANIFEST_FILE};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The release index file in DEST.
 pub const INDEX_FILE: &str = "releases.json";
@@ -238,7 +239,8 @@ pub fn current_release(dest: &Path) -> Option<String> {
 
 /// Keeps the newest `keep` releases plus the current one, removes the
 /// other release directories (and leftovers of interrupted publishes), then
-/// every blob no kept release references.
+/// every blob that neither a kept release nor a release channel
+/// ([`crate::channel::referenced_blobs`]) references.
 fn gc(
     dest: &Path,
     current: &str,
@@ -257,8 +259,9 @@ fn gc(
     }
     fault("gc");
     let releases_dir = dest.join(RELEASES_DIR);
+    let blobs_dir = dest.join("blobs/sha256");
     let mut removed = Vec::new();
-    for entry in sorted_entries(&releases_dir)? {
+    for entry in fsutil::sorted_entries(&releases_dir)? {
         let name = entry
             .file_name()
             .unwrap_or_default()
@@ -267,7 +270,7 @@ fn gc(
         if kept.contains(&name) {
             continue;
         }
-        remove_any(&entry)?;
+        fsutil::remove_any(&entry)?;
         if !name.starts_with('.') {
             removed.push(name);
         }
@@ -278,11 +281,13 @@ fn gc(
         let m = manifest::load(&path)?;
         referenced.extend(m.blobs().map(|f| dest.join(&f.path)));
     }
+    // Release channels (`DEST/updates/`) share the blobs and are never collected.
+    let channel_blobs = crate::channel::referenced_blobs(dest)?;
+    referenced.extend(channel_blobs.iter().map(|hex| blobs_dir.join(hex)));
     let mut blobs_removed = 0;
-    let blobs_dir = dest.join("blobs/sha256");
-    for entry in sorted_entries(&blobs_dir)? {
+    for entry in fsutil::sorted_entries(&blobs_dir)? {
         if !referenced.contains(&entry) {
-            remove_any(&entry)?;
+            fsutil::remove_any(&entry)?;
             blobs_removed += 1;
         }
     }
@@ -291,24 +296,6 @@ fn gc(
         fsutil::sync_dir(&blobs_dir)?;
     }
     Ok((removed, blobs_removed))
-}
-
-fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(io(dir))?
-        .map(|e| e.map(|e| e.path()).map_err(io(dir)))
-        .collect::<Result<_>>()?;
-    v.sort();
-    Ok(v)
-}
-
-fn remove_any(path: &Path) -> Result<()> {
-    let meta = std::fs::symlink_metadata(path).map_err(io(path))?;
-    if meta.is_dir() {
-        std::fs::remove_dir_all(path).map_err(io(path))
-    } else {
-        std::fs::remove_file(path).map_err(io(path))
-    }
 }
 
 /// Checks that DEST serves one complete release: `manifest.json` through
@@ -340,5 +327,47 @@ mod tests {
             let text = format!(r#"{{"version":1,"releases":["{bad}"]}}"#);
             assert!(parse_index(&text, path).is_err(), "{bad:?} accepted");
         }
+    }
+
+    fn quiet() -> PublishOptions<'static> {
+        PublishOptions {
+            keep: 1,
+            fault: &|_| {},
+            progress: &|_| {},
+        }
+    }
+
+    #[test]
+    fn gc_keeps_the_blobs_of_release_channels() {
+        use crate::channel::{publish_release, ReleaseOptions};
+        use crate::testutil::{netboot_bundle, update_bundle};
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("srv");
+        publish(&netboot_bundle(dir.path(), 1), &dest, &quiet()).unwrap();
+        let update = update_bundle(dir.path(), "1.0", 7, None);
+        let opts = ReleaseOptions {
+            channel: "stable",
+            key: None,
+            rollout: Default::default(),
+            barrier: false,
+            now: 0,
+            fault: &|_| {},
+            progress: &|_| {},
+        };
+        publish_release(&update, &dest, &opts).unwrap();
+        let channel_blobs = crate::channel::referenced_blobs(&dest).unwrap();
+        assert_eq!(channel_blobs.len(), 2, "usr.img and bootloader.efi");
+        let r = publish(&netboot_bundle(dir.path(), 2), &dest, &quiet()).unwrap();
+        assert_eq!(r.blobs_removed, 1, "only the first netboot blob goes");
+        for hex in &channel_blobs {
+            let (sha, _) = fsutil::file_sha256(&dest.join("blobs/sha256").join(hex)).unwrap();
+            assert_eq!(&sha, hex);
+        }
+        assert_eq!(
+            fsutil::sorted_entries(&dest.join("blobs/sha256"))
+                .unwrap()
+                .len(),
+            3
+        );
     }
 }
