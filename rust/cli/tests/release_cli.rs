@@ -395,113 +395,97 @@ fn netboot_bundle(dir: &Path, seed: u8) -> PathBuf {
     out
 }
 
-#[test]
-fn bad_input_names_the_fault_and_leaves_dest_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    let dest = dir.path().join("srv");
-    publish(&bundle(dir.path(), "1", 1, None), &dest, &[]);
-    let before = tree(&dest);
-    let d = dest.to_str().unwrap();
-    let check = |args: &[&str], want: &str| {
-        let e = fails(args);
+/// A DEST with one release, for commands that must fail without touching it.
+struct Refusals {
+    dir: tempfile::TempDir,
+    dest: PathBuf,
+    before: Vec<(String, Vec<u8>)>,
+}
+
+impl Refusals {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("srv");
+        publish(&bundle(dir.path(), "1", 1, None), &dest, &[]);
+        let before = tree(&dest);
+        Refusals { dir, dest, before }
+    }
+
+    /// Runs `metalos` with `args` (split at spaces; `DEST` is replaced):
+    /// it must fail with `want` in its message and leave DEST as it was.
+    fn check(&self, args: &str, want: &str) {
+        let d = self.dest.to_str().unwrap();
+        let args: Vec<&str> = args
+            .split(' ')
+            .map(|a| if a == "DEST" { d } else { a })
+            .collect();
+        let e = fails(&args);
         assert!(e.contains(want), "{args:?}: {e:?} lacks {want:?}");
-        assert!(tree(&dest) == before, "{args:?} changed DEST");
-    };
-    let empty = dir.path().join("empty");
+        assert!(tree(&self.dest) == self.before, "{args:?} changed DEST");
+    }
+
+    fn publish(&self, b: &Path, want: &str) {
+        let cmd = format!("release publish {} DEST --channel stable", b.display());
+        self.check(&cmd, want);
+    }
+}
+
+#[test]
+fn bad_bundles_are_refused_before_dest_changes() {
+    let r = Refusals::new();
+    let dir = r.dir.path();
+    let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let pub_args = |b: &Path| -> Vec<String> {
-        [
-            "release",
-            "publish",
-            b.to_str().unwrap(),
-            d,
-            "--channel",
-            "stable",
-        ]
-        .map(String::from)
-        .to_vec()
-    };
-    let run = |b: &Path, want: &str| {
-        let a = pub_args(b);
-        check(&a.iter().map(String::as_str).collect::<Vec<_>>(), want)
-    };
-    run(&empty, "empty/bundle.json: missing");
-    let corrupt = bundle(dir.path(), "2", 2, None);
+    r.publish(&empty, "empty/bundle.json: missing");
+    let corrupt = bundle(dir, "2", 2, None);
     std::fs::write(corrupt.join("usr.img"), b"other bytes").unwrap();
-    run(&corrupt, "usr.img: size is 11, bundle.json says 20000");
-    let renamed = bundle(dir.path(), "3", 3, None);
+    r.publish(&corrupt, "usr.img: size is 11, bundle.json says 20000");
+    let renamed = bundle(dir, "3", 3, None);
     let text = std::fs::read_to_string(renamed.join("bundle.json")).unwrap();
-    std::fs::write(
-        renamed.join("bundle.json"),
-        text.replace("\"3\"", "\"../3\""),
-    )
-    .unwrap();
-    run(&renamed, "version \"../3\"");
-    run(&bundle(dir.path(), "1", 9, None), "versions are immutable");
-    check(
-        &[
-            "release",
-            "publish",
-            empty.to_str().unwrap(),
-            d,
-            "--channel",
-            "a/b",
-        ],
-        "--channel: \"a/b\": '/' is not allowed",
-    );
-    check(
-        &["release", "withdraw", d, "--channel", "beta", "1"],
-        "updates/beta/graph.json does not exist",
-    );
-    check(
-        &["release", "list", d, "--channel", "beta"],
-        "updates/beta/graph.json does not exist",
-    );
-    check(
-        &["release", "withdraw", d, "--channel", "stable", "7"],
-        "version \"7\" is not a release",
-    );
-    let ok = bundle(dir.path(), "4", 4, None);
-    let o = ok.to_str().unwrap();
-    check(
-        &[
-            "release",
-            "publish",
-            o,
-            d,
-            "--channel",
-            "stable",
-            "--rollout-start",
-            "yesterday",
-        ],
-        "--rollout-start \"yesterday\"",
-    );
-    check(
-        &[
-            "release",
-            "publish",
-            o,
-            d,
-            "--channel",
-            "stable",
-            "--rollout-start-value",
-            "1.5",
-        ],
-        "--rollout-start-value: 1.5",
-    );
-    check(
-        &[
-            "release",
-            "publish",
-            o,
-            d,
-            "--channel",
-            "stable",
+    let text = text.replace("\"3\"", "\"../3\"");
+    std::fs::write(renamed.join("bundle.json"), text).unwrap();
+    r.publish(&renamed, "version \"../3\"");
+    r.publish(&bundle(dir, "1", 9, None), "versions are immutable");
+}
+
+#[test]
+fn bad_options_channels_and_versions_are_refused() {
+    let r = Refusals::new();
+    let ok = bundle(r.dir.path(), "4", 4, None);
+    let publish = format!("release publish {} DEST --channel", ok.display());
+    let checks = [
+        (
+            format!("{publish} a/b"),
+            "--channel: \"a/b\": '/' is not allowed",
+        ),
+        (
+            format!("{publish} stable --rollout-start yesterday"),
+            "--rollout-start \"yesterday\"",
+        ),
+        (
+            format!("{publish} stable --rollout-start-value 1.5"),
+            "--rollout-start-value: 1.5",
+        ),
+        (
+            format!("{publish} stable --rollout-minutes 0"),
             "--rollout-minutes",
-            "0",
-        ],
-        "--rollout-minutes",
-    );
+        ),
+        (
+            "release withdraw DEST --channel beta 1".into(),
+            "updates/beta/graph.json does not exist",
+        ),
+        (
+            "release list DEST --channel beta".into(),
+            "updates/beta/graph.json does not exist",
+        ),
+        (
+            "release withdraw DEST --channel stable 7".into(),
+            "version \"7\" is not a release",
+        ),
+    ];
+    for (args, want) in &checks {
+        r.check(args, want);
+    }
 }
 
 /// Runs a publish that pauses at `step`, then kills it.
