@@ -1,5 +1,5 @@
 //! The `metalos` command: one module per subcommand (`build`, `initrd`,
-//! `uki`, `inspect`, `update`, `netboot`, `provision`, `ssh_keys`, `reset`,
+//! `uki`, `inspect`, `update`, `netboot`, `release`, `provision`, `ssh_keys`, `reset`,
 //! `keys`, `inputs`; `vm` only runs the separate `metalos-vm` binary),
 //! plus `output` (writing artifacts safely) and `progress` (per-step
 //! progress lines).
@@ -15,6 +15,7 @@ mod netboot;
 mod output;
 mod progress;
 mod provision;
+mod release;
 mod reset;
 mod ssh_keys;
 mod uki;
@@ -55,6 +56,9 @@ enum Command {
     /// publish into a served tree, serve over HTTP.
     #[command(subcommand)]
     Netboot(netboot::NetbootCommand),
+    /// Release channels: publish update bundles into a served tree, withdraw, list.
+    #[command(subcommand)]
+    Release(release::ReleaseCommand),
     /// Ignition configs: validate them, apply them to a root directory.
     #[command(subcommand)]
     Provision(provision::ProvisionCommand),
@@ -84,6 +88,7 @@ fn main() {
         Command::Vm(args) => vm::run(args),
         Command::Update(cmd) => update::run(cmd, &progress),
         Command::Netboot(cmd) => netboot::run(cmd, &progress),
+        Command::Release(cmd) => release::run(cmd, &progress),
         Command::Provision(cmd) => provision::run(cmd),
         Command::Reset(args) => reset::run(args),
         Command::SshKeys(args) => ssh_keys::run(args),
