@@ -63,7 +63,11 @@ esac
     );
     let cgi = root.join("cgi-bin/fleetlock");
     std::fs::write(&cgi, script).unwrap();
-    std::process::Command::new("chmod").arg("755").arg(&cgi).status().unwrap();
+    std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&cgi)
+        .status()
+        .unwrap();
     root
 }
 
@@ -95,7 +99,9 @@ fn wait_status(ssh: &Ssh, vm: &Machine, what: &str, ok: impl Fn(&Value) -> bool)
     let started = Instant::now();
     loop {
         let (code, out) = ssh.run_with("root", &ssh.key, "metalos update agent --status --json");
-        let status: Option<Value> = (code == 0).then(|| serde_json::from_str(&out).ok()).flatten();
+        let status: Option<Value> = (code == 0)
+            .then(|| serde_json::from_str(&out).ok())
+            .flatten();
         if let Some(v) = status.as_ref().filter(|v| ok(v)) {
             return v.clone();
         }
@@ -121,7 +127,11 @@ fn slots(ssh: &Ssh) -> Value {
 /// (priority, tries, successful) of slot 3 (USR-B).
 fn usr_b(ssh: &Ssh) -> (u64, u64, bool) {
     let s = &slots(ssh)["slots"][1];
-    (s["priority"].as_u64().unwrap(), s["tries"].as_u64().unwrap(), s["successful"].as_bool().unwrap())
+    (
+        s["priority"].as_u64().unwrap(),
+        s["tries"].as_u64().unwrap(),
+        s["successful"].as_bool().unwrap(),
+    )
 }
 
 fn requests(fl: &Path) -> String {
@@ -157,7 +167,11 @@ fn host_follows_its_channel_under_fleet_lock_and_denylists_a_rollback() {
     let key_path = dir.path().join("id");
     let key = keygen(&key_path);
     let hc = host_config(dir.path(), &key);
-    let build = |v: &str| build_server_with(&dir.path().join(format!("v{v}")), &hc, |t| with_version(t, v));
+    let build = |v: &str| {
+        build_server_with(&dir.path().join(format!("v{v}")), &hc, |t| {
+            with_version(t, v)
+        })
+    };
     let v1 = build("1");
     build("2");
     build("3");
@@ -169,7 +183,10 @@ fn host_follows_its_channel_under_fleet_lock_and_denylists_a_rollback() {
     let fl = fleetlock_dir(dir.path());
 
     let disk = raw_copy(&v1, &repo().join("target/vmtest-fleet.raw"));
-    let ssh = Ssh { port: free_port(), key: key_path.clone() };
+    let ssh = Ssh {
+        port: free_port(),
+        key: key_path.clone(),
+    };
     let net = UserNet::new()
         .hostfwd_tcp(&format!("127.0.0.1:{}", ssh.port), 22)
         .http_dir("10.0.2.100:80", &dest)
@@ -186,7 +203,10 @@ fn host_follows_its_channel_under_fleet_lock_and_denylists_a_rollback() {
     // Enabled and idle until a channel is configured.
     let idle = wait_status(&ssh, &vm, "idle", |v| v["state"] == "idle");
     assert_eq!(idle["booted_version"], "1");
-    let node_id = ssh.ok("root", "systemd-id128 machine-id -a de35106b6ec24688b63afddaa156679b");
+    let node_id = ssh.ok(
+        "root",
+        "systemd-id128 machine-id -a de35106b6ec24688b63afddaa156679b",
+    );
     assert_eq!(idle["node_id"], node_id.trim(), "Zincati's app-specific id");
     ssh.ok("root", &format!(
         "mkdir -p /etc/metalos/update.d && cat > /etc/metalos/update.d/50-fleet.toml <<'EOF'\n{AGENT_CONFIG}EOF\nsystemctl restart metalos-update-agent"
@@ -196,20 +216,36 @@ fn host_follows_its_channel_under_fleet_lock_and_denylists_a_rollback() {
     let s = wait_status(&ssh, &vm, "a check", |v| v["state"] == "no-update");
     assert!(s["target_version"].is_null(), "{s:#}");
     let log = requests(&fl);
-    assert!(log.starts_with("POST /workers/v1/steady-state true {\"client_params\":{\"id\":\""), "{log}");
-    assert!(log.contains(&format!("\"id\":\"{}\",\"group\":\"workers\"", node_id.trim())), "{log}");
+    assert!(
+        log.starts_with("POST /workers/v1/steady-state true {\"client_params\":{\"id\":\""),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "\"id\":\"{}\",\"group\":\"workers\"",
+            node_id.trim()
+        )),
+        "{log}"
+    );
 
     // 2. Full rollout: staged, but the lock is refused: the slot stays disabled.
     publish(&dest, &bundle("2"), Some(1.0));
-    wait_status(&ssh, &vm, "staged v2", |v| v["staged_version"] == "2" && v["state"] == "waiting-to-reboot");
+    wait_status(&ssh, &vm, "staged v2", |v| {
+        v["staged_version"] == "2" && v["state"] == "waiting-to-reboot"
+    });
     assert!(requests(&fl).contains("POST /workers/v1/pre-reboot"));
     assert_eq!(usr_b(&ssh), (0, 0, false), "staged but not bootable");
     let prom = ssh.ok("root", "cat /run/metalos/update-agent.prom");
-    assert!(prom.contains("kind=\"failed_lock_semaphore_full\""), "{prom}");
+    assert!(
+        prom.contains("kind=\"failed_lock_semaphore_full\""),
+        "{prom}"
+    );
 
     // 3. An unrelated reboot comes back on v1, the staged slot still waiting.
     reboot_and_wait(&ssh, &vm);
-    let s = wait_status(&ssh, &vm, "waiting again", |v| v["state"] == "waiting-to-reboot");
+    let s = wait_status(&ssh, &vm, "waiting again", |v| {
+        v["state"] == "waiting-to-reboot"
+    });
     assert_eq!(s["booted_version"], "1");
     assert_eq!(s["staged_version"], "2");
 
@@ -217,29 +253,42 @@ fn host_follows_its_channel_under_fleet_lock_and_denylists_a_rollback() {
     std::fs::write(fl.join("answer"), "grant").unwrap();
     std::fs::write(fl.join("requests.log"), "").unwrap();
     let started = Instant::now();
-    vm.wait_for_console(r"\(USR-B\) marked good", AGENT_TIMEOUT).unwrap();
+    vm.wait_for_console(r"\(USR-B\) marked good", AGENT_TIMEOUT)
+        .unwrap();
     ssh.wait(&vm, "root", started);
-    let s = wait_status(&ssh, &vm, "v2 steady", |v| v["booted_version"] == "2" && v["state"] == "no-update");
+    let s = wait_status(&ssh, &vm, "v2 steady", |v| {
+        v["booted_version"] == "2" && v["state"] == "no-update"
+    });
     assert_eq!(s["lock_held"], false);
     let log = requests(&fl);
     let lock = log.find("pre-reboot").expect("pre-reboot");
-    let unlock = log.rfind("steady-state").expect("steady-state after the reboot");
+    let unlock = log
+        .rfind("steady-state")
+        .expect("steady-state after the reboot");
     assert!(lock < unlock, "{log}");
 
     // 5. v3 fails its health check: rollback by itself, denylisted, no second try.
     std::fs::write(fl.join("requests.log"), "").unwrap();
     publish(&dest, &bundle("3"), None);
     vm.wait_for_console("failed; slot", AGENT_TIMEOUT).unwrap();
-    let s = wait_status(&ssh, &vm, "rollback detected", |v| v["denylist"] == json!(["3"]));
+    let s = wait_status(&ssh, &vm, "rollback detected", |v| {
+        v["denylist"] == json!(["3"])
+    });
     assert_eq!(s["booted_version"], "2");
-    assert_eq!(s["lock_held"], true, "the slot stays held: the rollout stops here");
+    assert_eq!(
+        s["lock_held"], true,
+        "the slot stays held: the rollout stops here"
+    );
     std::thread::sleep(Duration::from_secs(30));
     let journal = ssh.ok("root", "journalctl -b -u metalos-update-agent --no-pager");
     assert!(!journal.contains("staging version 3"), "{journal}");
     assert!(journal.contains("rollback: version 3"), "{journal}");
     let s = agent_status(&ssh);
     assert_eq!(s["state"], "no-update", "{s:#}");
-    assert!(!requests(&fl).contains("steady-state"), "no steady-state after a rollback");
+    assert!(
+        !requests(&fl).contains("steady-state"),
+        "no steady-state after a rollback"
+    );
 
     ssh.ok("root", "systemctl poweroff || true");
     vm.wait_for_shutdown(Duration::from_secs(120)).unwrap();

@@ -81,6 +81,11 @@ impl Ssh {
             "UserKnownHostsFile=/dev/null",
             "-o",
             "ConnectTimeout=10",
+            // A guest that reboots mid-command must not hang the test.
+            "-o",
+            "ServerAliveInterval=5",
+            "-o",
+            "ServerAliveCountMax=3",
             "-o",
             "IdentitiesOnly=yes",
             "-i",
@@ -133,4 +138,3 @@ pub fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(60)..].join("\n")
 }
-
