@@ -80,6 +80,8 @@ struct FakeHost {
     staged: Option<StagedUpdate>,
     actions: Vec<String>,
     sessions: usize,
+    /// `stage` fails with this message.
+    stage_error: Option<&'static str>,
 }
 
 impl Host for FakeHost {
@@ -91,6 +93,9 @@ impl Host for FakeHost {
     }
     fn stage(&mut self, url: &str) -> anyhow::Result<StagedUpdate> {
         self.actions.push(format!("stage {url}"));
+        if let Some(e) = self.stage_error {
+            anyhow::bail!("{e}");
+        }
         let version = url
             .trim_end_matches('/')
             .rsplit('/')
@@ -161,6 +166,11 @@ struct Setup {
 }
 
 fn setup(strategy: &str) -> Setup {
+    setup_with(strategy, "")
+}
+
+/// [`setup`] with more TOML appended to the drop-in.
+fn setup_with(strategy: &str, extra: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let routes = Routes::default();
     let base = serve(routes.clone());
@@ -170,7 +180,7 @@ fn setup(strategy: &str) -> Setup {
         config_dir.join("50-test.toml"),
         format!(
             "[channel]\nbase_url = \"{base}/\"\nname = \"stable\"\n\n[identity]\ngroup = \"workers\"\nrollout_wariness = 0.5\n\n\
-             [updates]\nstrategy = \"{strategy}\"\n\n[updates.fleet_lock]\nbase_url = \"{base}/fl/${{group}}\"\n"
+             [updates]\nstrategy = \"{strategy}\"\n\n[updates.fleet_lock]\nbase_url = \"{base}/fl/${{group}}\"\n{extra}"
         ),
     )
     .unwrap();
@@ -337,4 +347,100 @@ fn immediate_reboots_at_once_but_logged_in_users_postpone_it() {
         s.routes.seen().iter().all(|r| !r.contains("/fl/")),
         "no FleetLock calls"
     );
+}
+
+#[test]
+fn a_target_that_fails_to_stage_twelve_times_is_given_up() {
+    let s = setup("immediate");
+    s.routes.set(GRAPH, "200 OK", &graph(&["1", "2"]));
+    let host = FakeHost {
+        booted: Some(booted("1", true, "b")),
+        stage_error: Some("disk full"),
+        ..FakeHost::default()
+    };
+    let mut a = agent(&s, host);
+    for i in 1..=12 {
+        a.cycle(1000 + i);
+        let e = a.status().last_error.clone().unwrap();
+        assert!(
+            e.contains(&format!("attempt {i} of 12")) && e.contains("disk full"),
+            "{e}"
+        );
+    }
+    assert_eq!(a.status().denylist, ["2"]);
+    a.cycle(2000);
+    assert_eq!(a.host().actions.len(), 12, "no 13th attempt");
+    assert_eq!(a.status().state, "no-update");
+}
+
+#[test]
+fn periodic_reboots_only_inside_a_window() {
+    // Mondays 04:00–05:00 UTC. 2026-12-07 is a Monday.
+    let window = "[updates.periodic]\ntime_zone = \"UTC\"\n\n[[updates.periodic.window]]\ndays = [\"Mon\"]\nstart_time = \"04:00\"\nlength_minutes = 60\n";
+    let s = setup_with("periodic", window);
+    s.routes.set(GRAPH, "200 OK", &graph(&["1", "2"]));
+    let host = FakeHost {
+        booted: Some(booted("1", true, "b")),
+        ..FakeHost::default()
+    };
+    let mut a = agent(&s, host);
+    let monday = |h: i64, m: i64| 1_796_601_600 + h * 3600 + m * 60;
+    assert_eq!(a.cycle(monday(3, 59)), Outcome::Wait);
+    assert_eq!(a.status().state, "waiting-to-reboot");
+    assert_eq!(
+        a.cycle(monday(5, 0)),
+        Outcome::Wait,
+        "the window has closed"
+    );
+    assert_eq!(a.cycle(monday(4, 30)), Outcome::Rebooting);
+    let prom = std::fs::read_to_string(&s.paths.metrics_file).unwrap();
+    assert!(
+        prom.contains("metalos_updates_strategy_periodic_schedule_length_minutes 60"),
+        "{prom}"
+    );
+}
+
+#[test]
+fn a_signed_system_follows_only_graphs_signed_with_its_key() {
+    let s = setup("immediate");
+    let key = metalos_signing::SigningKey::generate().unwrap();
+    std::fs::write(&s.paths.signing_key, key.verifying_key().to_pem()).unwrap();
+    let text = graph(&["1", "2"]);
+    s.routes.set(GRAPH, "200 OK", &text);
+    let host = || FakeHost {
+        booted: Some(booted("1", true, "b")),
+        ..FakeHost::default()
+    };
+    // No signature, then another key's: refused, nothing staged.
+    let mut a = agent(&s, host());
+    a.cycle(1000);
+    let e = a.status().last_error.clone().unwrap();
+    assert!(
+        e.contains("graph.json.sig") && e.contains("unsigned"),
+        "{e}"
+    );
+    let other = metalos_signing::SigningKey::generate().unwrap();
+    let forged = metalos_signing::sign(&other, text.as_bytes()).to_file_bytes();
+    s.routes.set(
+        "/updates/stable/graph.json.sig",
+        "200 OK",
+        std::str::from_utf8(&forged).unwrap(),
+    );
+    a.cycle(1001);
+    let e = a.status().last_error.clone().unwrap();
+    assert!(e.contains("does not verify"), "{e}");
+    assert!(a.host().actions.is_empty());
+    let prom = std::fs::read_to_string(&s.paths.metrics_file).unwrap();
+    assert!(
+        prom.contains("metalos_channel_update_checks_errors_total{kind=\"signature\"} 2"),
+        "{prom}"
+    );
+    // Signed with the system's key: followed.
+    let good = metalos_signing::sign(&key, text.as_bytes()).to_file_bytes();
+    s.routes.set(
+        "/updates/stable/graph.json.sig",
+        "200 OK",
+        std::str::from_utf8(&good).unwrap(),
+    );
+    assert_eq!(a.cycle(1002), Outcome::Rebooting);
 }
