@@ -235,6 +235,7 @@ fn host_follows_its_channel_under_fleet_lock_and_denylists_a_rollback() {
     });
     assert!(requests(&fl).contains("POST /workers/v1/pre-reboot"));
     assert_eq!(usr_b(&ssh), (0, 0, false), "staged but not bootable");
+    assert_eq!(slots(&ssh)["staged"]["version"], "2");
     let prom = ssh.ok("root", "cat /run/metalos/update-agent.prom");
     assert!(
         prom.contains("kind=\"failed_lock_semaphore_full\""),

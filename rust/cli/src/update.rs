@@ -209,6 +209,7 @@ fn mark_good(check: Option<String>, auto: bool, reboot_on_failed_trial: bool) ->
 /// `metalos update status [--json]`.
 fn print_status(as_json: bool) -> Result<()> {
     let (disk, slots) = metalos_update::status::status()?;
+    let staged = metalos_update::activate::staged_on(None)?;
     if as_json {
         let rows: Vec<_> = slots
             .iter()
@@ -220,7 +221,8 @@ fn print_status(as_json: bool) -> Result<()> {
                 })
             })
             .collect();
-        let doc = json!({ "disk": disk, "slots": rows });
+        let staged = staged.map(|s| json!({"version": s.version, "slot": s.slot}));
+        let doc = json!({ "disk": disk, "slots": rows, "staged": staged });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
@@ -245,6 +247,12 @@ fn print_status(as_json: bool) -> Result<()> {
             s.tries,
             s.successful,
             state.join(", ")
+        );
+    }
+    if let Some(s) = staged {
+        println!(
+            "staged: version {} in slot {}, disabled until `metalos update activate`",
+            s.version, s.slot
         );
     }
     Ok(())
