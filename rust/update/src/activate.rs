@@ -5,7 +5,7 @@
 //! unrelated reboot boots the old slot.
 
 use crate::fault::fault_point;
-use crate::stage::{hash_range, target_disk};
+use crate::target::{hash_range, target_disk};
 use anyhow::{bail, Context, Result};
 use metalos_contract::paths::EspPath;
 use metalos_contract::update::StagedUpdate;

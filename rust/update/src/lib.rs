@@ -12,6 +12,7 @@
 //!   ([`activate::activate`]);
 //! * [`bootloader`] — replacing `EFI/BOOT/BOOTX64.EFI` without ever leaving
 //!   the ESP without one;
+//! * [`target`] — the disk being updated, its booted slot, read-back;
 //! * [`status`] — slot status, mark-good and rollback on the running system;
 //! * [`running`] — the running system's booted slot, and a read-only look
 //!   into another slot;
@@ -28,6 +29,7 @@ pub mod running;
 pub mod source;
 pub mod stage;
 pub mod status;
+pub mod target;
 pub mod trust;
 
 pub use activate::activate;

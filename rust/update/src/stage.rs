@@ -8,47 +8,18 @@
 use crate::activate;
 use crate::fault::fault_point;
 use crate::source::BundleSource;
+use crate::target::{hash_range, target_disk};
 use crate::trust::Trust;
 use anyhow::{bail, Context, Result};
 use metalos_contract::update::{BundleFile, StagedUpdate};
-use metalos_disk::blockdev;
 use metalos_disk::esp_partition::EspHandle;
 use metalos_disk::gpt::{Gpt, Partition};
 use metalos_disk::slots;
-use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Where downloads are kept until verified (on ROOT, not in RAM).
 const DOWNLOAD_DIR: &str = "/var/lib/metalos/update";
-
-/// The disk to update and its booted slot: the running system's (from the
-/// kernel command line), or with `--disk` an image file or device whose
-/// next-boot slot counts as booted (offline servicing).
-pub fn target_disk(disk: Option<&Path>) -> Result<(blockdev::Disk, Gpt, Partition)> {
-    let Some(path) = disk else {
-        return crate::running::booted_slot();
-    };
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let size = metalos_disk::device::size(&file)?;
-    let (gpt, _) =
-        Gpt::read(&file, size).with_context(|| format!("reading the GPT of {}", path.display()))?;
-    // choose_slot counts a try down: work on a copy.
-    let (booted, _) = slots::choose_slot(&mut gpt.clone()).context("no bootable slot to keep")?;
-    let name = path
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
-    Ok((
-        blockdev::Disk {
-            name,
-            dev: path.to_path_buf(),
-        },
-        gpt,
-        booted,
-    ))
-}
 
 /// Which key a bundle must be signed with.
 pub enum TrustChoice {
@@ -237,23 +208,4 @@ fn write_slot(src: &Path, out: &std::fs::File, offset: u64, size: u64) -> Result
     }
     out.sync_all()?;
     Ok(())
-}
-
-pub(crate) fn hash_range(dev: &std::fs::File, offset: u64, size: u64) -> Result<String> {
-    // The read must come from the medium, not the page cache.
-    metalos_disk::device::sync_and_drop_cache(dev)
-        .context("dropping cached pages before the read-back")?;
-    let mut f = dev;
-    f.seek(SeekFrom::Start(offset))?;
-    let mut hasher = Sha256::new();
-    let mut r = f.take(size);
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
 }
