@@ -55,29 +55,6 @@ fn build_bundle(image: &Path, out: &Path, hosts: &[String]) {
     metalos_ok(&refs);
 }
 
-/// Every file under `dir` (relative path → bytes), symlinks as "-> target".
-fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().display().to_string();
-            let meta = std::fs::symlink_metadata(&p).unwrap();
-            if meta.file_type().is_symlink() {
-                let t = std::fs::read_link(&p).unwrap();
-                out.push((rel, format!("-> {}", t.display()).into_bytes()));
-            } else if meta.is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.push((rel, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
 fn json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -453,27 +430,9 @@ fn serve_gets_heads_and_404s() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("hosts")).unwrap();
     std::fs::write(dir.path().join("hosts/a.json"), b"{}\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_metalos"))
-        .args([
-            "netboot",
-            "serve",
-            dir.path().to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .rsplit("http://")
-        .next()
-        .unwrap()
+    let (mut child, url) = serve(dir.path());
+    let addr = url
+        .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_string();
     let get = |req: &str| {
