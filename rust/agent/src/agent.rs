@@ -34,6 +34,9 @@ use std::time::Duration;
 /// times in a row is given up (denylisted).
 pub const MAX_STAGE_ATTEMPTS: u32 = 12;
 
+/// How often to look again while the booted slot awaits mark-good.
+pub const MARK_GOOD_POLL: Duration = Duration::from_secs(10);
+
 /// Where the agent keeps and shows its state.
 #[derive(Debug, Clone)]
 pub struct AgentPaths {
@@ -221,13 +224,9 @@ impl<H: Host> Agent<H> {
             channel_name.unwrap_or_default(),
             self.cfg.identity.group.clone(),
         );
-        if !self.initialized && !self.initialize(&booted)? {
+        if (!self.initialized && !self.initialize(&booted)?) || !booted.good {
             self.set_state("waiting-for-mark-good", now);
-            return Ok(Outcome::Wait);
-        }
-        if !booted.good {
-            self.set_state("waiting-for-mark-good", now);
-            return Ok(Outcome::Wait);
+            return Ok(Outcome::RetryIn(MARK_GOOD_POLL));
         }
         if !self.cfg.updates.enabled {
             // As Zincati: with updates off, not even steady-state is sent.

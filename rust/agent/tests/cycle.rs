@@ -219,7 +219,7 @@ fn fleet_lock_refusals_keep_the_slot_inactive_and_the_grant_reboots() {
     };
     let mut a = agent(&s, host);
     // Not marked good yet: nothing is reported or fetched.
-    assert_eq!(a.cycle(1000), Outcome::Wait);
+    assert!(matches!(a.cycle(1000), Outcome::RetryIn(_)));
     assert_eq!(a.status().state, "waiting-for-mark-good");
     assert!(s.routes.seen().is_empty());
 
