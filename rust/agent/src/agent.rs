@@ -17,6 +17,7 @@
 
 mod finalize;
 pub mod graph;
+mod report;
 
 use crate::choose::{choose, Choice, ChoiceContext};
 use crate::config::{AgentConfig, Strategy};
@@ -77,6 +78,10 @@ pub struct Agent<H: Host> {
     initialized: bool,
     steady_reported: bool,
     postponements: u32,
+    /// The last report sent to the fleet server.
+    last_report: Option<crate::fleetlock::Report>,
+    /// `false` once the server said it has no report endpoint.
+    reports_enabled: bool,
 }
 
 /// What a cycle did, for the loop (and tests).
@@ -151,6 +156,8 @@ impl<H: Host> Agent<H> {
             initialized: false,
             steady_reported: false,
             postponements: 0,
+            last_report: None,
+            reports_enabled: true,
         })
     }
 
@@ -277,6 +284,7 @@ impl<H: Host> Agent<H> {
                 &a.version,
                 &format!("rolled back to {} after its trial boot", booted.version),
             )?;
+            self.report(&booted.version, "rolled-back", Some(&a.version), None);
             if self.fleetlock.is_some() && self.state.lock_held {
                 println!(
                     "keeping the FleetLock slot: the rollout stops at this host until an operator releases it"
@@ -301,6 +309,7 @@ impl<H: Host> Agent<H> {
             self.steady_reported = true;
             return Ok(());
         }
+        let booted = self.status.booted_version.clone().unwrap_or_default();
         *self
             .metrics
             .fleet_lock_requests
@@ -323,6 +332,7 @@ impl<H: Host> Agent<H> {
             self.state.lock_held = false;
             self.store.save(&self.state)?;
         }
+        self.report(&booted, "steady", None, None);
         Ok(())
     }
 
@@ -402,6 +412,8 @@ impl<H: Host> Agent<H> {
                 self.store.save(&self.state)?;
                 self.status.staged_version = Some(s.version);
                 self.set_state("staged", now);
+                let booted = self.status.booted_version.clone().unwrap_or_default();
+                self.report(&booted, "staged", Some(version), None);
                 Ok(true)
             }
             Err(e) => {
@@ -411,6 +423,8 @@ impl<H: Host> Agent<H> {
                 let n = *n;
                 if n >= MAX_STAGE_ATTEMPTS {
                     println!("giving up on version {version} after {n} failed attempts");
+                    let booted = self.status.booted_version.clone().unwrap_or_default();
+                    self.report(&booted, "failed", Some(version), Some(format!("{e:#}")));
                     self.store.deny(
                         version,
                         &format!("{n} failed staging attempts; last: {e:#}"),

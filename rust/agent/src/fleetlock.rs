@@ -28,6 +28,9 @@ pub enum Api {
     PreReboot,
     /// `v1/steady-state`: release this host's slot, if it holds one.
     SteadyState,
+    /// `metalos/v1/report`: MetalOS's extension, the host's update state
+    /// (servers without it answer 404, which the agent ignores).
+    Report,
 }
 
 impl Api {
@@ -36,6 +39,7 @@ impl Api {
         match self {
             Api::PreReboot => "pre-reboot",
             Api::SteadyState => "steady-state",
+            Api::Report => "report",
         }
     }
 }
@@ -126,6 +130,27 @@ struct Body<'a> {
     client_params: ClientParams<'a>,
 }
 
+/// The body of `metalos/v1/report`.
+#[derive(Serialize)]
+struct ReportBody<'a> {
+    client_params: ClientParams<'a>,
+    #[serde(flatten)]
+    report: &'a Report,
+}
+
+/// What a host reports to `metalos/v1/report`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// The running version.
+    pub booted: String,
+    /// The version it is moving to (or rolled back from), if any.
+    pub target: Option<String>,
+    /// `steady`, `staged`, `rebooting`, `rolled-back` or `failed`.
+    pub state: String,
+    /// What went wrong, for `failed`.
+    pub error: Option<String>,
+}
+
 /// `client_params`; field order is the serialised order.
 #[derive(Serialize)]
 struct ClientParams<'a> {
@@ -182,7 +207,10 @@ impl FleetLock {
 
     /// The URL of `api`: `{base}/v1/pre-reboot` or `{base}/v1/steady-state`.
     pub fn url(&self, api: Api) -> String {
-        format!("{}/v1/{}", self.base, api.as_str())
+        match api {
+            Api::Report => format!("{}/metalos/v1/report", self.base),
+            _ => format!("{}/v1/{}", self.base, api.as_str()),
+        }
     }
 
     /// Takes a reboot slot (or confirms this node holds one). `Ok` means
@@ -197,19 +225,39 @@ impl FleetLock {
         self.call(Api::SteadyState)
     }
 
+    /// `POST metalos/v1/report`: this host's update state (MetalOS's
+    /// extension; a MetalOS fleet server halts a release that hosts
+    /// report as `rolled-back` or `failed`).
+    pub fn report(&self, report: &Report) -> Result<(), FleetLockError> {
+        let body = serde_json::to_vec(&ReportBody {
+            client_params: self.params(),
+            report,
+        })
+        .expect("a report serialises");
+        self.post(Api::Report, &body)
+    }
+
+    fn params(&self) -> ClientParams<'_> {
+        ClientParams {
+            id: &self.id,
+            group: &self.group,
+        }
+    }
+
     /// One POST to `api`.
     fn call(&self, api: Api) -> Result<(), FleetLockError> {
-        let url = self.url(api);
         let body = serde_json::to_vec(&Body {
-            client_params: ClientParams {
-                id: &self.id,
-                group: &self.group,
-            },
+            client_params: self.params(),
         })
         .expect("two strings serialise");
+        self.post(api, &body)
+    }
+
+    fn post(&self, api: Api, body: &[u8]) -> Result<(), FleetLockError> {
+        let url = self.url(api);
         let response = self
             .http
-            .post(&url, &body, BODY_LIMIT, &request_options())
+            .post(&url, body, BODY_LIMIT, &request_options())
             .map_err(|source| FleetLockError::Request {
                 api,
                 url: url.clone(),

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 /// Answers: path → (status line, body); every request is recorded as
 /// "METHOD PATH".
 #[derive(Clone, Default)]
-struct Routes(Arc<Mutex<(Answers, Vec<String>)>>);
+struct Routes(Arc<Mutex<(Answers, Vec<String>, Vec<String>)>>);
 
 /// path → (status line, body).
 type Answers = BTreeMap<String, (String, String)>;
@@ -31,6 +31,14 @@ impl Routes {
     }
     fn seen(&self) -> Vec<String> {
         std::mem::take(&mut self.0.lock().unwrap().1)
+    }
+    /// Bodies of the reports posted so far.
+    fn reports(&self) -> Vec<serde_json::Value> {
+        let bodies = std::mem::take(&mut self.0.lock().unwrap().2);
+        bodies
+            .iter()
+            .map(|b| serde_json::from_str(b).unwrap())
+            .collect()
     }
 }
 
@@ -60,6 +68,9 @@ fn serve(routes: Routes) -> String {
             let (status, answer) = {
                 let mut g = routes.0.lock().unwrap();
                 g.1.push(format!("{method} {path}"));
+                if path.ends_with("/report") {
+                    g.2.push(String::from_utf8(body.clone()).unwrap());
+                }
                 g.0.get(path)
                     .cloned()
                     .unwrap_or(("404 Not Found".into(), String::new()))
@@ -207,12 +218,14 @@ fn agent(s: &Setup, host: FakeHost) -> Agent<FakeHost> {
 const LOCK: &str = "/fl/workers/v1/pre-reboot";
 const UNLOCK: &str = "/fl/workers/v1/steady-state";
 const GRAPH: &str = "/updates/stable/graph.json";
+const REPORT: &str = "/fl/workers/metalos/v1/report";
 
 #[test]
 fn fleet_lock_refusals_keep_the_slot_inactive_and_the_grant_reboots() {
     let s = setup("fleet_lock");
     s.routes.set(GRAPH, "200 OK", &graph(&["1", "2"]));
     s.routes.set(UNLOCK, "200 OK", "");
+    s.routes.set(REPORT, "200 OK", "");
     let host = FakeHost {
         booted: Some(booted("1", false, "boot-a")),
         ..FakeHost::default()
@@ -233,9 +246,18 @@ fn fleet_lock_refusals_keep_the_slot_inactive_and_the_grant_reboots() {
         s.routes.seen(),
         [
             format!("POST {UNLOCK}"),
+            format!("POST {REPORT}"),
             format!("GET {GRAPH}"),
+            format!("POST {REPORT}"),
             format!("POST {LOCK}")
         ]
+    );
+    let reports = s.routes.reports();
+    assert_eq!(reports[0]["state"], "steady");
+    assert_eq!(
+        reports[1],
+        serde_json::json!({"client_params": {"id": "node-1", "group": "workers"},
+            "booted": "1", "target": "2", "state": "staged", "error": null})
     );
     assert_eq!(
         a.host().actions,
@@ -295,6 +317,7 @@ fn a_rolled_back_version_is_denylisted_and_keeps_the_lock() {
     let s = setup("fleet_lock");
     s.routes.set(GRAPH, "200 OK", &graph(&["1", "2", "3"]));
     s.routes.set(UNLOCK, "200 OK", "");
+    s.routes.set(REPORT, "200 OK", "");
     s.routes.set(LOCK, "200 OK", "");
     let mut a = agent(
         &s,
@@ -305,6 +328,13 @@ fn a_rolled_back_version_is_denylisted_and_keeps_the_lock() {
     );
     assert_eq!(a.cycle(1000), Outcome::Rebooting);
     s.routes.seen();
+    let states: Vec<_> = s
+        .routes
+        .reports()
+        .iter()
+        .map(|r| r["state"].clone())
+        .collect();
+    assert_eq!(states, ["steady", "staged", "rebooting"]);
     // The trial boot of 3 failed: the host is back on 2 (another boot).
     let mut b = agent(
         &s,
@@ -322,8 +352,13 @@ fn a_rolled_back_version_is_denylisted_and_keeps_the_lock() {
     );
     assert_eq!(
         s.routes.seen(),
-        [format!("GET {GRAPH}")],
-        "the slot stays held"
+        [format!("POST {REPORT}"), format!("GET {GRAPH}")],
+        "a rolled-back report; the slot stays held (no steady-state)"
+    );
+    let r = &s.routes.reports()[0];
+    assert_eq!(
+        (&r["state"], &r["booted"], &r["target"]),
+        (&"rolled-back".into(), &"2".into(), &"3".into())
     );
     assert!(b.status().lock_held);
     assert_eq!(b.status().state, "no-update");

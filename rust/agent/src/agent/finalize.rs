@@ -45,6 +45,7 @@ impl<H: Host> Agent<H> {
             return Ok(Outcome::RetryIn(POSTPONEMENT));
         }
         self.metrics.finalization_attempts += 1;
+        self.report(&booted.version, "rebooting", Some(version), None);
         let record = self.host.activate().context("activating the staged slot")?;
         self.state.activated = Some(self.activated_record(&record.version, booted));
         self.store.save(&self.state)?;
