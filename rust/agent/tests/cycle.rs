@@ -16,7 +16,10 @@ use std::sync::{Arc, Mutex};
 /// Answers: path → (status line, body); every request is recorded as
 /// "METHOD PATH".
 #[derive(Clone, Default)]
-struct Routes(Arc<Mutex<(Answers, Vec<String>, Vec<String>)>>);
+struct Routes(Arc<Mutex<(Answers, Seen, Seen)>>);
+
+/// Request lines, or report bodies.
+type Seen = Vec<String>;
 
 /// path → (status line, body).
 type Answers = BTreeMap<String, (String, String)>;
