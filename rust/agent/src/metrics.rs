@@ -68,197 +68,255 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// One metric family: name (after `metalos_`), help, type, samples.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    samples: Vec<(String, String)>,
+}
+
+fn family(
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    value: impl ToString,
+) -> Family {
+    Family {
+        name,
+        help,
+        kind,
+        samples: vec![(String::new(), value.to_string())],
+    }
+}
+
+fn labelled(
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    samples: Vec<(String, String)>,
+) -> Family {
+    Family {
+        name,
+        help,
+        kind,
+        samples,
+    }
+}
+
+fn flag(v: bool) -> u8 {
+    u8::from(v)
+}
+
 impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut o = String::new();
-        let mut g = |name: &str, help: &str, kind: &str, rows: Vec<(String, String)>| {
+        let all = self
+            .agent_families()
+            .into_iter()
+            .chain(self.strategy_families())
+            .chain(self.channel_families());
+        for f in all {
             let _ = writeln!(
                 o,
-                "# HELP metalos_{name} {help}\n# TYPE metalos_{name} {kind}"
+                "# HELP metalos_{} {}\n# TYPE metalos_{} {}",
+                f.name, f.help, f.name, f.kind
             );
-            for (labels, value) in rows {
-                let _ = writeln!(o, "metalos_{name}{labels} {value}");
+            for (labels, value) in f.samples {
+                let _ = writeln!(o, "metalos_{}{labels} {value}", f.name);
             }
-        };
-        let one = |v: String| vec![(String::new(), v)];
-        let b = |v: bool| u8::from(v).to_string();
-        g(
-            "update_agent_last_refresh_timestamp",
-            "Unix time of the last channel check.",
-            "gauge",
-            one(self.last_refresh_timestamp.to_string()),
-        );
-        g(
-            "update_agent_latest_state_change_timestamp",
-            "Unix time of the last state change.",
-            "gauge",
-            one(self.latest_state_change_timestamp.to_string()),
-        );
-        g(
-            "update_agent_updates_enabled",
-            "Whether updates are enabled.",
-            "gauge",
-            one(b(self.updates_enabled)),
-        );
-        g(
-            "update_agent_updates_allow_downgrade",
-            "Whether downgrades are allowed.",
-            "gauge",
-            one(b(self.allow_downgrade)),
-        );
-        g(
-            "update_agent_finalization_attempts",
-            "Activations tried.",
-            "counter",
-            one(self.finalization_attempts.to_string()),
-        );
-        g(
-            "update_agent_finalization_successes",
-            "Activations followed by a reboot.",
-            "counter",
-            one(self.finalization_successes.to_string()),
-        );
-        g(
-            "update_agent_finalization_blocked_count",
-            "Reboots the strategy refused.",
-            "counter",
-            one(self.finalization_blocked_count.to_string()),
-        );
-        g(
-            "update_agent_postponed_finalizations_total",
-            "Reboots postponed for logged-in users.",
-            "counter",
-            one(self.postponed_finalizations_total.to_string()),
-        );
-        g(
-            "update_agent_finalization_detected_active_users",
-            "Interactive sessions at the last reboot decision.",
-            "gauge",
-            one(self.finalization_detected_active_users.to_string()),
-        );
-        g(
-            "updates_strategy_mode",
-            "The update strategy in use.",
-            "gauge",
-            vec![(
-                format!("{{strategy=\"{}\"}}", label(&self.strategy)),
-                "1".into(),
-            )],
-        );
-        g(
-            "updates_strategy_can_finalize_responses",
-            "Strategy answers to 'may the host reboot now?'.",
-            "counter",
-            self.can_finalize_responses
-                .iter()
-                .map(|(k, v)| (format!("{{allowed=\"{k}\"}}"), v.to_string()))
-                .collect(),
-        );
+        }
+        o
+    }
+
+    fn agent_families(&self) -> Vec<Family> {
+        vec![
+            family(
+                "update_agent_last_refresh_timestamp",
+                "Unix time of the last channel check.",
+                "gauge",
+                self.last_refresh_timestamp,
+            ),
+            family(
+                "update_agent_latest_state_change_timestamp",
+                "Unix time of the last state change.",
+                "gauge",
+                self.latest_state_change_timestamp,
+            ),
+            family(
+                "update_agent_updates_enabled",
+                "Whether updates are enabled.",
+                "gauge",
+                flag(self.updates_enabled),
+            ),
+            family(
+                "update_agent_updates_allow_downgrade",
+                "Whether downgrades are allowed.",
+                "gauge",
+                flag(self.allow_downgrade),
+            ),
+            family(
+                "update_agent_finalization_attempts",
+                "Activations tried.",
+                "counter",
+                self.finalization_attempts,
+            ),
+            family(
+                "update_agent_finalization_successes",
+                "Activations followed by a reboot.",
+                "counter",
+                self.finalization_successes,
+            ),
+            family(
+                "update_agent_finalization_blocked_count",
+                "Reboots the strategy refused.",
+                "counter",
+                self.finalization_blocked_count,
+            ),
+            family(
+                "update_agent_postponed_finalizations_total",
+                "Reboots postponed for logged-in users.",
+                "counter",
+                self.postponed_finalizations_total,
+            ),
+            family(
+                "update_agent_finalization_detected_active_users",
+                "Interactive sessions at the last reboot decision.",
+                "gauge",
+                self.finalization_detected_active_users,
+            ),
+            family(
+                "update_stage_attempts_total",
+                "Staging attempts.",
+                "counter",
+                self.stage_attempts,
+            ),
+            family(
+                "update_stage_failures_total",
+                "Failed staging attempts.",
+                "counter",
+                self.stage_failures,
+            ),
+        ]
+    }
+
+    fn strategy_families(&self) -> Vec<Family> {
+        let mut v = vec![
+            labelled(
+                "updates_strategy_mode",
+                "The update strategy in use.",
+                "gauge",
+                vec![(
+                    format!("{{strategy=\"{}\"}}", label(&self.strategy)),
+                    "1".into(),
+                )],
+            ),
+            labelled(
+                "updates_strategy_can_finalize_responses",
+                "Strategy answers to 'may the host reboot now?'.",
+                "counter",
+                self.can_finalize_responses
+                    .iter()
+                    .map(|(k, v)| (format!("{{allowed=\"{k}\"}}"), v.to_string()))
+                    .collect(),
+            ),
+            labelled(
+                "strategy_fleet_lock_requests_total",
+                "FleetLock requests.",
+                "counter",
+                self.fleet_lock_requests
+                    .iter()
+                    .map(|(api, v)| (format!("{{api=\"{}\"}}", label(api)), v.to_string()))
+                    .collect(),
+            ),
+            labelled(
+                "strategy_fleet_lock_errors_total",
+                "Failed FleetLock requests.",
+                "counter",
+                self.fleet_lock_errors
+                    .iter()
+                    .map(|((api, kind), v)| {
+                        (
+                            format!("{{api=\"{}\",kind=\"{}\"}}", label(api), label(kind)),
+                            v.to_string(),
+                        )
+                    })
+                    .collect(),
+            ),
+        ];
         if let Some(m) = self.periodic_schedule_length_minutes {
-            g(
+            v.push(family(
                 "updates_strategy_periodic_schedule_length_minutes",
                 "Minutes per week inside the reboot windows.",
                 "gauge",
-                one(m.to_string()),
-            );
+                m,
+            ));
         }
-        g(
-            "strategy_fleet_lock_requests_total",
-            "FleetLock requests.",
-            "counter",
-            self.fleet_lock_requests
-                .iter()
-                .map(|(api, v)| (format!("{{api=\"{}\"}}", label(api)), v.to_string()))
-                .collect(),
-        );
-        g(
-            "strategy_fleet_lock_errors_total",
-            "Failed FleetLock requests.",
-            "counter",
-            self.fleet_lock_errors
-                .iter()
-                .map(|((api, kind), v)| {
-                    (
-                        format!("{{api=\"{}\",kind=\"{}\"}}", label(api), label(kind)),
-                        v.to_string(),
-                    )
-                })
-                .collect(),
-        );
-        g(
-            "channel_update_checks_total",
-            "Channel graph checks.",
-            "counter",
-            one(self.update_checks_total.to_string()),
-        );
-        g(
-            "channel_update_checks_errors_total",
-            "Failed channel graph checks.",
-            "counter",
-            self.update_checks_errors
-                .iter()
-                .map(|(k, v)| (format!("{{kind=\"{}\"}}", label(k)), v.to_string()))
-                .collect(),
-        );
-        g(
-            "channel_graph_nodes_count",
-            "Releases in the last graph.",
-            "gauge",
-            one(self.graph_nodes_count.to_string()),
-        );
-        g(
-            "channel_graph_edges_count",
-            "Update paths in the last graph.",
-            "gauge",
-            one(self.graph_edges_count.to_string()),
-        );
-        g(
-            "channel_ignored_update_targets",
-            "Targets left out at the last check.",
-            "gauge",
-            one(self.ignored_update_targets.to_string()),
-        );
-        g(
-            "channel_booted_release_is_deadend",
-            "The booted release is a dead end.",
-            "gauge",
-            one(b(self.booted_release_is_deadend)),
-        );
+        v
+    }
+
+    fn channel_families(&self) -> Vec<Family> {
         let (version, channel, group) = &self.os_info;
-        g(
-            "identity_os_info",
-            "The running version, channel and group.",
-            "gauge",
-            vec![(
-                format!(
-                    "{{os_version=\"{}\",channel=\"{}\",group=\"{}\"}}",
-                    label(version),
-                    label(channel),
-                    label(group)
-                ),
-                "1".into(),
-            )],
+        let os_info = format!(
+            "{{os_version=\"{}\",channel=\"{}\",group=\"{}\"}}",
+            label(version),
+            label(channel),
+            label(group)
         );
-        g(
-            "identity_rollout_wariness",
-            "The host's rollout wariness.",
-            "gauge",
-            one(format!("{:.6}", self.rollout_wariness)),
-        );
-        g(
-            "update_stage_attempts_total",
-            "Staging attempts.",
-            "counter",
-            one(self.stage_attempts.to_string()),
-        );
-        g(
-            "update_stage_failures_total",
-            "Failed staging attempts.",
-            "counter",
-            one(self.stage_failures.to_string()),
-        );
-        o
+        vec![
+            family(
+                "channel_update_checks_total",
+                "Channel graph checks.",
+                "counter",
+                self.update_checks_total,
+            ),
+            labelled(
+                "channel_update_checks_errors_total",
+                "Failed channel graph checks.",
+                "counter",
+                self.update_checks_errors
+                    .iter()
+                    .map(|(k, v)| (format!("{{kind=\"{}\"}}", label(k)), v.to_string()))
+                    .collect(),
+            ),
+            family(
+                "channel_graph_nodes_count",
+                "Releases in the last graph.",
+                "gauge",
+                self.graph_nodes_count,
+            ),
+            family(
+                "channel_graph_edges_count",
+                "Update paths in the last graph.",
+                "gauge",
+                self.graph_edges_count,
+            ),
+            family(
+                "channel_ignored_update_targets",
+                "Targets left out at the last check.",
+                "gauge",
+                self.ignored_update_targets,
+            ),
+            family(
+                "channel_booted_release_is_deadend",
+                "The booted release is a dead end.",
+                "gauge",
+                flag(self.booted_release_is_deadend),
+            ),
+            labelled(
+                "identity_os_info",
+                "The running version, channel and group.",
+                "gauge",
+                vec![(os_info, "1".into())],
+            ),
+            family(
+                "identity_rollout_wariness",
+                "The host's rollout wariness.",
+                "gauge",
+                format!("{:.6}", self.rollout_wariness),
+            ),
+        ]
     }
 }
 
