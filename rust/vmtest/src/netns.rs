@@ -98,6 +98,9 @@ pub struct NetnsLab {
     /// Name prefix of this machine's taps (`tap` unless joining: taps on
     /// one bridge need distinct names).
     pub tap_prefix: Option<String>,
+    /// More servers started in the namespace after the built-in ones:
+    /// (name, argv); output goes to `<machine dir>/<name>.log`.
+    pub daemons: Vec<(String, Vec<String>)>,
 }
 
 impl NetnsLab {
@@ -121,6 +124,18 @@ impl NetnsLab {
     /// The tap name of NIC `index`.
     pub fn tap_name(&self, index: usize) -> String {
         format!("{}{index}", self.tap_prefix.as_deref().unwrap_or("tap"))
+    }
+
+    /// Starts `argv` in the namespace once the bridge is up (a server the
+    /// guests reach at [`SERVER`], e.g. etcd or a FleetLock server);
+    /// `name` names its log, `<machine dir>/<name>.log`. It must stay up:
+    /// one that exits at once fails the setup.
+    pub fn daemon(mut self, name: &str, argv: &[&str]) -> NetnsLab {
+        self.daemons.push((
+            name.to_string(),
+            argv.iter().map(|a| a.to_string()).collect(),
+        ));
+        self
     }
 
     /// Runs no DHCP server (router advertisements stay on).
@@ -419,6 +434,12 @@ impl NetnsLab {
             );
             s += &format!("check $! 'openssl s_server' {}\n", d("https.log"));
         }
+        for (name, argv) in &self.daemons {
+            let log = d(&format!("{name}.log"));
+            let cmd: Vec<String> = argv.iter().map(|a| sh(a)).collect();
+            s += &format!("{} </dev/null >{log} 2>&1 &\n", cmd.join(" "));
+            s += &format!("check $! {} {log}\n", sh(name));
+        }
         s
     }
 }
@@ -433,7 +454,8 @@ mod tests {
             .uefi_http_boot("http://10.77.1.1/imaging.efi")
             .ipxe_script("http://10.77.1.1/boot.ipxe")
             .http_dir("/srv/a b")
-            .https_dir("/srv/s", "/c.pem", "/k.pem");
+            .https_dir("/srv/s", "/c.pem", "/k.pem")
+            .daemon("etcd", &["etcd", "--data-dir", "/tmp/e d"]);
         let s = lab.setup_script(Path::new("/logs/m"), &[0, 2]);
         for want in [
             "ip link set br0 type bridge forward_delay 0",
@@ -449,6 +471,7 @@ mod tests {
             "--dhcp-boot=tag:ipxe,http://10.77.1.1/boot.ipxe",
             "httpd -f -vv -p 10.77.1.1:80 -h '/srv/a b' >/logs/m/httpd.log",
             "(cd /srv/s && exec openssl s_server -WWW -accept 10.77.1.1:443 -cert /c.pem -key /k.pem)",
+            "etcd --data-dir '/tmp/e d' </dev/null >/logs/m/etcd.log 2>&1 &\ncheck $! etcd /logs/m/etcd.log",
         ] {
             assert!(s.contains(want), "missing {want:?} in\n{s}");
         }
