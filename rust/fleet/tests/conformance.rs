@@ -10,6 +10,9 @@ use metalos_fleet::kind::Kind;
 
 const H: (&str, &str) = ("fleet-lock-protocol", "true");
 
+/// method, path, headers, body, the kind expected.
+type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, &'a [u8], Kind);
+
 fn lock_body(id: &str, group: &str) -> String {
     serde_json::json!({"client_params": {"id": id, "group": group}}).to_string()
 }
@@ -25,7 +28,7 @@ fn error_cases_answer_their_status_and_kind() {
     let report_no_booted = report_body("n1", "default", "", None, "steady", None);
     let report_empty_target = report_body("n1", "default", "v1", Some(""), "staged", None);
     #[rustfmt::skip]
-    let table: Vec<(&str, &str, Vec<(&str, &str)>, &[u8], Kind)> = vec![
+    let table: Vec<Case> = vec![
         ("GET", "/v1/pre-reboot", vec![H], ok.as_bytes(), Kind::MethodNotAllowed),
         ("PUT", "/v1/steady-state", vec![H], ok.as_bytes(), Kind::MethodNotAllowed),
         ("DELETE", "/metalos/v1/report", vec![H], b"", Kind::MethodNotAllowed),
