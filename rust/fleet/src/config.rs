@@ -290,6 +290,15 @@ slots = 1
     }
 
     #[test]
+    fn the_example_config_is_valid() {
+        let text = include_str!("../../../images/fleet/fleet.toml");
+        let f = FileConfig::parse(text, Path::new("images/fleet/fleet.toml")).unwrap();
+        let c = FleetConfig::resolve(f, &Overrides::default()).unwrap();
+        assert_eq!(c.listen.port(), 3333);
+        assert_eq!(c.slots_for("workers"), 3);
+    }
+
+    #[test]
     fn flags_win() {
         let flags = Overrides {
             listen: Some("[::1]:8080".into()),
