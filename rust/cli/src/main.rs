@@ -1,12 +1,13 @@
 //! The `metalos` command: one module per subcommand (`build`, `initrd`,
-//! `uki`, `inspect`, `update`, `netboot`, `release`, `provision`, `ssh_keys`, `reset`,
-//! `keys`, `inputs`; `vm` only runs the separate `metalos-vm` binary),
+//! `uki`, `inspect`, `update`, `netboot`, `release`, `fleet`, `provision`, `ssh_keys`,
+//! `reset`, `keys`, `inputs`; `vm` only runs the separate `metalos-vm` binary),
 //! plus `output` (writing artifacts safely) and `progress` (per-step
 //! progress lines).
 //! `src/bin/metalos-vm/` is the `metalos-vm` binary: the QEMU harness and
 //! the VM scenarios, kept out of this binary, which ships in every image.
 
 mod build;
+mod fleet;
 mod initrd;
 mod inputs;
 mod inspect;
@@ -59,6 +60,10 @@ enum Command {
     /// Release channels: publish update bundles into a served tree, withdraw, list.
     #[command(subcommand)]
     Release(release::ReleaseCommand),
+    /// The fleet server on etcd: FleetLock reboot slots, host reports, automatic
+    /// halts of failing releases (serve), and its admin commands (status, unlock, resume).
+    #[command(subcommand)]
+    Fleet(fleet::FleetCommand),
     /// Ignition configs: validate them, apply them to a root directory.
     #[command(subcommand)]
     Provision(provision::ProvisionCommand),
@@ -89,6 +94,7 @@ fn main() {
         Command::Update(cmd) => update::run(cmd, &progress),
         Command::Netboot(cmd) => netboot::run(cmd, &progress),
         Command::Release(cmd) => release::run(cmd, &progress),
+        Command::Fleet(cmd) => fleet::run(cmd),
         Command::Provision(cmd) => provision::run(cmd),
         Command::Reset(args) => reset::run(args),
         Command::SshKeys(args) => ssh_keys::run(args),
