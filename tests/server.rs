@@ -22,7 +22,13 @@ fn host_config(dir: &Path, key: &str) -> PathBuf {
     let hc = json!({
         "version": 1,
         "identity": {"hostname": "server-test", "machine-id": MACHINE_ID},
-        "network": {"interfaces": [{"mac": MAC, "name": "lan0", "primary": true}]},
+        // Static addressing (slirp's own numbers, so the hostfwd still
+        // reaches the guest), checked in the booted system below.
+        "network": {
+            "interfaces": [{"mac": MAC, "name": "lan0", "primary": true,
+                            "addresses": ["10.0.2.15/24"], "gateway": "10.0.2.2"}],
+            "dns": ["10.0.2.3", "192.0.2.53"]
+        },
         "boot": {"emergency-action": "poweroff", "emergency-delay-seconds": 1},
         "provisioning": {
             "ignition": {
@@ -43,6 +49,27 @@ fn host_config(dir: &Path, key: &str) -> PathBuf {
     let path = dir.join("host-config.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&hc).unwrap()).unwrap();
     path
+}
+
+/// lan0 runs exactly the HostConfig's static addressing, through the unit
+/// metalinit wrote (not the image's DHCP default).
+fn assert_static_network(ssh: &Ssh) {
+    let status = ssh.ok("root", "networkctl status lan0 --no-pager");
+    assert!(
+        status.contains("/run/systemd/network/10-metalos-lan0.network"),
+        "{status}"
+    );
+    assert!(
+        status.contains("192.0.2.53"),
+        "the HostConfig's DNS: {status}"
+    );
+    let addr = ssh.ok("root", "ip -4 -o addr show dev lan0");
+    assert!(
+        addr.contains("inet 10.0.2.15/24") && !addr.contains("dynamic"),
+        "{addr}"
+    );
+    let route = ssh.ok("root", "ip -4 route show default");
+    assert!(route.contains("via 10.0.2.2 dev lan0"), "{route}");
 }
 
 /// No failed units and the default target reached.
@@ -96,6 +123,7 @@ fn server_provisioning_ssh_keys_and_reset() {
         .ok("root", "journalctl -b -u my.service --no-pager")
         .contains("Hello World"));
     assert_eq!(ssh.ok("root", "cat /etc/machine-id").trim(), MACHINE_ID);
+    assert_static_network(&ssh);
     let host_key = ssh.ok("root", "cat /etc/ssh/ssh_host_ed25519_key.pub");
     ssh.ok(
         "root",

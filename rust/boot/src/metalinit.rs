@@ -10,12 +10,14 @@
 //! * [`rootfs`]: ROOT's btrfs subvolumes, the skeleton, the `/etc` overlay;
 //! * [`identity`]: hostname and machine-id from the HostConfig;
 //! * [`netnames`]: NICs renamed by MAC;
+//! * [`networkd`]: the HostConfig's static addresses as systemd-networkd units;
 //! * [`provision`]: first-boot provisioning from Ignition configs;
 //! * [`switchroot`]: the hand-over to the rootfs init.
 
 pub mod firstboot;
 pub mod identity;
 pub mod netnames;
+pub mod networkd;
 pub mod provision;
 pub mod rootfs;
 pub mod switchroot;
@@ -58,6 +60,17 @@ pub fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     if let Some(h) = &host_config {
         identity::apply(h, first_boot, SYSROOT)?;
         netnames::rename_all(PROG, h);
+        let n = networkd::write(h, Path::new(networkd::UNIT_DIR))
+            .context("writing the HostConfig's network units")?;
+        if n > 0 {
+            sys::say(
+                PROG,
+                &format!(
+                    "network: {n} static interface unit(s) in {}",
+                    networkd::UNIT_DIR
+                ),
+            );
+        }
     }
     if first_boot {
         provision_first_boot(cmdline, host_config.as_ref(), &esp)?;
