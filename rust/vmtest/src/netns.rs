@@ -101,6 +101,9 @@ pub struct NetnsLab {
     /// More servers started in the namespace after the built-in ones:
     /// (name, argv); output goes to `<machine dir>/<name>.log`.
     pub daemons: Vec<(String, Vec<String>)>,
+    /// More addresses on the bridge (CIDR), e.g. `169.254.169.254/32` for
+    /// an emulated cloud metadata service.
+    pub addresses: Vec<String>,
 }
 
 impl NetnsLab {
@@ -135,6 +138,13 @@ impl NetnsLab {
             name.to_string(),
             argv.iter().map(|a| a.to_string()).collect(),
         ));
+        self
+    }
+
+    /// Adds `cidr` (e.g. `169.254.169.254/32`) to the bridge, so a daemon
+    /// can listen there (guests reach it through their default route).
+    pub fn address(mut self, cidr: &str) -> NetnsLab {
+        self.addresses.push(cidr.to_string());
         self
     }
 
@@ -343,6 +353,9 @@ impl NetnsLab {
         );
         s += &format!("ip addr add {SERVER}/24 dev br0\n");
         s += "ip addr add fd77:1::1/64 dev br0 nodad\n";
+        for a in &self.addresses {
+            s += &format!("ip addr add {} dev br0\n", sh(a));
+        }
         s += "ip link set br0 up\n";
         s += &self.tap_lines(taps);
         s
@@ -455,7 +468,8 @@ mod tests {
             .ipxe_script("http://10.77.1.1/boot.ipxe")
             .http_dir("/srv/a b")
             .https_dir("/srv/s", "/c.pem", "/k.pem")
-            .daemon("etcd", &["etcd", "--data-dir", "/tmp/e d"]);
+            .daemon("etcd", &["etcd", "--data-dir", "/tmp/e d"])
+            .address("169.254.169.254/32");
         let s = lab.setup_script(Path::new("/logs/m"), &[0, 2]);
         for want in [
             "ip link set br0 type bridge forward_delay 0",
@@ -471,6 +485,7 @@ mod tests {
             "--dhcp-boot=tag:ipxe,http://10.77.1.1/boot.ipxe",
             "httpd -f -vv -p 10.77.1.1:80 -h '/srv/a b' >/logs/m/httpd.log",
             "(cd /srv/s && exec openssl s_server -WWW -accept 10.77.1.1:443 -cert /c.pem -key /k.pem)",
+            "ip addr add 169.254.169.254/32 dev br0\n",
             "etcd --data-dir '/tmp/e d' </dev/null >/logs/m/etcd.log 2>&1 &\ncheck $! etcd /logs/m/etcd.log",
         ] {
             assert!(s.contains(want), "missing {want:?} in\n{s}");
