@@ -33,7 +33,7 @@ pub enum OemError {
     },
     /// `oem-release` does not parse (the message includes the reason, so
     /// it is not also a `source`).
-    #[error("{}: {0}", OemPath::RELEASE)]
+    #[error("oem-release: {0}")]
     Release(OemReleaseError),
 }
 
