@@ -146,7 +146,10 @@ fn bad_oem_inputs_are_named() {
             "oem.id: \"Q E M U\" is not a platform id",
         ),
         (
-            oem_spec("[oem]\nid = \"qemu\"\n").replace("size = \"40MiB\"", "size = \"16MiB\""),
+            oem_spec("[oem]\nid = \"qemu\"\n").replace(
+                "size = \"40MiB\"\ncontent = \"oem\"",
+                "size = \"16MiB\"\ncontent = \"oem\"",
+            ),
             "partitions[3].size: 16777216 bytes is too small for a FAT32 OEM partition",
         ),
         (
