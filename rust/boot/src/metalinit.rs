@@ -213,7 +213,11 @@ fn oem_contents(disk: &Disk, gpt: &Gpt) -> Result<Option<OemContents>> {
                 "OEM partition {}: {} base config(s){}",
                 oem.number,
                 c.base_configs.len(),
-                if c.user_config.is_some() { ", config.ign" } else { "" }
+                if c.user_config.is_some() {
+                    ", config.ign"
+                } else {
+                    ""
+                }
             ),
         );
     }

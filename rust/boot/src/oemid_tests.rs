@@ -87,7 +87,10 @@ fn reads_oem_release_from_the_disk() {
     );
     // Blank OEM partition, or none at all: no id, no error.
     let (_f, d, mut gpt) = disk(None);
-    assert_eq!(slot_oem_id("test", &d, &gpt, Some(&host(""))).unwrap(), None);
+    assert_eq!(
+        slot_oem_id("test", &d, &gpt, Some(&host(""))).unwrap(),
+        None
+    );
     gpt.partitions[0].name = "DATA".into();
     assert_eq!(slot_oem_id("test", &d, &gpt, None).unwrap(), None);
 }
@@ -115,7 +118,8 @@ fn the_argument_goes_last_on_the_slot_command_line() {
     let (_f, _d, gpt) = disk(None);
     let slot = gpt.partitions[0].clone();
     let h = host(r#", "kernel": {"extra-args": ["metalos.oem.id=stale"]}, "oem-id": "qemu""#);
-    let line = crate::slotboot::slot_cmdline("console=ttyS0", Some(&h), &slot, &gpt, None, true, "");
+    let line =
+        crate::slotboot::slot_cmdline("console=ttyS0", Some(&h), &slot, &gpt, None, true, "");
     let line = with_oem_id(line, h.oem_id.as_deref());
     assert!(line.ends_with(" metalos.oem.id=qemu"), "{line}");
     assert_eq!(value(&line, OEM_ID), Some("qemu"));

@@ -30,11 +30,25 @@ fn fixture() -> Fixture {
     fx
 }
 
-const OEM: &str = "[oem]\nid = \"qemu\"\nbase_configs = [\"oem/20-sshkeys.ign\", \"oem/10-files.json\"]\n";
+const OEM: &str =
+    "[oem]\nid = \"qemu\"\nbase_configs = [\"oem/20-sshkeys.ign\", \"oem/10-files.json\"]\n";
 
 fn mcopy_out(part: &std::path::Path, path: &str) -> String {
-    let out = tool("mcopy", &["-n", "-i", part.to_str().unwrap(), &format!("::{path}"), "-"]);
-    assert!(out.status.success(), "mcopy {path}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = tool(
+        "mcopy",
+        &[
+            "-n",
+            "-i",
+            part.to_str().unwrap(),
+            &format!("::{path}"),
+            "-",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "mcopy {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -45,7 +59,10 @@ fn oem_partition_is_fat_with_release_and_base_configs() {
     let img = out.join("disk.img");
     let info = tool_ok("sgdisk", &["-i", "4", img.to_str().unwrap()]);
     assert!(info.contains("Partition name: 'OEM'"), "{info}");
-    assert!(info.contains(&format!("Partition GUID code: {LINUX_DATA}")), "{info}");
+    assert!(
+        info.contains(&format!("Partition GUID code: {LINUX_DATA}")),
+        "{info}"
+    );
     let rec = manifest(&out)["partitions"][3].clone();
     assert_eq!(rec["content"], "oem");
     assert_eq!(rec["filesystem"]["type"], "vfat");
@@ -60,10 +77,17 @@ fn oem_partition_is_fat_with_release_and_base_configs() {
     );
     assert_eq!(mcopy_out(part.path(), "base/20-sshkeys.ign"), BASE_A);
     assert_eq!(mcopy_out(part.path(), "base/10-files.ign"), BASE_B);
-    let listing = tool_ok("mdir", &["-b", "-i", part.path().to_str().unwrap(), "::/base"]);
+    let listing = tool_ok(
+        "mdir",
+        &["-b", "-i", part.path().to_str().unwrap(), "::/base"],
+    );
     let mut names: Vec<&str> = listing.lines().filter(|l| !l.is_empty()).collect();
     names.sort();
-    assert_eq!(names, ["::/base/10-files.ign", "::/base/20-sshkeys.ign"], "{listing}");
+    assert_eq!(
+        names,
+        ["::/base/10-files.ign", "::/base/20-sshkeys.ign"],
+        "{listing}"
+    );
 }
 
 #[test]
@@ -117,7 +141,14 @@ fn inspect_shows_the_oem_id_and_base_configs() {
 fn failing(fx: &Fixture, spec: &str) -> String {
     let spec = fx.spec("bad.toml", spec);
     let out = fx.path("bad-out");
-    let res = metalos(&["build", &spec, "--inputs", &fx.inputs(), "--out", out.to_str().unwrap()]);
+    let res = metalos(&[
+        "build",
+        &spec,
+        "--inputs",
+        &fx.inputs(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(!res.status.success(), "build unexpectedly succeeded");
     assert!(!out.join("disk.img").exists());
     String::from_utf8(res.stderr).unwrap()
@@ -156,7 +187,10 @@ fn bad_oem_inputs_are_named() {
             format!("{}\n[oem]\nid = \"qemu\"\n", full_spec(512)),
             "oem: [oem] is given but no partition has content = \"oem\"",
         ),
-        (oem_spec(""), "partitions[3].content: content = \"oem\" needs an [oem] section"),
+        (
+            oem_spec(""),
+            "partitions[3].content: content = \"oem\" needs an [oem] section",
+        ),
     ];
     for (spec, want) in cases {
         let stderr = failing(&fx, &spec);

@@ -159,8 +159,12 @@ fn unquote(v: &str) -> Result<String, String> {
         };
     }
     let Some(inner) = v.strip_prefix('"') else {
-        if v.chars().any(|c| c.is_whitespace() || "\"'\\$`".contains(c)) {
-            return Err(format!("{v:?}: a value with spaces or quotes must be quoted"));
+        if v.chars()
+            .any(|c| c.is_whitespace() || "\"'\\$`".contains(c))
+        {
+            return Err(format!(
+                "{v:?}: a value with spaces or quotes must be quoted"
+            ));
         }
         return Ok(v.to_string());
     };
@@ -223,9 +227,18 @@ mod tests {
         let e = |t: &[u8]| OemRelease::parse(t).unwrap_err().to_string();
         assert_eq!(e(b"VERSION_ID=1\n"), "no ID= line");
         assert_eq!(e(b"ID=\n"), "no ID= line");
-        assert_eq!(e(b"ID=qemu\nthis is not\n"), "line 2: \"this is not\" is not KEY=VALUE");
-        assert_eq!(e(b"ID=\"qemu\n"), "line 1: \"\\\"qemu\": unbalanced double quotes");
-        assert_eq!(e(b"NAME=a b\nID=x"), "line 1: \"a b\": a value with spaces or quotes must be quoted");
+        assert_eq!(
+            e(b"ID=qemu\nthis is not\n"),
+            "line 2: \"this is not\" is not KEY=VALUE"
+        );
+        assert_eq!(
+            e(b"ID=\"qemu\n"),
+            "line 1: \"\\\"qemu\": unbalanced double quotes"
+        );
+        assert_eq!(
+            e(b"NAME=a b\nID=x"),
+            "line 1: \"a b\": a value with spaces or quotes must be quoted"
+        );
         assert!(e(b"ID=QEMU").starts_with("ID=\"QEMU\" is not a platform id"));
         assert_eq!(e(b"\xff"), "not UTF-8 text");
     }
@@ -236,7 +249,17 @@ mod tests {
             assert!(check_id(ok).is_ok(), "{ok}");
         }
         let long = "a".repeat(MAX_ID_LEN + 1);
-        for bad in ["", ".", "..", "-x", "Qemu", "a b", "a/b", "é", long.as_str()] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "-x",
+            "Qemu",
+            "a b",
+            "a/b",
+            "é",
+            long.as_str(),
+        ] {
             assert!(check_id(bad).is_err(), "{bad:?}");
         }
     }

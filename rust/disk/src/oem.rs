@@ -92,8 +92,7 @@ pub fn read_release<D: WriteAt + ?Sized>(
     if !is_fat(&region) {
         return Ok(None);
     }
-    let Some(bytes) =
-        read_esp_file_if_present(region, OemPath::RELEASE.as_str(), MAX_RELEASE_LEN)?
+    let Some(bytes) = read_esp_file_if_present(region, OemPath::RELEASE.as_str(), MAX_RELEASE_LEN)?
     else {
         return Ok(None);
     };

@@ -54,7 +54,10 @@ fn disk(files: &[(&str, &[u8])]) -> (tempfile::NamedTempFile, Disk, Gpt) {
 #[test]
 fn reads_release_base_configs_in_name_order_and_user_config() {
     let (_f, d, gpt) = disk(&[
-        ("oem-release", b"ID=qemu\nVERSION_ID=1.0\nNAME=\"MetalOS OEM qemu\"\n"),
+        (
+            "oem-release",
+            b"ID=qemu\nVERSION_ID=1.0\nNAME=\"MetalOS OEM qemu\"\n",
+        ),
         ("base/20-b.ign", b"{\"b\":1}"),
         ("base/10-a.ign", b"{\"a\":1}"),
         ("base/README", b"not a config"),
@@ -82,7 +85,10 @@ fn blank_partition_and_missing_files_are_not_errors() {
     let oem = OemPartition::find(&d, &gpt).unwrap();
     assert_eq!(oem.read_release().unwrap(), None);
     let c = oem.read_contents().unwrap().unwrap();
-    assert_eq!((c.release, c.base_configs.len(), c.user_config), (None, 1, None));
+    assert_eq!(
+        (c.release, c.base_configs.len(), c.user_config),
+        (None, 1, None)
+    );
     let mut other = gpt.clone();
     other.partitions[0].name = "DATA".into();
     assert!(OemPartition::find(&d, &other).is_none());
@@ -95,7 +101,10 @@ fn problems_name_the_partition() {
     let e = oem.read_release().unwrap_err().to_string();
     assert_eq!(
         e,
-        format!("OEM partition 3 on {}: oem-release: no ID= line", f.path().display())
+        format!(
+            "OEM partition 3 on {}: oem-release: no ID= line",
+            f.path().display()
+        )
     );
     assert!(oem.read_contents().is_err());
     // A damaged volume (root directory cluster 0) is an error, not a panic.

@@ -3,9 +3,9 @@
 //! and the inputs used.
 
 use metalos_config::spec::{parse_mode, EspSpec, HostConfigSpec, ImageSpec, OemSpec, UsrSpec};
+use metalos_config::{FieldError, Resolved, Resolver, Source};
 use metalos_contract::oem::OemRelease;
 use metalos_contract::paths::OemPath;
-use metalos_config::{FieldError, Resolved, Resolver, Source};
 use metalos_disk::esp::EspFile;
 use metalos_disk::usrfs::UsrNode;
 use std::collections::BTreeMap;
@@ -146,7 +146,11 @@ impl ContentResolver<'_> {
 
 /// `oem-release` (`ID=`, the `/usr` version, `NAME=`) and each base config
 /// as `base/<stem>.ign`, after checking that it is an Ignition config.
-fn oem_files(oem: &OemSpec, resolver: &Resolver, usr: &[UsrNode]) -> Result<Vec<EspFile>, FieldError> {
+fn oem_files(
+    oem: &OemSpec,
+    resolver: &Resolver,
+    usr: &[UsrNode],
+) -> Result<Vec<EspFile>, FieldError> {
     let release = OemRelease {
         id: oem.id.clone(),
         version_id: Some(crate::bundle_writer::usr_version(usr)),

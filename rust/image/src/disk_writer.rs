@@ -124,8 +124,7 @@ impl DiskWriter<'_> {
             mtime: self.epoch,
         };
         let region = Region::new(self.disk, place.offset, place.size);
-        write_esp(region, &esp_options, files)
-            .map_err(|e| partition_error(p, e.to_string()))?;
+        write_esp(region, &esp_options, files).map_err(|e| partition_error(p, e.to_string()))?;
         Ok(FilesystemRecord {
             kind: "vfat".into(),
             id: Some(format!(

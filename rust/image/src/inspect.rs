@@ -401,7 +401,9 @@ fn render_oem(s: &mut String, o: &OemReport) {
         "  oem: id {}, version {}, name {}",
         o.id.as_deref().unwrap_or("none (no oem-release)"),
         o.version_id.as_deref().unwrap_or("-"),
-        o.name.as_deref().map_or("-".to_string(), |n| format!("{n:?}"))
+        o.name
+            .as_deref()
+            .map_or("-".to_string(), |n| format!("{n:?}"))
     );
     let list: Vec<String> = o
         .base_configs
@@ -411,7 +413,11 @@ fn render_oem(s: &mut String, o: &OemReport) {
     let _ = writeln!(
         s,
         "  oem base configs: {}",
-        if list.is_empty() { "none".to_string() } else { list.join(", ") }
+        if list.is_empty() {
+            "none".to_string()
+        } else {
+            list.join(", ")
+        }
     );
     if let Some(u) = &o.user_config {
         let _ = writeln!(s, "  oem user config: {} ({} bytes)", u.path, u.size);

@@ -2,8 +2,8 @@
 //! configs: names in order, and what a real merge of them writes.
 
 use super::*;
-use metalos_disk::oem::OemFile;
 use metalos_contract::paths::UsrPath;
+use metalos_disk::oem::OemFile;
 use metalos_ignition::apply::{apply_configs, ApplyOptions};
 
 /// An Ignition config writing `/etc/LAYER` = `value` for each layer.
@@ -40,16 +40,35 @@ fn oem_file(path: &str, bytes: Vec<u8>) -> OemFile {
 /// directory that must not be read), and an OEM `config.ign`.
 fn layers(sysroot: &Path) -> OemContents {
     let all = ["a", "b", "c", "d"];
-    put(sysroot, &format!("{BASE_DIR}/20-base.ign"), &config(&all, "base"));
-    put(sysroot, &format!("{BASE_DIR}/10-base.ign"), &config(&all, "early"));
+    put(
+        sysroot,
+        &format!("{BASE_DIR}/20-base.ign"),
+        &config(&all, "base"),
+    );
+    put(
+        sysroot,
+        &format!("{BASE_DIR}/10-base.ign"),
+        &config(&all, "early"),
+    );
     put(sysroot, &format!("{BASE_DIR}/README"), b"not a config");
     let qemu = format!("{BASE_PLATFORM_DIR}/qemu");
-    put(sysroot, &format!("{qemu}/10-p.ign"), &config(&["b", "c", "d"], "platform"));
-    put(sysroot, &format!("{BASE_PLATFORM_DIR}/aws/10-p.ign"), b"not read");
+    put(
+        sysroot,
+        &format!("{qemu}/10-p.ign"),
+        &config(&["b", "c", "d"], "platform"),
+    );
+    put(
+        sysroot,
+        &format!("{BASE_PLATFORM_DIR}/aws/10-p.ign"),
+        b"not read",
+    );
     OemContents {
         release: None,
         base_configs: vec![
-            oem_file("base/05-oem.ign", config(&["a", "b", "c", "d"], "oem-early")),
+            oem_file(
+                "base/05-oem.ign",
+                config(&["a", "b", "c", "d"], "oem-early"),
+            ),
             oem_file("base/50-oem.ign", config(&["a", "b", "c", "d"], "oem")),
         ],
         user_config: Some(oem_file("config.ign", config(&["c"], "user"))),
@@ -101,9 +120,17 @@ fn platform_and_oem_are_optional() {
     assert_eq!(platform_id("metalos.oem.id=").unwrap(), None);
     assert_eq!(names(base_inputs(sysroot, None, None).unwrap()).len(), 2);
     // A platform without a directory has no configs.
-    assert_eq!(platform_base_configs(sysroot, "openstack").unwrap().len(), 0);
-    let e = platform_id("metalos.oem.id=../etc").unwrap_err().to_string();
-    assert!(e.starts_with("metalos.oem.id=../etc: \"../etc\" is not a platform id"), "{e}");
+    assert_eq!(
+        platform_base_configs(sysroot, "openstack").unwrap().len(),
+        0
+    );
+    let e = platform_id("metalos.oem.id=../etc")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("metalos.oem.id=../etc: \"../etc\" is not a platform id"),
+        "{e}"
+    );
     assert_eq!(
         UsrPath::PROVISIONING_BASE_PLATFORM.on_host(),
         format!("/{BASE_PLATFORM_DIR}")
@@ -130,7 +157,10 @@ fn oem_config_ign_comes_after_the_url_and_before_staged_configs() {
         None => "none".into(),
     };
     let src = |cmdline, oem| name(user_source(cmdline, Some(&host), r, oem).unwrap());
-    assert_eq!(src("ignition.config.url=http://x/u.ign", Some(&oem)), "url http://x/u.ign");
+    assert_eq!(
+        src("ignition.config.url=http://x/u.ign", Some(&oem)),
+        "url http://x/u.ign"
+    );
     assert_eq!(src("quiet", Some(&oem)), "config oem:///config.ign");
     assert_eq!(
         src("quiet", None),
@@ -145,5 +175,8 @@ fn oem_config_ign_comes_after_the_url_and_before_staged_configs() {
         "config /var/lib/metalos/provisioning/user.ign"
     );
     std::fs::remove_file(r.join(USER_CONFIG)).unwrap();
-    assert_eq!(src("quiet", Some(&no_user)), "config HostConfig provisioning");
+    assert_eq!(
+        src("quiet", Some(&no_user)),
+        "config HostConfig provisioning"
+    );
 }

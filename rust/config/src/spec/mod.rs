@@ -21,8 +21,8 @@ mod image;
 mod mode;
 mod partition_types;
 mod validate;
-mod validate_partitions;
 mod validate_oem;
+mod validate_partitions;
 mod validate_trees;
 
 pub use artifacts::{InitrdArtifact, SigningSpec, UkiArtifact};

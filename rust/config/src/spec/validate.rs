@@ -3,8 +3,8 @@
 
 use super::disk::ContentKind;
 use super::image::ImageSpec;
-use super::validate_partitions::{check_content_kinds, check_disk, check_partitions};
 use super::validate_oem::check_oem;
+use super::validate_partitions::{check_content_kinds, check_disk, check_partitions};
 use super::validate_trees::{check_esp_files, check_usr};
 use crate::error::FieldError;
 use std::collections::{BTreeMap, BTreeSet};

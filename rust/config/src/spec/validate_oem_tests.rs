@@ -42,7 +42,10 @@ fn oem_section_and_partition() {
     );
     // The kebab-case spelling of the rest of the spec works too.
     let spec = format!("{DISK}{OEM_PART}\n[oem]\nid = \"aws\"\nbase-configs = [\"a.ign\"]\n");
-    assert_eq!(ImageSpec::parse(&spec).unwrap().oem.unwrap().base_configs, ["a.ign"]);
+    assert_eq!(
+        ImageSpec::parse(&spec).unwrap().oem.unwrap().base_configs,
+        ["a.ign"]
+    );
     // No [oem] and no OEM content: nothing to check.
     assert!(ImageSpec::parse(DISK).unwrap().oem.is_none());
 }
@@ -59,9 +62,14 @@ fn one_needs_the_other() {
         e,
         "partitions[1].content: content = \"oem\" needs an [oem] section (at least `id`)"
     );
-    let two = OEM_PART.replace("slot = 6", "slot = 7").replace("\"OEM\"", "\"OEM2\"");
+    let two = OEM_PART
+        .replace("slot = 6", "slot = 7")
+        .replace("\"OEM\"", "\"OEM2\"");
     let e = error(&format!("{DISK}{OEM_PART}{two}\n[oem]\nid = \"qemu\"\n"));
-    assert_eq!(e, "partitions: only one partition may have content = \"oem\"");
+    assert_eq!(
+        e,
+        "partitions: only one partition may have content = \"oem\""
+    );
 }
 
 #[test]
@@ -73,7 +81,10 @@ fn label_id_and_names_are_checked() {
         "{e}"
     );
     let e = error(&format!("{DISK}{OEM_PART}\n[oem]\nid = \"../etc\"\n"));
-    assert!(e.starts_with("oem.id: \"../etc\" is not a platform id"), "{e}");
+    assert!(
+        e.starts_with("oem.id: \"../etc\" is not a platform id"),
+        "{e}"
+    );
     let e = error(&format!("{DISK}{OEM_PART}\n[oem]\nid = \"\"\n"));
     assert!(e.starts_with("oem.id: \"\" is not a platform id"), "{e}");
     let e = error(&format!(
@@ -90,7 +101,12 @@ fn label_id_and_names_are_checked() {
     let e = error(&format!(
         "{DISK}{OEM_PART}\n[oem]\nid = \"qemu\"\nbase_configs = [\"my config.ign\"]\n"
     ));
-    assert!(e.starts_with("oem.base-configs[0]: \"my config.ign\": the file name"), "{e}");
-    let e = error(&format!("{DISK}{OEM_PART}\n[oem]\nid = \"qemu\"\nname = \"x\"\n"));
+    assert!(
+        e.starts_with("oem.base-configs[0]: \"my config.ign\": the file name"),
+        "{e}"
+    );
+    let e = error(&format!(
+        "{DISK}{OEM_PART}\n[oem]\nid = \"qemu\"\nname = \"x\"\n"
+    ));
     assert!(e.contains("unknown field `name`"), "{e}");
 }
