@@ -265,29 +265,7 @@ pub fn run(
     };
     let mut inputs = base_inputs(sysroot, oem, platform_id(cmdline)?)?;
     let user = match user_source(cmdline, host, sysroot, oem)? {
-        Some(UserSource::Url(url)) => {
-            let url = url.as_str();
-            if !url.starts_with("data:") {
-                network.ensure()?;
-            }
-            let res = Resource {
-                source: Some(url.to_string()),
-                ..Default::default()
-            };
-            // Made after the network is up: the resolver takes its servers then.
-            let fetcher = fetcher()?;
-            let bytes = fetch(
-                &res,
-                "ignition.config.url",
-                Some(fetcher.as_ref()),
-                &HttpPolicy::default(),
-            )
-            .context("fetching the user config")?;
-            Some(Input {
-                name: url.to_string(),
-                bytes,
-            })
-        }
+        Some(UserSource::Url(url)) => Some(fetch_user_config(&url, &mut network)?),
         Some(UserSource::Config(input)) => Some(input),
         None => None,
     };
@@ -331,6 +309,31 @@ pub fn run(
         &format!("provisioning applied: {} change(s)", ops.len()),
     );
     write_record(sysroot, &prepared.sources, user_provided)
+}
+
+/// Fetches the user config at `url`, bringing the network up unless it is
+/// a `data:` URL.
+fn fetch_user_config(url: &str, network: &mut Network) -> Result<Input> {
+    if !url.starts_with("data:") {
+        network.ensure()?;
+    }
+    let res = Resource {
+        source: Some(url.to_string()),
+        ..Default::default()
+    };
+    // Made after the network is up: the resolver takes its servers then.
+    let fetcher = fetcher()?;
+    let bytes = fetch(
+        &res,
+        "ignition.config.url",
+        Some(fetcher.as_ref()),
+        &HttpPolicy::default(),
+    )
+    .context("fetching the user config")?;
+    Ok(Input {
+        name: url.to_string(),
+        bytes,
+    })
 }
 
 /// Turns a provisioning error into one message listing every finding.
