@@ -3,7 +3,9 @@
 //! `/usr` slot by gptprio (counting the attempt down first), verifies it
 //! (descriptor signature, dm-verity tree, payload sha256; a failed slot is
 //! marked unbootable and the next one is tried) and kexecs the slot's
-//! kernel + setup initrd ([`crate::slotboot`]).
+//! kernel + setup initrd ([`crate::slotboot`]), telling it the platform id
+//! (`metalos.oem.id=`, from the HostConfig or the OEM partition:
+//! [`crate::oemid`]).
 //!
 //! * [`bootdisk`]: which disk (and ESP) the firmware booted.
 

@@ -19,6 +19,8 @@
 //! * [`slotboot`] — mounts a slot and kexecs its payload (metalos-bootloader
 //!   and metalimage) after [`slotverify`] checked it; [`kexec`] starts a
 //!   kernel;
+//! * [`oemid`] — the platform id for the slot kernel (`metalos.oem.id=`):
+//!   HostConfig `oem-id`, else the OEM partition's `oem-release`;
 //! * [`verity`] — sets up dm-verity for `/usr`;
 //! * [`emergency`] — the defined failure path and every program's `main`.
 
@@ -29,6 +31,7 @@ pub mod kexec;
 pub mod metalimage;
 pub mod metalinit;
 pub mod modules;
+pub mod oemid;
 pub mod slotboot;
 pub mod slotverify;
 pub mod sys;

@@ -3,7 +3,8 @@
 //! (new disk GUID, grow + format ROOT), mounts ROOT, the `/usr` slot
 //! (through dm-verity when the bootloader passed `metalos.verity=`) and
 //! the `/etc` overlay, applies the HostConfig identity and NIC names,
-//! provisions (Ignition configs, first boot only; see [`provision`]), and
+//! provisions (Ignition configs, first boot only, with the OEM partition's
+//! base configs and `config.ign`; see [`provision`]), and
 //! switch-roots into the rootfs init.
 //!
 //! * [`firstboot`]: new disk and ROOT GUIDs, ROOT grown to the disk's end;
@@ -30,6 +31,7 @@ use metalos_config::spec::type_guid;
 use metalos_disk::blockdev::{self, Disk};
 use metalos_disk::esp_partition::{EspHandle, FIRST_BOOT_FLAG};
 use metalos_disk::gpt::{Gpt, Partition};
+use metalos_disk::oem::{OemContents, OemPartition};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -73,7 +75,8 @@ pub fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
         }
     }
     if first_boot {
-        provision_first_boot(cmdline, host_config.as_ref(), &esp)?;
+        let oem = oem_contents(&disk, &gpt)?;
+        provision_first_boot(cmdline, host_config.as_ref(), &esp, oem.as_ref())?;
     }
     sys::say(
         PROG,
@@ -206,14 +209,43 @@ fn mount_usr_and_etc(cmdline: &str, disk: &Disk, usr: &Partition) -> Result<()> 
     Ok(())
 }
 
+/// What the root disk's OEM partition holds for provisioning (`None`: no
+/// OEM partition, or a blank one). A damaged one is an error: provisioning
+/// fails closed.
+fn oem_contents(disk: &Disk, gpt: &Gpt) -> Result<Option<OemContents>> {
+    let Some(oem) = OemPartition::find(disk, gpt) else {
+        return Ok(None);
+    };
+    let contents = oem
+        .read_contents()
+        .map_err(|e| anyhow::anyhow!("{e} (provisioning reads its base configs and config.ign)"))?;
+    if let Some(c) = &contents {
+        sys::say(
+            PROG,
+            &format!(
+                "OEM partition {}: {} base config(s){}",
+                oem.number,
+                c.base_configs.len(),
+                if c.user_config.is_some() {
+                    ", config.ign"
+                } else {
+                    ""
+                }
+            ),
+        );
+    }
+    Ok(contents)
+}
+
 /// First-boot provisioning. Fails closed: an error goes to the emergency
 /// action with the flag still on the ESP, so the next boot provisions again.
 fn provision_first_boot(
     cmdline: &str,
     host_config: Option<&HostConfig>,
     esp: &EspHandle,
+    oem: Option<&OemContents>,
 ) -> Result<()> {
-    provision::run(cmdline, host_config, SYSROOT.as_ref())?;
+    provision::run(cmdline, host_config, SYSROOT.as_ref(), oem)?;
     // Only the bootloader's `detected` comes from the ESP flag; an
     // explicit `metalos.first_boot=1` provisions without touching it.
     if sys::cmdline_value(cmdline, "metalos.first_boot") == Some("detected")

@@ -24,7 +24,8 @@ const PAYLOAD: &str = metalos_contract::paths::UsrPath::BOOT_PAYLOAD.in_slot();
 /// `cmdline`, the HostConfig's extra arguments, then what metalinit reads
 /// (`metalos.usr`, `metalos.root_disk`, `metalos.boot_disk`,
 /// `metalos.first_boot`, `metalos.randomize_guid`, `metalos.emergency`;
-/// [`boot_slot`] adds `metalos.verity`),
+/// [`boot_slot`] adds `metalos.verity` and `metalos.oem.id`, see
+/// [`crate::oemid`]),
 /// and `systemd.machine_id=` from the HostConfig (systemd takes the id from
 /// there on the provisioning boot, when `/etc/machine-id` is
 /// `uninitialized` so that it applies presets; see metalinit).
@@ -65,9 +66,10 @@ pub fn slot_cmdline(
     args.join(" ")
 }
 
-/// Verifies `slot` of `disk`, mounts it read-only and kexecs its payload.
-/// Returns only on failure; a failed verification is a [`SlotRejected`]
-/// (`anyhow::Error::downcast_ref`).
+/// Reads the platform id ([`crate::oemid`]; a damaged OEM partition is an
+/// error), verifies `slot` of `disk`, mounts it read-only and kexecs its
+/// payload. Returns only on failure; a failed verification is a
+/// [`SlotRejected`] (`anyhow::Error::downcast_ref`).
 pub fn boot_slot(
     prog: &str,
     disk: &Disk,
@@ -77,6 +79,7 @@ pub fn boot_slot(
     first_boot: bool,
     current_cmdline: &str,
 ) -> Result<()> {
+    let oem_id = crate::oemid::slot_oem_id(prog, disk, gpt, host_config)?;
     let part_dev = blockdev::wait_for_partition(disk, slot.number)?;
     let verity = verify_slot(prog, &part_dev, slot.number)?;
     sys::mount(
@@ -123,6 +126,7 @@ pub fn boot_slot(
         Some(d) => format!("{cmdline} metalos.verity={}", d.cmdline_value()),
         None => cmdline,
     };
+    let cmdline = crate::oemid::with_oem_id(cmdline, oem_id.as_deref());
     sys::say(prog, &format!("kexec {} with: {cmdline}", kernel.display()));
     Err(kexec::kexec(&kernel, &initrd, &cmdline)).context("kexec into the slot's kernel")
 }

@@ -49,6 +49,10 @@ pub struct HostConfig {
     /// What the boot path does when it fails.
     #[serde(default)]
     pub boot: Boot,
+    /// `oem-id`: the platform id, overriding the OEM partition's
+    /// `oem-release` `ID=` (metalos-bootloader passes it as `metalos.oem.id=`).
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "oem_id")]
+    pub oem_id: Option<String>,
     /// Provisioning config (Ignition-compatible JSON object); kept opaque here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "arbitrary", arbitrary(default))]

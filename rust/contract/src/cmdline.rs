@@ -14,6 +14,12 @@ pub const IMAGE_SHA256: &str = "metalos.image_sha256";
 /// `metalos.image_size=`: bytes of the uncompressed image.
 pub const IMAGE_SIZE: &str = "metalos.image_size";
 
+/// `metalos.oem.id=`: the platform (OEM) id, written by
+/// metalos-bootloader and metalimage for the slot kernel (the HostConfig's
+/// `oem-id`, else the OEM partition's `oem-release` `ID=`), read by
+/// metalinit. See [`crate::oem`].
+pub const OEM_ID: &str = "metalos.oem.id";
+
 /// Value of `key=value` on a kernel command line (the last one wins, as
 /// the kernel's own parameters do).
 pub fn value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {

@@ -5,10 +5,13 @@
 //! another binary. Every name, path and format both sides use lives here,
 //! so a writer and its reader cannot drift:
 //!
-//! * [`paths`] — typed paths on the ESP ([`paths::EspPath`]), in initrds
-//!   ([`paths::InitrdPath`]) and in `/usr` slots ([`paths::UsrPath`]);
+//! * [`paths`] — typed paths on the ESP ([`paths::EspPath`]), on the OEM
+//!   partition ([`paths::OemPath`]), in initrds ([`paths::InitrdPath`]) and
+//!   in `/usr` slots ([`paths::UsrPath`]);
 //! * [`cmdline`] — the `metalos.*` kernel arguments, written and parsed in
-//!   one place ([`cmdline::ImagingArgs`], [`cmdline::value`]);
+//!   one place ([`cmdline::ImagingArgs`], [`cmdline::value`], [`cmdline::OEM_ID`]);
+//! * [`oem`] — the OEM partition's label, platform ids and `oem-release`
+//!   ([`oem::OemRelease`]);
 //! * [`mac`] — the one [`mac::MacAddr`];
 //! * [`update`] — the update bundle's `bundle.json` ([`update::UpdateManifest`]);
 //! * [`netboot`] — a netboot bundle's `manifest.json` ([`netboot::NetbootManifest`]);
@@ -20,6 +23,7 @@ pub mod cmdline;
 pub mod graph;
 pub mod mac;
 pub mod netboot;
+pub mod oem;
 pub mod paths;
 pub mod update;
 

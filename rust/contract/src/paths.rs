@@ -4,6 +4,7 @@
 //! cannot be joined onto `/usr` by mistake:
 //!
 //! * [`EspPath`]: relative to the ESP's root (FAT, read in place);
+//! * [`OemPath`]: relative to the OEM partition's root (FAT, read in place);
 //! * [`InitrdPath`]: absolute inside an initrd (the PID-1 program's `/`);
 //! * [`UsrPath`]: relative to a `/usr` slot's filesystem root, which a
 //!   running system mounts at `/usr` ([`UsrPath::on_host`]).
@@ -29,6 +30,29 @@ impl EspPath {
     pub const STAGED_UPDATE: EspPath = EspPath("metalos/staged-update.json");
 
     /// The path as written on the ESP.
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+/// A path on the OEM partition (GPT label
+/// [`crate::oem::OEM_PARTITION_LABEL`]), relative to its root,
+/// `/`-separated: the image build writes it, metalos-bootloader and
+/// metalinit read it in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OemPath(&'static str);
+
+impl OemPath {
+    /// `ID=`, `VERSION_ID=`, `NAME=` ([`crate::oem::OemRelease`]).
+    pub const RELEASE: OemPath = OemPath("oem-release");
+    /// The platform's base Ignition configs, `base/*.ign`, merged in
+    /// file-name order under the user config.
+    pub const BASE_DIR: OemPath = OemPath("base");
+    /// A user Ignition config placed on the partition (Flatcar's
+    /// `config.ign`): the user config when the command line names none.
+    pub const USER_CONFIG: OemPath = OemPath("config.ign");
+
+    /// The path as written on the partition.
     pub const fn as_str(self) -> &'static str {
         self.0
     }
@@ -67,6 +91,11 @@ impl UsrPath {
     pub const BOOT_PAYLOAD: UsrPath = UsrPath("lib/metalos/boot");
     /// The image's os-release (`VERSION_ID` is the image version).
     pub const OS_RELEASE: UsrPath = UsrPath("lib/os-release");
+    /// Base Ignition configs of the image (`*.ign`, file-name order).
+    pub const PROVISIONING_BASE: UsrPath = UsrPath("lib/metalos/provisioning/base.d");
+    /// Per-platform base Ignition configs: `<platform id>/*.ign` below it.
+    pub const PROVISIONING_BASE_PLATFORM: UsrPath =
+        UsrPath("lib/metalos/provisioning/base.platform.d");
 
     /// The path inside the slot (`lib/…`).
     pub const fn in_slot(self) -> &'static str {
@@ -80,6 +109,12 @@ impl UsrPath {
 }
 
 impl fmt::Display for EspPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl fmt::Display for OemPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)
     }
@@ -116,5 +151,10 @@ mod tests {
             "etc/metalos/signing.pub"
         );
         assert_eq!(EspPath::BOOTLOADER.to_string(), "EFI/BOOT/BOOTX64.EFI");
+        assert_eq!(OemPath::RELEASE.to_string(), "oem-release");
+        assert_eq!(
+            UsrPath::PROVISIONING_BASE_PLATFORM.on_host(),
+            "/usr/lib/metalos/provisioning/base.platform.d"
+        );
     }
 }

@@ -10,6 +10,8 @@
 //!   it before reading, swapping a file atomically);
 //! * [`esp_partition`] — an ESP on a block device read and written in place
 //!   ([`esp_partition::EspHandle`]: the HostConfig, the first-boot flag);
+//! * [`oem`] — the OEM partition (`oem-release`, `base/*.ign`,
+//!   `config.ign`) read in place ([`oem::OemPartition`]);
 //! * [`blockdev`] — disks and partitions as the kernel sees them
 //!   (`/sys/class/block`), the booted slot;
 //! * [`device`], [`readat`], [`sparse`]: block devices versus image files,
@@ -28,6 +30,7 @@ pub mod gpt;
 pub mod gptprio;
 pub mod guid;
 pub mod imagewrite;
+pub mod oem;
 pub mod readat;
 pub mod slotdesc;
 pub mod slots;

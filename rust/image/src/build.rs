@@ -103,19 +103,24 @@ pub fn build(
 fn check_layout(spec: &ImageSpec) -> Result<Vec<Placement>, FieldError> {
     spec.validate()?;
     let placements = layout::place(spec)?;
-    check_esp_sizes(spec, &placements)?;
+    check_fat_sizes(spec, &placements)?;
     Ok(placements)
 }
 
-fn check_esp_sizes(spec: &ImageSpec, placements: &[Placement]) -> Result<(), FieldError> {
+fn check_fat_sizes(spec: &ImageSpec, placements: &[Placement]) -> Result<(), FieldError> {
     for place in placements {
         let p = &spec.partitions[place.index];
         let min = metalos_disk::esp::min_fat32_size(spec.disk.sector_size);
-        if p.content == ContentKind::Esp && place.size < min + (1 << 20) {
+        let what = match p.content {
+            ContentKind::Esp => "ESP",
+            ContentKind::Oem => "OEM partition",
+            ContentKind::Empty | ContentKind::Usr => continue,
+        };
+        if place.size < min + (1 << 20) {
             return Err(FieldError::new(
                 format!("partitions[{}].size", place.index),
                 format!(
-                    "{} bytes is too small for a FAT32 ESP with {}-byte sectors (use at least {} MiB)",
+                    "{} bytes is too small for a FAT32 {what} with {}-byte sectors (use at least {} MiB)",
                     place.size,
                     spec.disk.sector_size,
                     (min >> 20) + 2

@@ -95,7 +95,7 @@ fn find_bootloader(esp: &[EspFile]) -> Option<&EspFile> {
 }
 
 /// `VERSION_ID` of the os-release in `/usr`, or `unknown`.
-fn usr_version(usr: &[UsrNode]) -> String {
+pub(crate) fn usr_version(usr: &[UsrNode]) -> String {
     usr.iter()
         .find_map(|n| match n {
             UsrNode::File { path, content, .. } if path.ends_with("os-release") => {

@@ -1,8 +1,11 @@
-//! What goes on the ESP and into `/usr`: the spec's files, directories,
-//! links and trees resolved to bytes or host paths, and the inputs used.
+//! What goes on the ESP, into `/usr` and on the OEM partition: the spec's
+//! files, directories, links and trees resolved to bytes or host paths,
+//! and the inputs used.
 
-use metalos_config::spec::{parse_mode, EspSpec, HostConfigSpec, ImageSpec, UsrSpec};
+use metalos_config::spec::{parse_mode, EspSpec, HostConfigSpec, ImageSpec, OemSpec, UsrSpec};
 use metalos_config::{FieldError, Resolved, Resolver, Source};
+use metalos_contract::oem::OemRelease;
+use metalos_contract::paths::OemPath;
 use metalos_disk::esp::EspFile;
 use metalos_disk::usrfs::UsrNode;
 use std::collections::BTreeMap;
@@ -17,6 +20,8 @@ pub(crate) struct Contents {
     pub esp: Vec<EspFile>,
     /// `/usr` nodes, trees merged in.
     pub usr: Vec<UsrNode>,
+    /// OEM partition files (`oem-release`, `base/*.ign`); empty without `[oem]`.
+    pub oem: Vec<EspFile>,
     /// sha256 of every input used, by input name.
     pub inputs: BTreeMap<String, String>,
 }
@@ -35,9 +40,14 @@ pub(crate) fn resolve_contents(
         esp.push(r.host_config(hc)?);
     }
     let usr = r.usr_nodes(&spec.usr)?;
+    let oem = match &spec.oem {
+        Some(o) => oem_files(o, resolver, &usr)?,
+        None => vec![],
+    };
     Ok(Contents {
         esp,
         usr,
+        oem,
         inputs: r.inputs,
     })
 }
@@ -132,6 +142,54 @@ impl ContentResolver<'_> {
         }
         Ok(trees)
     }
+}
+
+/// `oem-release` (`ID=`, the `/usr` version, `NAME=`) and each base config
+/// as `base/<stem>.ign`, after checking that it is an Ignition config.
+fn oem_files(
+    oem: &OemSpec,
+    resolver: &Resolver,
+    usr: &[UsrNode],
+) -> Result<Vec<EspFile>, FieldError> {
+    let release = OemRelease {
+        id: oem.id.clone(),
+        version_id: Some(crate::bundle_writer::usr_version(usr)),
+        name: Some(format!("MetalOS OEM ({})", oem.id)),
+    };
+    let mut files = vec![EspFile {
+        path: OemPath::RELEASE.as_str().into(),
+        content: Resolved::Bytes(release.render().into_bytes()),
+    }];
+    let names = oem.base_config_names()?;
+    for (i, (path, name)) in oem.base_configs.iter().zip(names).enumerate() {
+        let field = format!("oem.base-configs[{i}]");
+        let source = Source {
+            file: Some(path.clone()),
+            ..Default::default()
+        };
+        let content = resolve_kind(resolver, &source, &field, Path::is_file, "a regular file")?;
+        let bytes = content
+            .read()
+            .map_err(|e| FieldError::new(&field, format!("cannot read {path}: {e}")))?;
+        check_base_config(&bytes).map_err(|m| FieldError::new(&field, format!("{path}: {m}")))?;
+        files.push(EspFile {
+            path: format!("{}/{name}", OemPath::BASE_DIR),
+            content: Resolved::Bytes(bytes),
+        });
+    }
+    Ok(files)
+}
+
+/// A base config must be JSON and a valid Ignition config (metalinit
+/// parses it the same way on the first boot).
+fn check_base_config(bytes: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<serde_json::Value>(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    metalos_ignition::parse::parse(bytes, Default::default())
+        .map(drop)
+        .map_err(|r| {
+            let issues: Vec<String> = r.errors.iter().map(ToString::to_string).collect();
+            format!("not a valid Ignition config: {}", issues.join("; "))
+        })
 }
 
 /// The HostConfig must be UTF-8, parse, and carry valid provisioning.

@@ -1,13 +1,13 @@
-//! Writing the disk image: each placed partition's content (the FAT32 ESP,
-//! the squashfs `/usr` and its dm-verity seal), the GPT, and the hashes
-//! that the manifest records.
+//! Writing the disk image: each placed partition's content (the FAT32 ESP
+//! and OEM partition, the squashfs `/usr` and its dm-verity seal), the GPT,
+//! and the hashes that the manifest records.
 
 use crate::contents::Contents;
 use crate::error::{output_error, BuildError};
 use crate::layout::{self, Placement};
 use crate::manifest::{FilesystemRecord, PartitionRecord};
 use metalos_config::spec::{type_guid, ContentKind, ImageSpec, PartitionSpec};
-use metalos_disk::esp::{write_esp, EspOptions};
+use metalos_disk::esp::{write_esp, EspFile, EspOptions};
 use metalos_disk::gpt::Partition;
 use metalos_disk::gptprio::GptPrio;
 use metalos_disk::guid::{filesystem_uuid, partition_guid, SENTINEL_DISK_GUID};
@@ -78,7 +78,8 @@ impl DiskWriter<'_> {
             *nth += 1;
             let filesystem = match p.content {
                 ContentKind::Empty => None,
-                ContentKind::Esp => Some(self.write_esp(p, place, &guid)?),
+                ContentKind::Esp => Some(self.write_fat(p, place, &guid, &self.contents.esp)?),
+                ContentKind::Oem => Some(self.write_fat(p, place, &guid, &self.contents.oem)?),
                 ContentKind::Usr => Some(self.write_usr(p, place, &seed)?),
             };
             let entry = gpt_entry(p, place, self.spec.disk.sector_size, type_guid, guid);
@@ -91,15 +92,22 @@ impl DiskWriter<'_> {
         Ok(records)
     }
 
-    /// Formats the FAT32 ESP; its volume id derives from the partition GUID.
-    fn write_esp(
+    /// Formats a FAT32 partition (the ESP or the OEM partition) holding
+    /// `files`; its volume id derives from the partition GUID.
+    fn write_fat(
         &self,
         p: &PartitionSpec,
         place: &Placement,
         guid: &Uuid,
+        files: &[EspFile],
     ) -> Result<FilesystemRecord, BuildError> {
+        let what = if p.content == ContentKind::Oem {
+            "OEM partition"
+        } else {
+            "ESP"
+        };
         (self.progress)(&format!(
-            "writing the FAT32 ESP into partition {} ({})",
+            "writing the FAT32 {what} into partition {} ({})",
             p.slot, p.label
         ));
         let fs_uuid = filesystem_uuid(guid);
@@ -116,8 +124,7 @@ impl DiskWriter<'_> {
             mtime: self.epoch,
         };
         let region = Region::new(self.disk, place.offset, place.size);
-        write_esp(region, &esp_options, &self.contents.esp)
-            .map_err(|e| partition_error(p, e.to_string()))?;
+        write_esp(region, &esp_options, files).map_err(|e| partition_error(p, e.to_string()))?;
         Ok(FilesystemRecord {
             kind: "vfat".into(),
             id: Some(format!(

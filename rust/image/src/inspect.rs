@@ -1,8 +1,10 @@
 //! `metalos inspect` for disk images: GPT (primary or, when damaged, the
-//! backup), partitions with gptprio decoded, ESP listing, `/usr` filesystem.
-//! Works on images MetalOS did not write.
+//! backup), partitions with gptprio decoded, ESP listing, `/usr` filesystem,
+//! the OEM partition's id and base configs. Works on images MetalOS did not
+//! write.
 
 use metalos_config::spec::type_name;
+use metalos_contract::oem::{OemRelease, OEM_PARTITION_LABEL};
 use metalos_disk::esp::list_esp;
 use metalos_disk::gpt::{Gpt, GptError};
 use metalos_disk::gptprio::GptPrio;
@@ -66,6 +68,27 @@ pub struct PartitionReport {
     /// `no descriptor (…)` for a squashfs slot without one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payload_signature: Option<String>,
+    /// What the OEM partition (named `OEM`, FAT) holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oem: Option<OemReport>,
+}
+
+/// The OEM partition's `oem-release` and configs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OemReport {
+    /// `ID=`: the platform id.
+    pub id: Option<String>,
+    /// `VERSION_ID=`.
+    pub version_id: Option<String>,
+    /// `NAME=`.
+    pub name: Option<String>,
+    /// `base/*.ign`, in the order metalinit merges them.
+    pub base_configs: Vec<FileReport>,
+    /// `config.ign` (a user config), when present.
+    pub user_config: Option<FileReport>,
+    /// Why the partition or its `oem-release` cannot be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A `/usr` slot's verity parameters (docs/verity.md).
@@ -157,6 +180,9 @@ pub fn inspect_disk(file: &File) -> Result<DiskReport, GptError> {
                 p.first_lba * ss,
                 bytes.min(size.saturating_sub(p.first_lba * ss)),
             );
+            let oem = (p.name == OEM_PARTITION_LABEL && filesystem.is_some())
+                .then(|| inspect_oem(file, p.first_lba * ss, bytes))
+                .flatten();
             let (verity, payload_signature) = match &filesystem {
                 Some(fs) if is_usr && fs.kind == "squashfs" => {
                     inspect_verity(file, p.first_lba * ss, p.number)
@@ -181,6 +207,7 @@ pub fn inspect_disk(file: &File) -> Result<DiskReport, GptError> {
                 filesystem,
                 verity,
                 payload_signature,
+                oem,
             }
         })
         .collect();
@@ -216,6 +243,37 @@ fn inspect_verity(file: &File, offset: u64, number: u32) -> (Option<VerityReport
         check,
     };
     (Some(report), Some(block.signature_state(None).to_string()))
+}
+
+/// The OEM partition's contents (`None` when it is not FAT).
+fn inspect_oem(file: &File, offset: u64, len: u64) -> Option<OemReport> {
+    let contents = match metalos_disk::oem::read_contents(file, offset, len) {
+        Ok(c) => c?,
+        Err(e) => {
+            return Some(OemReport {
+                error: Some(e.to_string()),
+                ..Default::default()
+            })
+        }
+    };
+    let report = |f: &metalos_disk::oem::OemFile| FileReport {
+        path: f.path.clone(),
+        dir: false,
+        size: f.bytes.len() as u64,
+    };
+    let release = contents.release.unwrap_or_else(|| OemRelease {
+        id: String::new(),
+        version_id: None,
+        name: None,
+    });
+    Some(OemReport {
+        id: Some(release.id).filter(|i| !i.is_empty()),
+        version_id: release.version_id,
+        name: release.name,
+        base_configs: contents.base_configs.iter().map(report).collect(),
+        user_config: contents.user_config.as_ref().map(report),
+        error: None,
+    })
 }
 
 fn probe_partition(file: &File, offset: u64, len: u64) -> Option<FsReport> {
@@ -316,6 +374,9 @@ pub fn render_disk(r: &DiskReport) -> String {
             if let Some(sig) = &p.payload_signature {
                 let _ = writeln!(s, "  payload signature: {sig}");
             }
+            if let Some(o) = &p.oem {
+                render_oem(&mut s, o);
+            }
             for f in fs.files.iter().flatten() {
                 if f.dir {
                     let _ = writeln!(s, "    {}/", f.path);
@@ -326,4 +387,39 @@ pub fn render_disk(r: &DiskReport) -> String {
         }
     }
     s
+}
+
+/// The `oem:` lines of a partition in [`render_disk`].
+fn render_oem(s: &mut String, o: &OemReport) {
+    use std::fmt::Write;
+    if let Some(e) = &o.error {
+        let _ = writeln!(s, "  oem: unreadable: {e}");
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "  oem: id {}, version {}, name {}",
+        o.id.as_deref().unwrap_or("none (no oem-release)"),
+        o.version_id.as_deref().unwrap_or("-"),
+        o.name
+            .as_deref()
+            .map_or("-".to_string(), |n| format!("{n:?}"))
+    );
+    let list: Vec<String> = o
+        .base_configs
+        .iter()
+        .map(|f| format!("{} ({} bytes)", f.path, f.size))
+        .collect();
+    let _ = writeln!(
+        s,
+        "  oem base configs: {}",
+        if list.is_empty() {
+            "none".to_string()
+        } else {
+            list.join(", ")
+        }
+    );
+    if let Some(u) = &o.user_config {
+        let _ = writeln!(s, "  oem user config: {} ({} bytes)", u.path, u.size);
+    }
 }

@@ -3,18 +3,24 @@
 //! mounted sysroot (two-phase, journalled: a failure leaves the root as it
 //! was), and record what ran in `/var/lib/metalos/provisioning.json`.
 //!
-//! Sources, merged in Ignition's order:
+//! Sources, merged in Ignition's order (later wins):
 //! 1. base configs shipped in the image,
 //!    `/usr/lib/metalos/provisioning/base.d/*.ign`, in file-name order;
-//! 2. the user config: `ignition.config.url=` (or `metalos.config_url=`)
-//!    on the kernel command line, else the config or URL staged by
-//!    `metalos reset --provisioning-file/--config-url` on the state
-//!    subvolume, else the HostConfig's `provisioning` object. An empty
-//!    user config is ignored, as Ignition does.
+//! 2. the OEM partition's `base/*.ign` (`oem:///base/…`), in file-name order;
+//! 3. the platform's base configs,
+//!    `/usr/lib/metalos/provisioning/base.platform.d/<platform>/*.ign`,
+//!    where `<platform>` is [`platform_id`] (`metalos.oem.id=`);
+//! 4. the user config: `ignition.config.url=` (or `metalos.config_url=`)
+//!    on the kernel command line, else the OEM partition's `config.ign`,
+//!    else the config or URL staged by `metalos reset
+//!    --provisioning-file/--config-url` on the state subvolume, else the
+//!    HostConfig's `provisioning` object. An empty user config is ignored,
+//!    as Ignition does.
 
 use crate::sys;
 use anyhow::{Context, Result};
 use metalos_config::hostconfig::HostConfig;
+use metalos_disk::oem::OemContents;
 use metalos_ignition::apply::{self, ApplyOptions, Input};
 use metalos_ignition::config::Resource;
 use metalos_ignition::resource::{fetch, HttpFetcher, HttpPolicy};
@@ -26,6 +32,10 @@ use std::sync::Arc;
 const PROG: &str = "metalinit";
 /// Base configs inside the sysroot (on the read-only /usr slot).
 pub const BASE_DIR: &str = "usr/lib/metalos/provisioning/base.d";
+/// Per-platform base configs inside the sysroot: `<platform>/*.ign` below.
+pub const BASE_PLATFORM_DIR: &str = "usr/lib/metalos/provisioning/base.platform.d";
+/// How configs read from the OEM partition are named (Flatcar's `oem://`).
+const OEM_SCHEME: &str = "oem:///";
 /// The provisioning record inside the sysroot.
 pub const RECORD: &str = "var/lib/metalos/provisioning.json";
 /// The CA bundle the setup initrd carries.
@@ -115,8 +125,10 @@ impl Network<'_> {
     }
 }
 
-fn base_configs(sysroot: &Path) -> Result<Vec<Input>> {
-    let dir = sysroot.join(BASE_DIR);
+/// `*.ign` in `sysroot/rel` (none when the directory is missing), in
+/// file-name order, each named `/rel/NAME`.
+fn ign_files(sysroot: &Path, rel: &str) -> Result<Vec<Input>> {
+    let dir = sysroot.join(rel);
     let mut names: Vec<_> = match std::fs::read_dir(&dir) {
         Ok(rd) => rd
             .filter_map(|e| e.ok())
@@ -132,12 +144,50 @@ fn base_configs(sysroot: &Path) -> Result<Vec<Input>> {
         .map(|n| {
             let path = dir.join(&n);
             Ok(Input {
-                name: format!("/{BASE_DIR}/{n}"),
+                name: format!("/{rel}/{n}"),
                 bytes: std::fs::read(&path)
                     .with_context(|| format!("reading {}", path.display()))?,
             })
         })
         .collect()
+}
+
+/// The platform whose `base.platform.d` configs are merged:
+/// `metalos.oem.id=` (which metalos-bootloader writes), checked as a
+/// platform id. The seam for a fuller resolution (`flatcar.oem.id=`,
+/// aliases, DMI), which can replace this function's result.
+pub fn platform_id(cmdline: &str) -> Result<Option<&str>> {
+    use metalos_contract::cmdline::OEM_ID;
+    let Some(id) = sys::cmdline_value(cmdline, OEM_ID).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    metalos_contract::oem::check_id(id).map_err(|m| anyhow::anyhow!("{OEM_ID}={id}: {m}"))?;
+    Ok(Some(id))
+}
+
+/// `base.platform.d/<platform>/*.ign` of the image, in file-name order.
+pub fn platform_base_configs(sysroot: &Path, platform: &str) -> Result<Vec<Input>> {
+    ign_files(sysroot, &format!("{BASE_PLATFORM_DIR}/{platform}"))
+}
+
+/// The base configs in merge order: the image's `base.d`, the OEM
+/// partition's `base/*.ign`, then the image's configs for `platform`.
+pub fn base_inputs(
+    sysroot: &Path,
+    oem: Option<&OemContents>,
+    platform: Option<&str>,
+) -> Result<Vec<Input>> {
+    let mut inputs = ign_files(sysroot, BASE_DIR)?;
+    for f in oem.map(|o| o.base_configs.as_slice()).unwrap_or_default() {
+        inputs.push(Input {
+            name: format!("{OEM_SCHEME}{}", f.path),
+            bytes: f.bytes.clone(),
+        });
+    }
+    if let Some(p) = platform {
+        inputs.extend(platform_base_configs(sysroot, p)?);
+    }
+    Ok(inputs)
 }
 
 fn fetcher() -> Result<Arc<HttpFetcher>> {
@@ -157,17 +207,25 @@ pub enum UserSource {
     Config(Input),
 }
 
-/// The user config's source, in order: the command line's URL, the config
-/// staged by `metalos reset --provisioning-file`, the URL staged by
-/// `--config-url`, the HostConfig's `provisioning` object.
+/// The user config's source, in order: the command line's URL, the OEM
+/// partition's `config.ign`, the config staged by `metalos reset
+/// --provisioning-file`, the URL staged by `--config-url`, the HostConfig's
+/// `provisioning` object.
 pub fn user_source(
     cmdline: &str,
     host: Option<&HostConfig>,
     sysroot: &Path,
+    oem: Option<&OemContents>,
 ) -> Result<Option<UserSource>> {
     use metalos_reset::layout::{CONFIG_URL, USER_CONFIG};
     if let Some(url) = config_url(cmdline) {
         return Ok(Some(UserSource::Url(url.to_string())));
+    }
+    if let Some(f) = oem.and_then(|o| o.user_config.as_ref()) {
+        return Ok(Some(UserSource::Config(Input {
+            name: format!("{OEM_SCHEME}{}", f.path),
+            bytes: f.bytes.clone(),
+        })));
     }
     let staged = sysroot.join(USER_CONFIG);
     match std::fs::read(&staged) {
@@ -192,38 +250,22 @@ pub fn user_source(
     })
 }
 
-/// Runs first-boot provisioning against `sysroot`.
-pub fn run(cmdline: &str, host: Option<&HostConfig>, sysroot: &Path) -> Result<()> {
+/// Runs first-boot provisioning against `sysroot`, with what the OEM
+/// partition holds (`None`: no OEM partition, or a blank one).
+pub fn run(
+    cmdline: &str,
+    host: Option<&HostConfig>,
+    sysroot: &Path,
+    oem: Option<&OemContents>,
+) -> Result<()> {
     let mut network = Network {
         cmdline,
         host,
         up: false,
     };
-    let mut inputs = base_configs(sysroot)?;
-    let user = match user_source(cmdline, host, sysroot)? {
-        Some(UserSource::Url(url)) => {
-            let url = url.as_str();
-            if !url.starts_with("data:") {
-                network.ensure()?;
-            }
-            let res = Resource {
-                source: Some(url.to_string()),
-                ..Default::default()
-            };
-            // Made after the network is up: the resolver takes its servers then.
-            let fetcher = fetcher()?;
-            let bytes = fetch(
-                &res,
-                "ignition.config.url",
-                Some(fetcher.as_ref()),
-                &HttpPolicy::default(),
-            )
-            .context("fetching the user config")?;
-            Some(Input {
-                name: url.to_string(),
-                bytes,
-            })
-        }
+    let mut inputs = base_inputs(sysroot, oem, platform_id(cmdline)?)?;
+    let user = match user_source(cmdline, host, sysroot, oem)? {
+        Some(UserSource::Url(url)) => Some(fetch_user_config(&url, &mut network)?),
         Some(UserSource::Config(input)) => Some(input),
         None => None,
     };
@@ -244,7 +286,7 @@ pub fn run(cmdline: &str, host: Option<&HostConfig>, sysroot: &Path) -> Result<(
     if inputs.is_empty() {
         sys::say(
             PROG,
-            "provisioning: no Ignition config (none in base.d, no user config)",
+            "provisioning: no Ignition config (no base config, no user config)",
         );
         return write_record(sysroot, &[], user_provided);
     }
@@ -267,6 +309,31 @@ pub fn run(cmdline: &str, host: Option<&HostConfig>, sysroot: &Path) -> Result<(
         &format!("provisioning applied: {} change(s)", ops.len()),
     );
     write_record(sysroot, &prepared.sources, user_provided)
+}
+
+/// Fetches the user config at `url`, bringing the network up unless it is
+/// a `data:` URL.
+fn fetch_user_config(url: &str, network: &mut Network) -> Result<Input> {
+    if !url.starts_with("data:") {
+        network.ensure()?;
+    }
+    let res = Resource {
+        source: Some(url.to_string()),
+        ..Default::default()
+    };
+    // Made after the network is up: the resolver takes its servers then.
+    let fetcher = fetcher()?;
+    let bytes = fetch(
+        &res,
+        "ignition.config.url",
+        Some(fetcher.as_ref()),
+        &HttpPolicy::default(),
+    )
+    .context("fetching the user config")?;
+    Ok(Input {
+        name: url.to_string(),
+        bytes,
+    })
 }
 
 /// Turns a provisioning error into one message listing every finding.
@@ -336,20 +403,20 @@ mod tests {
             Some(UserSource::Config(i)) => format!("config {}", i.name),
             None => "none".into(),
         };
-        assert_eq!(name(user_source("quiet", None, r).unwrap()), "none");
+        assert_eq!(name(user_source("quiet", None, r, None).unwrap()), "none");
         std::fs::create_dir_all(r.join(CONFIG_URL).parent().unwrap()).unwrap();
         std::fs::write(r.join(CONFIG_URL), "http://staged/u.ign\n").unwrap();
         assert_eq!(
-            name(user_source("quiet", None, r).unwrap()),
+            name(user_source("quiet", None, r, None).unwrap()),
             "url http://staged/u.ign"
         );
         std::fs::write(r.join(USER_CONFIG), "{}").unwrap();
         assert_eq!(
-            name(user_source("quiet", None, r).unwrap()),
+            name(user_source("quiet", None, r, None).unwrap()),
             "config /var/lib/metalos/provisioning/user.ign"
         );
         assert_eq!(
-            name(user_source("ignition.config.url=http://cmd", None, r).unwrap()),
+            name(user_source("ignition.config.url=http://cmd", None, r, None).unwrap()),
             "url http://cmd"
         );
     }
@@ -364,3 +431,7 @@ mod tests {
         assert_eq!(config_url("ignition.config.url="), None);
     }
 }
+
+#[cfg(test)]
+#[path = "provision_oem_tests.rs"]
+mod oem_tests;

@@ -53,6 +53,7 @@ fn example_parses_and_uses_every_section() {
     assert_eq!(c.boot.emergency_action, EmergencyAction::Poweroff);
     assert_eq!(c.boot.emergency_delay_seconds, 30);
     assert!(c.provisioning.as_ref().unwrap().is_object());
+    assert_eq!(c.oem_id.as_deref(), Some("metal"));
     assert_eq!(c.primary_interface().unwrap().name, "uplink0");
     assert_eq!(
         c.interface_for_mac("52:54:00:AB:cd:ef").unwrap().name,
@@ -79,6 +80,7 @@ fn minimal_document_gets_defaults() {
     assert!(c.network.interfaces.is_empty() && c.primary_interface().is_none());
     assert_eq!(c.kernel_cmdline_extra(), "");
     assert!(c.provisioning.is_none());
+    assert!(c.oem_id.is_none());
     // The repository's default host config is valid too.
     HostConfig::from_json(include_str!("../../../../images/host-config.json")).unwrap();
 }
@@ -162,6 +164,10 @@ const BAD_VALUES: &str = r#"
 /boot | {"emergency-action": "halt"} | boot.emergency-action | unknown variant `halt`
 /boot | {"emergency-delay-seconds": 1.5} | boot.emergency-delay-seconds | invalid type
 /provisioning | [1, 2] | provisioning | must be a JSON object
+/oem-id | "QEMU" | oem-id | is not a platform id
+/oem-id | "../x" | oem-id | is not a platform id
+/oem-id | "" | oem-id | is not a platform id
+/oem-id | 7 | oem-id | invalid type
 "#;
 
 #[test]
@@ -197,6 +203,8 @@ fn good_values_are_accepted() {
         ),
         ("/root-disk", json!({"match": "boot-disk"})),
         ("/provisioning", json!(null)),
+        ("/oem-id", json!("qemu")),
+        ("/oem_id", json!("openstack")),
     ] {
         with(pointer, value.clone()).unwrap_or_else(|e| panic!("{pointer} = {value}: {e}"));
     }
@@ -328,4 +336,16 @@ fn validate_rejects_a_prefix_built_in_code_out_of_range() {
             .contains("prefix length 33 is out of range (0..=32 for IPv4)"),
         "{e}"
     );
+}
+
+#[test]
+fn oem_id_spellings() {
+    let c = with("/oem_id", json!("aws")).unwrap();
+    assert_eq!(c.oem_id.as_deref(), Some("aws"));
+    // Written back in the schema's kebab-case.
+    assert!(c.to_json_pretty().contains(r#""oem-id": "aws""#));
+    assert!(!HostConfig::from_json(&base().to_string())
+        .unwrap()
+        .to_json_pretty()
+        .contains("oem"));
 }

@@ -43,6 +43,9 @@ pub(super) fn validate(c: &HostConfig) -> Result {
             ));
         }
     }
+    if let Some(id) = &c.oem_id {
+        metalos_contract::oem::check_id(id).map_err(|m| FieldError::new("oem-id", m))?;
+    }
     if let Some(p) = &c.provisioning {
         if !p.is_object() {
             return Err(FieldError::new(

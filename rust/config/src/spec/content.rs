@@ -1,5 +1,5 @@
-//! `[esp]`, `[usr]` and `[host-config]`: the files, directories, links and
-//! trees placed on the ESP and in `/usr`.
+//! `[esp]`, `[usr]`, `[host-config]` and `[oem]`: the files, directories,
+//! links and trees placed on the ESP, in `/usr` and on the OEM partition.
 
 use crate::source::Source;
 use serde::Deserialize;
@@ -118,4 +118,19 @@ fn default_level() -> u32 {
 pub struct HostConfigSpec {
     /// The default HostConfig document (JSON).
     pub default: Source,
+}
+
+/// `[oem]`: the OEM partition's platform id and base Ignition configs
+/// (written to the partition with `content = "oem"`).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OemSpec {
+    /// Platform id written as `ID=` to `oem-release`
+    /// ([`metalos_contract::oem::check_id`]).
+    pub id: String,
+    /// Ignition configs, relative to the image spec, written as
+    /// `base/<file stem>.ign`.
+    #[serde(default, alias = "base_configs")]
+    pub base_configs: Vec<String>,
 }

@@ -35,6 +35,9 @@ pub enum ContentKind {
     Esp,
     /// The `/usr` filesystem built from `[usr]`.
     Usr,
+    /// The OEM partition (FAT32) built from `[oem]`: `oem-release` and
+    /// `base/*.ign`.
+    Oem,
 }
 
 /// Partition size: fixed, or the rest of the disk.

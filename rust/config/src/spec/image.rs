@@ -1,7 +1,7 @@
 //! [`ImageSpec`], the whole spec, and how it is read from TOML.
 
 use super::artifacts::{InitrdArtifact, SigningSpec, UkiArtifact};
-use super::content::{EspSpec, HostConfigSpec, UsrSpec};
+use super::content::{EspSpec, HostConfigSpec, OemSpec, UsrSpec};
 use super::disk::{DiskSpec, PartitionSpec};
 use crate::error::FieldError;
 use serde::Deserialize;
@@ -35,6 +35,9 @@ pub struct ImageSpec {
     /// `[signing]`: the operator's key directory (docs/signing.md).
     #[serde(default)]
     pub signing: Option<SigningSpec>,
+    /// `[oem]`: the OEM partition's platform id and base configs.
+    #[serde(default)]
+    pub oem: Option<OemSpec>,
 }
 
 impl ImageSpec {

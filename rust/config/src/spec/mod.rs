@@ -6,12 +6,13 @@
 //! Modules:
 //! - `image`: [`ImageSpec`], the whole spec, and loading it from TOML;
 //! - `disk`: `[disk]` and `[[partitions]]`;
-//! - `content`: `[esp]`, `[usr]` and `[host-config]`;
+//! - `content`: `[esp]`, `[usr]`, `[host-config]` and `[oem]`;
 //! - `artifacts`: `[signing]`, `[[initrds]]` and `[[ukis]]`;
 //! - `partition_types`: partition type names and their GUIDs;
 //! - `mode`: octal mode strings;
 //! - `validate`: [`ImageSpec::validate`], with `validate_partitions` (disk
-//!   and partitions) and `validate_trees` (ESP and `/usr`) as its steps.
+//!   and partitions), `validate_trees` (ESP and `/usr`) and `validate_oem`
+//!   (`[oem]` and its partition) as its steps.
 
 mod artifacts;
 mod content;
@@ -20,11 +21,14 @@ mod image;
 mod mode;
 mod partition_types;
 mod validate;
+mod validate_oem;
 mod validate_partitions;
 mod validate_trees;
 
 pub use artifacts::{InitrdArtifact, SigningSpec, UkiArtifact};
-pub use content::{DirSpec, EspSpec, FileSpec, HostConfigSpec, LinkSpec, TreeSpec, UsrSpec};
+pub use content::{
+    DirSpec, EspSpec, FileSpec, HostConfigSpec, LinkSpec, OemSpec, TreeSpec, UsrSpec,
+};
 pub use disk::{ContentKind, DiskSpec, GptPrioSpec, PartitionSize, PartitionSpec};
 pub use image::ImageSpec;
 pub use mode::parse_mode;

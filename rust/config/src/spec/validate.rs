@@ -3,6 +3,7 @@
 
 use super::disk::ContentKind;
 use super::image::ImageSpec;
+use super::validate_oem::check_oem;
 use super::validate_partitions::{check_content_kinds, check_disk, check_partitions};
 use super::validate_trees::{check_esp_files, check_usr};
 use crate::error::FieldError;
@@ -14,6 +15,7 @@ impl ImageSpec {
         check_disk(&self.disk)?;
         check_partitions(&self.partitions, self.disk.sector_size)?;
         check_content_kinds(&self.partitions)?;
+        check_oem(self.oem.as_ref(), &self.partitions)?;
         self.validate_esp_users()?;
         self.validate_artifacts()?;
         check_esp_files(&self.esp)?;

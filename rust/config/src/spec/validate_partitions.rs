@@ -66,9 +66,13 @@ pub(super) fn check_partitions(
     Ok(())
 }
 
-/// At most one partition holds the ESP and at most one `/usr`.
+/// At most one partition holds the ESP, one `/usr` and one the OEM data.
 pub(super) fn check_content_kinds(partitions: &[PartitionSpec]) -> Result<(), FieldError> {
-    for (kind, name) in [(ContentKind::Esp, "esp"), (ContentKind::Usr, "usr")] {
+    for (kind, name) in [
+        (ContentKind::Esp, "esp"),
+        (ContentKind::Usr, "usr"),
+        (ContentKind::Oem, "oem"),
+    ] {
         if partitions.iter().filter(|p| p.content == kind).count() > 1 {
             return Err(FieldError::new(
                 "partitions",
