@@ -6,11 +6,8 @@ use crate::contents::Contents;
 use crate::error::{output_error, BuildError};
 use crate::layout::Placement;
 use crate::manifest::PartitionRecord;
-use metalos_contract::update::{
-    os_release_version, BundleFile, UpdateManifest, BUNDLE_FORMAT, BUNDLE_MANIFEST,
-};
+use metalos_contract::update::{BundleFile, UpdateManifest, BUNDLE_FORMAT, BUNDLE_MANIFEST};
 use metalos_disk::esp::EspFile;
-use metalos_disk::usrfs::UsrNode;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -47,7 +44,7 @@ pub(crate) fn write_bundle(
     };
     let manifest = UpdateManifest {
         format: BUNDLE_FORMAT,
-        version: usr_version(&contents.usr),
+        version: crate::usrtree::usr_version(&contents.usr),
         usr,
         bootloader,
     };
@@ -92,17 +89,4 @@ fn find_bootloader(esp: &[EspFile]) -> Option<&EspFile> {
         f.path
             .eq_ignore_ascii_case(metalos_contract::paths::EspPath::BOOTLOADER.as_str())
     })
-}
-
-/// `VERSION_ID` of the os-release in `/usr`, or `unknown`.
-pub(crate) fn usr_version(usr: &[UsrNode]) -> String {
-    usr.iter()
-        .find_map(|n| match n {
-            UsrNode::File { path, content, .. } if path.ends_with("os-release") => {
-                content.read().ok()
-            }
-            _ => None,
-        })
-        .and_then(|b| os_release_version(&String::from_utf8_lossy(&b)))
-        .unwrap_or_else(|| "unknown".into())
 }

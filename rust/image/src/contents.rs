@@ -153,7 +153,7 @@ fn oem_files(
 ) -> Result<Vec<EspFile>, FieldError> {
     let release = OemRelease {
         id: oem.id.clone(),
-        version_id: Some(crate::bundle_writer::usr_version(usr)),
+        version_id: Some(crate::usrtree::usr_version(usr)),
         name: Some(format!("MetalOS OEM ({})", oem.id)),
     };
     let mut files = vec![EspFile {

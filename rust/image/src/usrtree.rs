@@ -180,3 +180,16 @@ pub fn merge(
 #[cfg(test)]
 #[path = "usrtree_tests.rs"]
 mod tests;
+
+/// `VERSION_ID` of the os-release in `/usr`, or `unknown`.
+pub(crate) fn usr_version(usr: &[UsrNode]) -> String {
+    usr.iter()
+        .find_map(|n| match n {
+            UsrNode::File { path, content, .. } if path.ends_with("os-release") => {
+                content.read().ok()
+            }
+            _ => None,
+        })
+        .and_then(|b| metalos_contract::update::os_release_version(&String::from_utf8_lossy(&b)))
+        .unwrap_or_else(|| "unknown".into())
+}
