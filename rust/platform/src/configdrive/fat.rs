@@ -1,9 +1,9 @@
 //! A read-only FAT12/16/32 reader for config drives (nova writes vfat
 //! drives with mkfs.vfat, usually FAT16): the volume label and one file by
 //! path, long (VFAT) names or 8.3 names, compared without case. Every
-//! cluster number is checked against the volume and every chain is cut at
-//! the volume's cluster count, so a crafted image cannot loop or read out
-//! of bounds. (`metalos_disk`'s FAT code reads FAT32 ESPs only.)
+//! cluster number is checked against the volume and a chain that comes
+//! back to a cluster is an error, so a crafted image cannot loop or read
+//! out of bounds. (`metalos_disk`'s FAT code reads FAT32 ESPs only.)
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -206,9 +206,13 @@ impl Volume {
             return Ok(out);
         }
         let mut c = first;
-        for _ in 0..=self.clusters {
+        let mut seen = std::collections::HashSet::new();
+        loop {
             if !(2..self.clusters + 2).contains(&c) {
                 return Err(format!("{what}: cluster {c} is outside the volume"));
+            }
+            if !seen.insert(c) {
+                return Err(format!("{what}: the cluster chain loops at cluster {c}"));
             }
             let mut buf = vec![0; self.cluster as usize];
             let at = self.data_offset + u64::from(c - 2) * self.cluster;
@@ -225,7 +229,6 @@ impl Volume {
                 return Ok(out);
             }
         }
-        Err(format!("{what}: the cluster chain loops"))
     }
 
     fn is_end(&self, c: u32) -> bool {
