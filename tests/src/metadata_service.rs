@@ -7,8 +7,8 @@
 //! Files are kept under their `latest` path; a request for
 //! `/<version>/…` (`/2021-01-03/meta-data/…`, `/2019-10-01/user-data`)
 //! is answered from `/latest/…` when no file has its exact path, as EC2
-//! answers every version. Faults: the next N requests answer 500, every
-//! answer waits a delay.
+//! answers every version. Faults: the next N requests answer 500, a path
+//! answers a fixed status, every answer waits a delay.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -38,6 +38,7 @@ struct State {
     tokens: Tokens,
     fail_next: u32,
     fail_status: u16,
+    statuses: BTreeMap<String, u16>,
     delay: Duration,
     log: Vec<String>,
 }
@@ -68,6 +69,7 @@ impl MetadataService {
             tokens,
             fail_next: 0,
             fail_status: 500,
+            statuses: BTreeMap::new(),
             delay: Duration::ZERO,
             log: Vec::new(),
         }));
@@ -103,6 +105,16 @@ impl MetadataService {
         let mut s = self.state.lock().unwrap();
         s.fail_next = n;
         s.fail_status = status;
+        self
+    }
+
+    /// Answers every request for `path` with `status` (e.g. 401).
+    pub fn set_status(&self, path: &str, status: u16) -> &Self {
+        self.state
+            .lock()
+            .unwrap()
+            .statuses
+            .insert(path.to_string(), status);
         self
     }
 
@@ -282,6 +294,9 @@ fn answer(
     if s.fail_next > 0 {
         s.fail_next -= 1;
         return (s.fail_status, b"injected failure".to_vec());
+    }
+    if let Some(status) = s.statuses.get(path) {
+        return (*status, b"injected status".to_vec());
     }
     if path == "/latest/api/token" {
         return match (method, s.tokens) {

@@ -108,4 +108,4 @@ pub fn find(sysfs: &Path, dev: &Path) -> Option<ConfigDrive> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -18,6 +18,7 @@ pub(crate) fn user_data() -> Vec<u8> {
 /// that directories span several sectors and clusters.
 pub(crate) fn tree(dir: &Path, with_user_data: bool) -> std::path::PathBuf {
     let root = dir.join("tree");
+    let _ = std::fs::remove_dir_all(&root);
     let latest = root.join("openstack/latest");
     std::fs::create_dir_all(&latest).unwrap();
     std::fs::create_dir_all(root.join("ec2/latest")).unwrap();
@@ -254,6 +255,11 @@ pub(crate) fn fake_machine(dir: &Path, images: &[(&str, &Path)]) -> (PathBuf, Pa
 
 /// Adds `image` as block device `name` (a sysfs dir with `uevent`).
 pub(crate) fn add_device(sysfs: &Path, dev: &Path, name: &str, image: &Path) {
+    // The device node whole first, then its sysfs entry (a device appears
+    // whole; a scan must never see half an image).
+    let tmp = dev.join(format!(".{name}.tmp"));
+    std::fs::copy(image, &tmp).unwrap();
+    std::fs::rename(&tmp, dev.join(name)).unwrap();
     let node = sysfs.join("class/block").join(name);
     std::fs::create_dir_all(&node).unwrap();
     std::fs::write(
@@ -261,7 +267,6 @@ pub(crate) fn add_device(sysfs: &Path, dev: &Path, name: &str, image: &Path) {
         format!("MAJOR=11\nMINOR=0\nDEVNAME={name}\nDEVTYPE=disk\n"),
     )
     .unwrap();
-    std::fs::copy(image, dev.join(name)).unwrap();
 }
 
 #[test]

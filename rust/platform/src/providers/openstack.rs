@@ -8,7 +8,7 @@
 
 use std::sync::mpsc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{UserConfig, USER_DATA_LIMIT};
 use crate::configdrive::{self, LABELS};
@@ -50,11 +50,18 @@ pub(super) fn user_config(ctx: &FetchContext) -> Result<Option<UserConfig>, Plat
                 reasons.push(reason);
             }
             // Every racer failed, or the deadline passed.
-            None => break Err(no_source(&reasons)),
+            None => break Err(()),
         }
     };
     cancel.cancel();
-    outcome
+    outcome.or_else(|()| {
+        // Racers stop at the deadline too: take the reasons they give
+        // while stopping.
+        while let Ok(Report::Failed(reason)) = rx.recv_timeout(Duration::from_secs(1)) {
+            reasons.push(reason);
+        }
+        Err(no_source(&reasons))
+    })
 }
 
 fn no_source(reasons: &[String]) -> PlatformError {
