@@ -295,7 +295,15 @@ fn answer(
         s.fail_next -= 1;
         return (s.fail_status, b"injected failure".to_vec());
     }
-    if let Some(status) = s.statuses.get(path) {
+    let latest = path
+        .strip_prefix('/')
+        .and_then(|p| p.split_once('/'))
+        .map(|(_, rest)| format!("/latest/{rest}"));
+    let status = s
+        .statuses
+        .get(path)
+        .or_else(|| latest.as_ref().and_then(|l| s.statuses.get(l)));
+    if let Some(status) = status {
         return (*status, b"injected status".to_vec());
     }
     if path == "/latest/api/token" {
@@ -318,10 +326,6 @@ fn answer(
     if method != "GET" {
         return (405, Vec::new());
     }
-    let latest = path
-        .strip_prefix('/')
-        .and_then(|p| p.split_once('/'))
-        .map(|(_, rest)| format!("/latest/{rest}"));
     let file = s
         .files
         .get(path)
@@ -359,3 +363,10 @@ fn read_request(reader: &mut BufReader<&TcpStream>) -> Option<Parsed> {
     reader.read_exact(&mut body).ok()?;
     Some((method, path, headers, body))
 }
+
+/// Test SSH public keys (their private halves were thrown away).
+pub const KEY1: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHZMIeP551/3huS3vTFaQg0lNRZEL1T7hSJ6IUP4g4F9 k1@metalos.test";
+/// A second ed25519 key.
+pub const KEY2: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMKceABd5wWgY7C6A4MSNNMwDOxQkis1MCPafDOBeFAW k2@metalos.test";
+/// An ECDSA key.
+pub const KEY3: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBIvyg7u2HUWd1blAGYGoNFjPx9GP5KTnSyzcCvAGBu+8heJ+RR8tXaqZD0BAw0lER9voLtzXEReTVtpTRMM+vKY= k3@metalos.test";

@@ -219,10 +219,9 @@ fn cmdline_value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
     cmdline
         .split_whitespace()
         .filter_map(|w| w.split_once('='))
-        .filter(|(k, v)| *k == key && !v.is_empty())
+        .filter(|(k, _)| *k == key)
         .map(|(_, v)| v.trim_matches('"'))
-        .filter(|v| !v.is_empty())
-        .next_back()
+        .rfind(|v| !v.is_empty())
 }
 
 /// The first DMI line naming QEMU or KVM (systemd-detect-virt's vendor

@@ -247,7 +247,7 @@ impl Volume {
             Kind::Fat12 => {
                 file.read_exact_at(&mut b[..2], self.fat_offset + c64 * 3 / 2)?;
                 let v = u32::from(u16::from_le_bytes([b[0], b[1]]));
-                if c % 2 == 0 {
+                if c.is_multiple_of(2) {
                     v & 0xfff
                 } else {
                     v >> 4

@@ -96,4 +96,4 @@ pub fn not_ignition(data: &[u8]) -> Option<&'static str> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -54,13 +54,13 @@ pub(super) fn user_config(ctx: &FetchContext) -> Result<Option<UserConfig>, Plat
         }
     };
     cancel.cancel();
-    outcome.or_else(|()| {
+    outcome.map_err(|()| {
         // Racers stop at the deadline too: take the reasons they give
         // while stopping.
         while let Ok(Report::Failed(reason)) = rx.recv_timeout(Duration::from_secs(1)) {
             reasons.push(reason);
         }
-        Err(no_source(&reasons))
+        no_source(&reasons)
     })
 }
 
