@@ -172,9 +172,7 @@ impl Cancel {
             }
             thread::sleep((end - Instant::now()).min(Duration::from_millis(50)));
         }
-        !self.is_cancelled() && Instant::now() + Duration::from_millis(1) >= end && {
-            deadline.is_none_or(|dl| Instant::now() < dl)
-        }
+        !self.is_cancelled() && deadline.is_none_or(|dl| Instant::now() < dl)
     }
 }
 
