@@ -243,7 +243,7 @@ fn aws_failing_until_the_bound_names_the_url() {
     let started = Instant::now();
     let e = user_config(Platform::Aws, &ctx).unwrap_err().to_string();
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
     );
@@ -293,7 +293,7 @@ fn openstack_metadata_service_without_a_drive() {
     nova.remove("/openstack/latest/user_data");
     let started = Instant::now();
     assert_eq!(user_config(Platform::Openstack, &ctx).unwrap(), None);
-    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(started.elapsed() < Duration::from_secs(3));
 }
 
 #[test]
@@ -346,7 +346,7 @@ fn openstack_nothing_until_the_bound_names_both_sources() {
         .unwrap_err()
         .to_string();
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
     );
