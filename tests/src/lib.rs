@@ -18,6 +18,7 @@ pub fn repo() -> PathBuf {
         .unwrap()
 }
 
+pub mod metadata_service;
 pub mod netboot;
 pub mod scripted_http;
 pub mod server;

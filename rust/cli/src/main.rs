@@ -1,6 +1,6 @@
 //! The `metalos` command: one module per subcommand (`build`, `initrd`,
 //! `uki`, `inspect`, `update`, `netboot`, `release`, `fleet`, `provision`, `ssh_keys`,
-//! `reset`, `keys`, `inputs`; `vm` only runs the separate `metalos-vm` binary),
+//! `metadata`, `reset`, `keys`, `inputs`; `vm` only runs the separate `metalos-vm` binary),
 //! plus `output` (writing artifacts safely) and `progress` (per-step
 //! progress lines).
 //! `src/bin/metalos-vm/` is the `metalos-vm` binary: the QEMU harness and
@@ -12,6 +12,7 @@ mod initrd;
 mod inputs;
 mod inspect;
 mod keys;
+mod metadata;
 mod netboot;
 mod output;
 mod progress;
@@ -69,6 +70,9 @@ enum Command {
     Provision(provision::ProvisionCommand),
     /// SSH keys: merge ~/.ssh/authorized_keys.d/* into authorized_keys (update-ssh-keys).
     SshKeys(ssh_keys::SshKeysArgs),
+    /// The metadata agent (afterburn, Flatcar's coreos-metadata): afterburn's
+    /// attributes, SSH keys and host name from the platform's metadata (aws, openstack).
+    Metadata(metadata::MetadataArgs),
     /// Selective reset (flatcar-reset): delete everything on ROOT but --keep-paths at the next boot, then provision again.
     Reset(reset::ResetArgs),
     /// Operator keys: generate the signing key (ed25519, signs update and
@@ -98,6 +102,7 @@ fn main() {
         Command::Provision(cmd) => provision::run(cmd),
         Command::Reset(args) => reset::run(args),
         Command::SshKeys(args) => ssh_keys::run(args),
+        Command::Metadata(args) => metadata::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

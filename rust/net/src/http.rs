@@ -1,4 +1,4 @@
-//! HTTP(S) requests (GET, streaming GET, POST) for the in-initrd programs and
+//! HTTP(S) requests (GET, streaming GET, POST, PUT) for the in-initrd programs and
 //! the update code, on top of `ureq`.
 //!
 //! * Host names are resolved by [`crate::dns`] (the initrd has no NSS), via
@@ -12,6 +12,8 @@
 //!   backoff; 4xx and TLS failures are not.
 //! * [`HttpClient::get_bytes_with`] adds per-request headers, timeouts and
 //!   a bound on the total time ([`RequestOptions`]).
+//! * [`HttpClient::post`], [`HttpClient::put`] and [`HttpClient::send`]
+//!   (any [`Method`]) return the status and body for the caller to judge.
 
 mod request;
 mod roots;
@@ -31,7 +33,7 @@ use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver as UreqResolver}
 use ureq::unversioned::transport::{Connector, DefaultConnector, NextTimeout};
 use ureq::Agent;
 
-pub use request::RequestOptions;
+pub use request::{Method, RequestOptions};
 
 use crate::dns::Resolver;
 use crate::mac::MacAddr;
@@ -99,7 +101,7 @@ pub enum HttpError {
     /// The server answered with a non-success status.
     #[error("{method} {url}: HTTP {status}{after}")]
     Status {
-        /// `GET` or `POST`.
+        /// `GET`, `PUT` or `POST`.
         method: &'static str,
         /// The URL asked for.
         url: String,
@@ -113,7 +115,7 @@ pub enum HttpError {
     /// No response (connection, DNS, TLS or protocol failure).
     #[error("{method} {url}: {reason}{after}")]
     Transport {
-        /// `GET` or `POST`.
+        /// `GET`, `PUT` or `POST`.
         method: &'static str,
         /// The URL asked for.
         url: String,
@@ -125,7 +127,7 @@ pub enum HttpError {
     /// The body is larger than the caller's limit.
     #[error("{method} {url}: body larger than the limit of {limit} bytes")]
     TooLarge {
-        /// `GET` or `POST`.
+        /// `GET`, `PUT` or `POST`.
         method: &'static str,
         /// The URL asked for.
         url: String,
@@ -160,7 +162,8 @@ impl HttpError {
     }
 }
 
-/// A response whose status the caller interprets ([`HttpClient::post`]).
+/// A response whose status the caller interprets ([`HttpClient::post`],
+/// [`HttpClient::send`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     /// The numeric status, e.g. 200 or 409.
@@ -290,22 +293,52 @@ impl HttpClient {
         limit: u64,
         options: &RequestOptions,
     ) -> Result<HttpResponse, HttpError> {
+        self.send(Method::Post, url, body, limit, options)
+    }
+
+    /// PUTs `body` to `url`, as [`HttpClient::post`] (e.g. the EC2 metadata
+    /// service's session token, `PUT /latest/api/token`).
+    pub fn put(
+        &self,
+        url: &str,
+        body: &[u8],
+        limit: u64,
+        options: &RequestOptions,
+    ) -> Result<HttpResponse, HttpError> {
+        self.send(Method::Put, url, body, limit, options)
+    }
+
+    /// Sends one `method` request to `url` (`body` is ignored for GET) and
+    /// returns the answer whatever its status, with a body of at most
+    /// `limit` bytes, as [`HttpClient::post`]: for callers with their own
+    /// rules about statuses and retries (a 404 that means "nothing here",
+    /// a 5xx retried until their deadline). Connection failures are retried
+    /// up to [`HttpOptions::attempts`] within `options.total_timeout`.
+    pub fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: &[u8],
+        limit: u64,
+        options: &RequestOptions,
+    ) -> Result<HttpResponse, HttpError> {
         let deadline = options
             .total_timeout
             .map(|t| crate::deadline_after(Instant::now(), t));
+        let name = method.as_str();
         self.with_retries(url, deadline, || {
             let mut result = Err(ureq::Error::ConnectionFailed);
             for agent in &self.agents {
-                result = request::send_post(agent, url, body, options, deadline);
+                result = request::send_method(agent, method, url, body, options, deadline);
                 match &result {
                     Err(e) if roots::is_tls_failure(e) => continue,
                     _ => break,
                 }
             }
-            let (head, body) = result.map_err(|e| classify("POST", url, e))?.into_parts();
+            let (head, body) = result.map_err(|e| classify(name, url, e))?.into_parts();
             Ok(HttpResponse {
                 status: head.status.as_u16(),
-                body: read_limited("POST", url, body, limit)?,
+                body: read_limited(name, url, body, limit)?,
             })
         })
     }

@@ -26,7 +26,7 @@
 //! * [`cmdline`] — The network parameters of a kernel command line;
 //! * [`dhcp`] — A DHCPv4 client for the boot NIC;
 //! * [`dns`] — A minimal stub resolver;
-//! * [`http`] — HTTP(S) requests (GET, streaming GET, POST) for the in-initrd programs;
+//! * [`http`] — HTTP(S) requests (GET, streaming GET, POST, PUT) for the in-initrd programs;
 //! * `ifreq` — Interface ioctls (`struct ifreq`) on an `AF_INET` datagram socket;
 //! * [`link`] — Ethernet NICs;
 //! * [`setup`] — Getting onto the network as the kernel command line says, in one call.

@@ -190,6 +190,18 @@ impl AuthorizedKeys {
     /// same way. With no sets at all, fails with [`Error::NoKeysFound`] and
     /// leaves `authorized_keys` as it was. Returns the `authorized_keys` path.
     pub fn commit(&mut self) -> Result<PathBuf, Error> {
+        self.write(false)
+    }
+
+    /// [`AuthorizedKeys::commit`], but with no sets at all `authorized_keys`
+    /// is rewritten with only [`crate::HEADER`]: for agents whose set was the
+    /// last one and was removed (a key deleted from a cloud's metadata must
+    /// stop working).
+    pub fn commit_allowing_no_keys(&mut self) -> Result<PathBuf, Error> {
+        self.write(true)
+    }
+
+    fn write(&mut self, allow_empty: bool) -> Result<PathBuf, Error> {
         let _as_user = become_user(self.user.uid, self.user.gid)?;
         let dir = self.fragment_dir();
         ensure_dir(&dir)?;
@@ -204,7 +216,7 @@ impl AuthorizedKeys {
             self.changed.clear();
             self.removed.clear();
         }
-        if self.sets.is_empty() {
+        if self.sets.is_empty() && !allow_empty {
             return Err(Error::NoKeysFound(dir));
         }
         replace_file(&self.ssh_dir, AUTHORIZED_KEYS, self.render().as_bytes())?;

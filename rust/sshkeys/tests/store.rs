@@ -149,6 +149,20 @@ fn no_sets_fails_and_leaves_authorized_keys_untouched() {
 }
 
 #[test]
+fn commit_allowing_no_keys_empties_authorized_keys() {
+    let home = Home::new();
+    home.write_fragment("coreos-metadata", &format!("{VALID1}\n"));
+    let mut keys = open(&home);
+    keys.commit().unwrap();
+    assert_eq!(home.authorized_keys(), format!("{HEADER}\n{VALID1}\n"));
+    assert!(keys.remove("coreos-metadata").unwrap().is_some());
+    let path = keys.commit_allowing_no_keys().unwrap();
+    assert_eq!(path, home.ssh().join("authorized_keys"));
+    assert!(!home.fragment("coreos-metadata").exists());
+    assert_eq!(home.authorized_keys(), format!("{HEADER}\n"));
+}
+
+#[test]
 fn existing_authorized_keys_is_imported_once() {
     let home = Home::new();
     std::fs::create_dir(home.ssh()).unwrap();

@@ -43,15 +43,44 @@ pub(super) fn send(
     with_options(agent.get(url), options, time_left(deadline)?).call()
 }
 
-/// Sends one POST of `body` with `options` through `agent` (as [`send`]).
-pub(super) fn send_post(
+/// An HTTP method for [`super::HttpClient::send`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `GET` (no request body).
+    Get,
+    /// `POST`.
+    Post,
+    /// `PUT`.
+    Put,
+}
+
+impl Method {
+    /// The method's name on the request line, e.g. `PUT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+        }
+    }
+}
+
+/// Sends one `method` request (with `body`, except for GET) with `options`
+/// through `agent` (as [`send`]).
+pub(super) fn send_method(
     agent: &Agent,
+    method: Method,
     url: &str,
     body: &[u8],
     options: &RequestOptions,
     deadline: Option<Instant>,
 ) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
-    with_options(agent.post(url), options, time_left(deadline)?).send(body)
+    let global = time_left(deadline)?;
+    match method {
+        Method::Get => with_options(agent.get(url), options, global).call(),
+        Method::Post => with_options(agent.post(url), options, global).send(body),
+        Method::Put => with_options(agent.put(url), options, global).send(body),
+    }
 }
 
 /// `request` with the timeouts and headers of `options`.

@@ -210,3 +210,59 @@ fn post_sends_headers_and_body_and_returns_any_status() {
     let e = client.post(&server.url, b"{}", 5, &options);
     assert!(e.is_err(), "no third response scripted");
 }
+
+#[test]
+fn put_and_send_return_any_status_with_headers_and_body() {
+    const TOKEN: &str = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\ntoken";
+    let server = serve(vec![Some(TOKEN), Some(NOT_FOUND), Some(BROKEN)]);
+    let client = fast();
+    let mut options = client.request_options();
+    options.headers = vec![(
+        "X-aws-ec2-metadata-token-ttl-seconds".into(),
+        "21600".into(),
+    )];
+    let r = client.put(&server.url, b"", 100, &options).unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"token"[..]));
+    let heads = server.heads();
+    assert!(heads[0].starts_with("PUT /file HTTP/1.1\r\n"), "{heads:?}");
+    assert!(
+        heads[0]
+            .to_ascii_lowercase()
+            .contains("x-aws-ec2-metadata-token-ttl-seconds: 21600\r\n"),
+        "{heads:?}"
+    );
+    // A GET through `send`: 404 and 503 are answers, not errors or retries.
+    let r = client
+        .send(Method::Get, &server.url, b"ignored", 100, &options)
+        .unwrap();
+    assert_eq!(r.status, 404);
+    let r = client
+        .send(Method::Get, &server.url, b"", 100, &options)
+        .unwrap();
+    assert_eq!(r.status, 503);
+    assert_eq!(server.requests(), 3, "no status is retried");
+    assert!(server.heads()[1].starts_with("GET /file HTTP/1.1\r\n"));
+    assert_eq!(Method::Put.as_str(), "PUT");
+}
+
+#[test]
+fn send_names_the_method_and_url_of_a_connection_failure() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/latest/api/token");
+    let client = HttpClient::new(HttpOptions {
+        attempts: 2,
+        first_backoff: Duration::from_millis(10),
+        ..HttpOptions::default()
+    })
+    .unwrap();
+    let e = client
+        .put(&url, b"", 100, &client.request_options())
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with(&format!("PUT {url}: ")), "{e}");
+    assert!(e.ends_with(" (after 2 attempts)"), "{e}");
+}
