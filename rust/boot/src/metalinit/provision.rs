@@ -9,13 +9,17 @@
 //! 2. the OEM partition's `base/*.ign` (`oem:///base/…`), in file-name order;
 //! 3. the platform's base configs,
 //!    `/usr/lib/metalos/provisioning/base.platform.d/<platform>/*.ign`,
-//!    where `<platform>` is [`platform_id`] (`metalos.oem.id=`);
+//!    where `<platform>` is the machine's [`platform`] (docs/platforms.md);
 //! 4. the user config: `ignition.config.url=` (or `metalos.config_url=`)
 //!    on the kernel command line, else the OEM partition's `config.ign`,
 //!    else the config or URL staged by `metalos reset
 //!    --provisioning-file/--config-url` on the state subvolume, else the
-//!    HostConfig's `provisioning` object. An empty user config is ignored,
-//!    as Ignition does.
+//!    platform provider's (qemu fw_cfg, OpenStack config drive or metadata
+//!    service, EC2 user data; `metalos_platform`), else the HostConfig's
+//!    `provisioning` object. An empty user config is ignored, as Ignition
+//!    does.
+//!
+//! `provisioning.json` records the platform and what gave it.
 
 use crate::sys;
 use anyhow::{Context, Result};
@@ -25,6 +29,8 @@ use metalos_ignition::apply::{self, ApplyOptions, Input};
 use metalos_ignition::config::Resource;
 use metalos_ignition::resource::{fetch, HttpFetcher, HttpPolicy};
 use metalos_net::cmdline::{IpConfig, NetCmdline, StaticConfig};
+use metalos_platform::fetch::FetchContext;
+use metalos_platform::id::{Platform, PlatformId};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -152,17 +158,15 @@ fn ign_files(sysroot: &Path, rel: &str) -> Result<Vec<Input>> {
         .collect()
 }
 
-/// The platform whose `base.platform.d` configs are merged:
-/// `metalos.oem.id=` (which metalos-bootloader writes), checked as a
-/// platform id. The seam for a fuller resolution (`flatcar.oem.id=`,
-/// aliases, DMI), which can replace this function's result.
-pub fn platform_id(cmdline: &str) -> Result<Option<&str>> {
-    use metalos_contract::cmdline::OEM_ID;
-    let Some(id) = sys::cmdline_value(cmdline, OEM_ID).filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    metalos_contract::oem::check_id(id).map_err(|m| anyhow::anyhow!("{OEM_ID}={id}: {m}"))?;
-    Ok(Some(id))
+/// The machine's platform (docs/platforms.md): `metalos.oem.id=` (which
+/// metalos-bootloader writes from the OEM partition or the HostConfig),
+/// `flatcar.oem.id=`, `coreos.oem.id=`, `ignition.platform.id=`, else the
+/// OEM partition's id, else `qemu` when DMI says so, else `metal`. An
+/// unknown id is an error naming it and the known ids.
+pub fn platform(cmdline: &str, oem: Option<&OemContents>) -> Result<PlatformId> {
+    let image_id = oem.and_then(|o| o.release.as_ref()).map(|r| r.id.as_str());
+    metalos_platform::id::platform_id(cmdline, image_id, &metalos_platform::id::dmi_from_sysfs)
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// `base.platform.d/<platform>/*.ign` of the image, in file-name order.
@@ -207,13 +211,13 @@ pub enum UserSource {
     Config(Input),
 }
 
-/// The user config's source, in order: the command line's URL, the OEM
-/// partition's `config.ign`, the config staged by `metalos reset
-/// --provisioning-file`, the URL staged by `--config-url`, the HostConfig's
-/// `provisioning` object.
+/// The user config's first sources, in order: the command line's URL, the
+/// OEM partition's `config.ign`, the config staged by `metalos reset
+/// --provisioning-file`, the URL staged by `--config-url`. After them come
+/// the platform provider and the HostConfig's `provisioning` object
+/// ([`run`]).
 pub fn user_source(
     cmdline: &str,
-    host: Option<&HostConfig>,
     sysroot: &Path,
     oem: Option<&OemContents>,
 ) -> Result<Option<UserSource>> {
@@ -241,13 +245,7 @@ pub fn user_source(
             return Ok(Some(UserSource::Url(url.trim().to_string())));
         }
     }
-    Ok(match host.and_then(|h| h.provisioning.as_ref()) {
-        Some(v) => Some(UserSource::Config(Input {
-            name: "HostConfig provisioning".into(),
-            bytes: serde_json::to_vec(v)?,
-        })),
-        None => None,
-    })
+    Ok(None)
 }
 
 /// Runs first-boot provisioning against `sysroot`, with what the OEM
@@ -263,11 +261,23 @@ pub fn run(
         host,
         up: false,
     };
-    let mut inputs = base_inputs(sysroot, oem, platform_id(cmdline)?)?;
-    let user = match user_source(cmdline, host, sysroot, oem)? {
+    let platform = platform(cmdline, oem)?;
+    sys::say(
+        PROG,
+        &format!(
+            "platform: {} ({})",
+            platform.platform.name(),
+            platform.source
+        ),
+    );
+    let mut inputs = base_inputs(sysroot, oem, Some(platform.platform.name()))?;
+    let user = match user_source(cmdline, sysroot, oem)? {
         Some(UserSource::Url(url)) => Some(fetch_user_config(&url, &mut network)?),
         Some(UserSource::Config(input)) => Some(input),
-        None => None,
+        None => match provider_config(platform.platform, &mut network)? {
+            Some(input) => Some(input),
+            None => host_provisioning(host)?,
+        },
     };
     let user_provided = match user {
         Some(u) if metalos_ignition::parse::is_empty(&u.bytes) => {
@@ -288,7 +298,7 @@ pub fn run(
             PROG,
             "provisioning: no Ignition config (no base config, no user config)",
         );
-        return write_record(sysroot, &[], user_provided);
+        return write_record(sysroot, &[], user_provided, &platform);
     }
     let mut options = ApplyOptions::default();
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
@@ -308,7 +318,46 @@ pub fn run(
         PROG,
         &format!("provisioning applied: {} change(s)", ops.len()),
     );
-    write_record(sysroot, &prepared.sources, user_provided)
+    write_record(sysroot, &prepared.sources, user_provided, &platform)
+}
+
+/// The platform provider's user config (`None`: the provider has none),
+/// with the network up first when the provider needs it.
+fn provider_config(platform: Platform, network: &mut Network) -> Result<Option<Input>> {
+    if platform == Platform::Metal {
+        return Ok(None);
+    }
+    if metalos_platform::providers::needs_network(platform) {
+        network.ensure()?;
+    }
+    let ctx = FetchContext::new().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let found = metalos_platform::providers::user_config(platform, &ctx)
+        .map_err(|e| anyhow::anyhow!("the {} provider's user config: {e}", platform.name()))?;
+    Ok(found.map(|c| {
+        sys::say(
+            PROG,
+            &format!(
+                "user config from the {} provider: {}",
+                platform.name(),
+                c.source
+            ),
+        );
+        Input {
+            name: c.source,
+            bytes: c.data,
+        }
+    }))
+}
+
+/// The HostConfig's `provisioning` object, the last user config source.
+fn host_provisioning(host: Option<&HostConfig>) -> Result<Option<Input>> {
+    Ok(match host.and_then(|h| h.provisioning.as_ref()) {
+        Some(v) => Some(Input {
+            name: "HostConfig provisioning".into(),
+            bytes: serde_json::to_vec(v)?,
+        }),
+        None => None,
+    })
 }
 
 /// Fetches the user config at `url`, bringing the network up unless it is
@@ -345,6 +394,7 @@ fn write_record(
     sysroot: &Path,
     sources: &[metalos_ignition::render::SourceRecord],
     user_provided: bool,
+    platform: &PlatformId,
 ) -> Result<()> {
     let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
     let now = std::time::SystemTime::now()
@@ -360,6 +410,8 @@ fn write_record(
         "provisioningBootID": boot_id.trim(),
         "provisioningTime": now,
         "userConfigProvided": user_provided,
+        "platform": platform.platform.name(),
+        "platformSource": platform.source.to_string(),
         "sources": sources.iter().map(|s| serde_json::json!({"source": s.source, "sha512": s.sha512})).collect::<Vec<_>>(),
     });
     if let Some(p) = previous {
@@ -403,20 +455,20 @@ mod tests {
             Some(UserSource::Config(i)) => format!("config {}", i.name),
             None => "none".into(),
         };
-        assert_eq!(name(user_source("quiet", None, r, None).unwrap()), "none");
+        assert_eq!(name(user_source("quiet", r, None).unwrap()), "none");
         std::fs::create_dir_all(r.join(CONFIG_URL).parent().unwrap()).unwrap();
         std::fs::write(r.join(CONFIG_URL), "http://staged/u.ign\n").unwrap();
         assert_eq!(
-            name(user_source("quiet", None, r, None).unwrap()),
+            name(user_source("quiet", r, None).unwrap()),
             "url http://staged/u.ign"
         );
         std::fs::write(r.join(USER_CONFIG), "{}").unwrap();
         assert_eq!(
-            name(user_source("quiet", None, r, None).unwrap()),
+            name(user_source("quiet", r, None).unwrap()),
             "config /var/lib/metalos/provisioning/user.ign"
         );
         assert_eq!(
-            name(user_source("ignition.config.url=http://cmd", None, r, None).unwrap()),
+            name(user_source("ignition.config.url=http://cmd", r, None).unwrap()),
             "url http://cmd"
         );
     }

@@ -81,7 +81,9 @@ fn merge_order_base_oem_platform_user() {
     let sysroot = t.path().join("sysroot");
     let oem = layers(&sysroot);
     let cmdline = "console=ttyS0 metalos.oem.id=qemu";
-    let mut inputs = base_inputs(&sysroot, Some(&oem), platform_id(cmdline).unwrap()).unwrap();
+    let platform = platform(cmdline, Some(&oem)).unwrap();
+    assert_eq!(platform.platform.name(), "qemu");
+    let mut inputs = base_inputs(&sysroot, Some(&oem), Some(platform.platform.name())).unwrap();
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(
         names,
@@ -93,7 +95,7 @@ fn merge_order_base_oem_platform_user() {
             "/usr/lib/metalos/provisioning/base.platform.d/qemu/10-p.ign",
         ]
     );
-    match user_source(cmdline, None, &sysroot, Some(&oem)).unwrap() {
+    match user_source(cmdline, &sysroot, Some(&oem)).unwrap() {
         Some(UserSource::Config(i)) => inputs.push(i),
         other => panic!("expected the OEM config.ign, got {other:?}"),
     }
@@ -115,20 +117,18 @@ fn platform_and_oem_are_optional() {
     let sysroot = t.path();
     layers(sysroot);
     let names = |i: Vec<Input>| i.into_iter().map(|i| i.name).collect::<Vec<_>>();
-    // No metalos.oem.id: no platform configs; no OEM partition: no OEM configs.
-    assert_eq!(platform_id("quiet").unwrap(), None);
-    assert_eq!(platform_id("metalos.oem.id=").unwrap(), None);
+    // No platform configs, no OEM partition: the image's base.d only.
     assert_eq!(names(base_inputs(sysroot, None, None).unwrap()).len(), 2);
     // A platform without a directory has no configs.
     assert_eq!(
         platform_base_configs(sysroot, "openstack").unwrap().len(),
         0
     );
-    let e = platform_id("metalos.oem.id=../etc")
+    let e = platform("metalos.oem.id=../etc", None)
         .unwrap_err()
         .to_string();
     assert!(
-        e.starts_with("metalos.oem.id=../etc: \"../etc\" is not a platform id"),
+        e.contains("../etc") && e.contains("metal, qemu, openstack, aws"),
         "{e}"
     );
     assert_eq!(
@@ -156,7 +156,7 @@ fn oem_config_ign_comes_after_the_url_and_before_staged_configs() {
         Some(UserSource::Config(i)) => format!("config {}", i.name),
         None => "none".into(),
     };
-    let src = |cmdline, oem| name(user_source(cmdline, Some(&host), r, oem).unwrap());
+    let src = |cmdline, oem| name(user_source(cmdline, r, oem).unwrap());
     assert_eq!(
         src("ignition.config.url=http://x/u.ign", Some(&oem)),
         "url http://x/u.ign"
@@ -175,8 +175,8 @@ fn oem_config_ign_comes_after_the_url_and_before_staged_configs() {
         "config /var/lib/metalos/provisioning/user.ign"
     );
     std::fs::remove_file(r.join(USER_CONFIG)).unwrap();
-    assert_eq!(
-        src("quiet", Some(&no_user)),
-        "config HostConfig provisioning"
-    );
+    // Then the platform provider, then the HostConfig (in `run`).
+    assert_eq!(src("quiet", Some(&no_user)), "none");
+    let hc = host_provisioning(Some(&host)).unwrap().unwrap();
+    assert_eq!(hc.name, "HostConfig provisioning");
 }

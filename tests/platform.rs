@@ -1,0 +1,105 @@
+//! Platforms in VMs (docs/platforms.md): an image whose OEM partition says
+//! `qemu` provisions from the config QEMU passes through fw_cfg
+//! (`-fw_cfg name=opt/com.coreos/config,file=…`), merged over the OEM
+//! partition's base config; provisioning.json records the platform.
+
+use metalos_tests::*;
+use metalos_vmtest::{Disk, Machine, Nic, UserNet};
+use serde_json::{json, Value};
+use std::path::Path;
+
+const MAC: &str = "52:54:00:aa:bb:31";
+const ROOTFS_UP: &str = "METALOS-ROOTFS-UP host=(\\S+)";
+
+fn file_config(path: &str, text: &str) -> Value {
+    json!({
+        "ignition": {"version": "3.4.0"},
+        "storage": {"files": [{"path": path, "mode": 420, "contents": {"source": data_url(text)}}]}
+    })
+}
+
+/// images/default.toml with an OEM partition (slot 4) saying `id` and
+/// carrying `base` as its base config.
+fn with_oem(spec: String, id: &str, base: &Path) -> String {
+    let root = "[[partitions]]\nslot = 5\nlabel = \"ROOT\"";
+    assert!(
+        spec.contains(root),
+        "images/default.toml changed its ROOT entry"
+    );
+    let oem = "[[partitions]]\nslot = 4\nlabel = \"OEM\"\ntype = \"linux-generic\"\nsize = \"40MiB\"\ncontent = \"oem\"\n\n";
+    format!(
+        "{}\n[oem]\nid = \"{id}\"\nbase_configs = [\"{}\"]\n",
+        spec.replace(root, &format!("{oem}{root}")),
+        base.display()
+    )
+}
+
+#[test]
+fn qemu_platform_provisions_from_fw_cfg_over_the_oem_base_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.ign");
+    std::fs::write(
+        &base,
+        file_config("/etc/oem-base", "from the OEM partition\n").to_string(),
+    )
+    .unwrap();
+    let user = dir.path().join("user.ign");
+    let mut cfg = file_config("/etc/from-fw-cfg", "from QEMU fw_cfg\n");
+    cfg["passwd"] = json!({"users": [{"name": "fwcfg", "uid": 1600, "shell": "/bin/sh"}]});
+    std::fs::write(&user, cfg.to_string()).unwrap();
+    let image = build_default(&dir.path().join("out"), Some(&test_host_config()), |t| {
+        with_oem(t, "qemu", &base)
+    });
+    let fw_cfg = format!("name=opt/com.coreos/config,file={}", user.display());
+    let mut vm = Machine::builder("platform_qemu")
+        .uefi()
+        .disk(Disk::overlay(&image).grow_to(2 << 30).bootindex(1))
+        .nic(Nic::new(UserNet::new()).mac(MAC))
+        .qemu_args(["-fw_cfg", fw_cfg.as_str()])
+        .agent()
+        .build()
+        .unwrap();
+    vm.start().unwrap();
+    vm.wait_for_console("metalinit: platform: qemu", BOOT_TIMEOUT)
+        .unwrap();
+    vm.wait_for_console("metalinit: provisioning applied", BOOT_TIMEOUT)
+        .unwrap();
+    vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
+    vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+    assert_eq!(
+        vm.succeed("cat /etc/from-fw-cfg").unwrap(),
+        "from QEMU fw_cfg\n"
+    );
+    assert_eq!(
+        vm.succeed("cat /etc/oem-base").unwrap(),
+        "from the OEM partition\n"
+    );
+    assert!(vm
+        .succeed("cat /etc/passwd")
+        .unwrap()
+        .contains("fwcfg:x:1600:"));
+    let cmdline = vm.succeed("cat /proc/cmdline").unwrap();
+    assert!(cmdline.contains("metalos.oem.id=qemu"), "{cmdline}");
+    let record: Value = serde_json::from_str(
+        &vm.succeed("cat /var/lib/metalos/provisioning.json")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["platform"], "qemu", "{record:#}");
+    assert_eq!(
+        record["platformSource"],
+        "kernel command line metalos.oem.id=qemu"
+    );
+    let sources: Vec<&str> = record["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["source"].as_str().unwrap())
+        .collect();
+    assert!(sources.contains(&"oem:///base/base.ign"), "{sources:?}");
+    assert!(
+        sources.last().unwrap().contains("opt/com.coreos/config"),
+        "the fw_cfg config is the user config, merged last: {sources:?}"
+    );
+    vm.shutdown().unwrap();
+}
