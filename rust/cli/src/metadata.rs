@@ -35,6 +35,12 @@ pub struct MetadataArgs {
     /// Write the host name to FILE (nothing when the platform has none).
     #[arg(long, value_name = "FILE")]
     hostname: Option<PathBuf>,
+    /// Only check that the platform has a metadata provider (aws,
+    /// openstack): exit 0 if so, else 1 without fetching anything (the
+    /// units' ExecCondition=, which resolves the platform id exactly as
+    /// provisioning does).
+    #[arg(long, conflicts_with_all = ["attributes", "ssh_keys", "hostname"])]
+    check: bool,
     /// Tests only: the metadata service's base URL instead of http://169.254.169.254.
     #[arg(long, hide = true, value_name = "URL")]
     metadata_url: Option<String>,
@@ -51,6 +57,18 @@ pub struct MetadataArgs {
 
 /// Runs `metalos metadata`.
 pub fn run(args: MetadataArgs) -> Result<()> {
+    if args.check {
+        match provider(&args) {
+            Ok(p) => {
+                println!("the platform's metadata provider: {p}");
+                return Ok(());
+            }
+            Err(e) => {
+                println!("no metadata provider: {e:#}");
+                std::process::exit(1);
+            }
+        }
+    }
     let provider = provider(&args)?;
     let mut ctx = FetchContext::new()?;
     // afterburn's bound: its retry count, not a deadline.
