@@ -6,7 +6,6 @@
 use metalos_tests::*;
 use metalos_vmtest::{Disk, Machine, Nic, UserNet};
 use serde_json::{json, Value};
-use std::path::Path;
 
 const MAC: &str = "52:54:00:aa:bb:31";
 const ROOTFS_UP: &str = "METALOS-ROOTFS-UP host=(\\S+)";
@@ -18,9 +17,13 @@ fn file_config(path: &str, text: &str) -> Value {
     })
 }
 
+/// An example OEM base config shipped next to the specs: it writes
+/// `/etc/oem-base` ("from the OEM partition").
+const OEM_BASE: &str = "oem/example-base.ign";
+
 /// images/default.toml with an OEM partition (slot 4) saying `id` and
-/// carrying `base` as its base config.
-fn with_oem(spec: String, id: &str, base: &Path) -> String {
+/// carrying [`OEM_BASE`] as its base config.
+fn with_oem(spec: String, id: &str) -> String {
     let root = "[[partitions]]\nslot = 5\nlabel = \"ROOT\"";
     assert!(
         spec.contains(root),
@@ -28,27 +31,20 @@ fn with_oem(spec: String, id: &str, base: &Path) -> String {
     );
     let oem = "[[partitions]]\nslot = 4\nlabel = \"OEM\"\ntype = \"linux-generic\"\nsize = \"40MiB\"\ncontent = \"oem\"\n\n";
     format!(
-        "{}\n[oem]\nid = \"{id}\"\nbase_configs = [\"{}\"]\n",
-        spec.replace(root, &format!("{oem}{root}")),
-        base.display()
+        "{}\n[oem]\nid = \"{id}\"\nbase_configs = [\"{OEM_BASE}\"]\n",
+        spec.replace(root, &format!("{oem}{root}"))
     )
 }
 
 #[test]
 fn qemu_platform_provisions_from_fw_cfg_over_the_oem_base_config() {
     let dir = tempfile::tempdir().unwrap();
-    let base = dir.path().join("base.ign");
-    std::fs::write(
-        &base,
-        file_config("/etc/oem-base", "from the OEM partition\n").to_string(),
-    )
-    .unwrap();
     let user = dir.path().join("user.ign");
     let mut cfg = file_config("/etc/from-fw-cfg", "from QEMU fw_cfg\n");
     cfg["passwd"] = json!({"users": [{"name": "fwcfg", "uid": 1600, "shell": "/bin/sh"}]});
     std::fs::write(&user, cfg.to_string()).unwrap();
     let image = build_default(&dir.path().join("out"), Some(&test_host_config()), |t| {
-        with_oem(t, "qemu", &base)
+        with_oem(t, "qemu")
     });
     let fw_cfg = format!("name=opt/com.coreos/config,file={}", user.display());
     let mut vm = Machine::builder("platform_qemu")
@@ -96,7 +92,10 @@ fn qemu_platform_provisions_from_fw_cfg_over_the_oem_base_config() {
         .iter()
         .map(|s| s["source"].as_str().unwrap())
         .collect();
-    assert!(sources.contains(&"oem:///base/base.ign"), "{sources:?}");
+    assert!(
+        sources.contains(&"oem:///base/example-base.ign"),
+        "{sources:?}"
+    );
     assert!(
         sources.last().unwrap().contains("opt/com.coreos/config"),
         "the fw_cfg config is the user config, merged last: {sources:?}"
