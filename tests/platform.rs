@@ -6,6 +6,7 @@
 use metalos_tests::*;
 use metalos_vmtest::{Disk, Machine, Nic, UserNet};
 use serde_json::{json, Value};
+use std::path::Path;
 
 const MAC: &str = "52:54:00:aa:bb:31";
 const ROOTFS_UP: &str = "METALOS-ROOTFS-UP host=(\\S+)";
@@ -99,6 +100,90 @@ fn qemu_platform_provisions_from_fw_cfg_over_the_oem_base_config() {
     assert!(
         sources.last().unwrap().contains("opt/com.coreos/config"),
         "the fw_cfg config is the user config, merged last: {sources:?}"
+    );
+    vm.shutdown().unwrap();
+}
+
+/// An OpenStack config drive as nova writes it (ISO 9660, label config-2)
+/// holding `user_data`.
+fn config_drive(dir: &Path, user_data: &str) -> std::path::PathBuf {
+    let root = dir.join("drive");
+    std::fs::create_dir_all(root.join("openstack/latest")).unwrap();
+    std::fs::write(root.join("openstack/latest/user_data"), user_data).unwrap();
+    std::fs::write(
+        root.join("openstack/latest/meta_data.json"),
+        "{\"uuid\": \"vm-1\"}",
+    )
+    .unwrap();
+    let iso = dir.join("config-drive.iso");
+    let st = std::process::Command::new("genisoimage")
+        .args(["-o"])
+        .arg(&iso)
+        .args([
+            "-ldots",
+            "-allow-lowercase",
+            "-allow-multidot",
+            "-l",
+            "-quiet",
+            "-J",
+            "-r",
+            "-V",
+            "config-2",
+        ])
+        .arg(&root)
+        .status()
+        .expect("genisoimage (scripts/install-deps)");
+    assert!(st.success());
+    iso
+}
+
+#[test]
+fn openstack_config_drive_provisions_a_user_and_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hc: Value =
+        serde_json::from_str(&std::fs::read_to_string(test_host_config()).unwrap()).unwrap();
+    hc["kernel"]["extra-args"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("ignition.platform.id=openstack"));
+    let hc_path = dir.path().join("host-config.json");
+    std::fs::write(&hc_path, serde_json::to_vec_pretty(&hc).unwrap()).unwrap();
+    let mut cfg = file_config("/etc/from-config-drive", "from the config drive\n");
+    cfg["passwd"] = json!({"users": [{"name": "stack", "uid": 1700, "shell": "/bin/sh"}]});
+    let iso = config_drive(dir.path(), &cfg.to_string());
+    let image = build_default(&dir.path().join("out"), Some(&hc_path), |t| t);
+    let mut vm = Machine::builder("platform_openstack_drive")
+        .uefi()
+        .disk(Disk::overlay(&image).grow_to(2 << 30).bootindex(1))
+        .disk(Disk::overlay(&iso))
+        .nic(Nic::new(UserNet::new()).mac(MAC))
+        .agent()
+        .build()
+        .unwrap();
+    vm.start().unwrap();
+    vm.wait_for_console("metalinit: platform: openstack", BOOT_TIMEOUT)
+        .unwrap();
+    vm.wait_for_console("metalinit: provisioning applied", BOOT_TIMEOUT)
+        .unwrap();
+    vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
+    vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+    assert_eq!(
+        vm.succeed("cat /etc/from-config-drive").unwrap(),
+        "from the config drive\n"
+    );
+    assert!(vm
+        .succeed("cat /etc/passwd")
+        .unwrap()
+        .contains("stack:x:1700:"));
+    let record: Value = serde_json::from_str(
+        &vm.succeed("cat /var/lib/metalos/provisioning.json")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["platform"], "openstack", "{record:#}");
+    assert_eq!(
+        record["platformSource"],
+        "kernel command line ignition.platform.id=openstack"
     );
     vm.shutdown().unwrap();
 }
