@@ -187,3 +187,58 @@ fn openstack_config_drive_provisions_a_user_and_a_file() {
     );
     vm.shutdown().unwrap();
 }
+
+/// The test HostConfig plus kernel arguments and an emergency action.
+fn host_config_with(dir: &Path, args: &[&str], action: &str) -> std::path::PathBuf {
+    let mut hc: Value =
+        serde_json::from_str(&std::fs::read_to_string(test_host_config()).unwrap()).unwrap();
+    for a in args {
+        hc["kernel"]["extra-args"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!(a));
+    }
+    hc["boot"] = json!({"emergency-action": action, "emergency-delay-seconds": 1});
+    let path = dir.join("host-config.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&hc).unwrap()).unwrap();
+    path
+}
+
+/// EC2's metadata service never answers here (QEMU's restricted network
+/// drops the packets): the provider gives up at its bound, the FATAL line
+/// names the URL, the emergency action runs and the first-boot flag stays.
+#[test]
+fn an_unreachable_provider_fails_closed_naming_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let hc = host_config_with(dir.path(), &["ignition.platform.id=aws"], "reboot");
+    let image = build_default(&dir.path().join("out"), Some(&hc), |t| t);
+    let disk = raw_copy(&image, &repo().join("target/vmtest-platform-fail.raw"));
+    let mut vm = Machine::builder("platform_provider_fails")
+        .uefi()
+        .disk(Disk::direct(&disk).bootindex(1))
+        .nic(Nic::new(UserNet::new()).mac(MAC))
+        .no_reboot()
+        .build()
+        .unwrap();
+    vm.start().unwrap();
+    vm.wait_for_console("metalinit: platform: aws", BOOT_TIMEOUT)
+        .unwrap();
+    // The provider's bound (2 min) plus the boot.
+    let fatal = vm
+        .wait_for_console(
+            "metalinit: FATAL: ([^\\r\\n]*)",
+            std::time::Duration::from_secs(420),
+        )
+        .unwrap()[1]
+        .clone();
+    assert!(fatal.contains("http://169.254.169.254/latest/"), "{fatal}");
+    vm.wait_for_console("emergency action: Reboot", BOOT_TIMEOUT)
+        .unwrap();
+    vm.wait_for_shutdown(BOOT_TIMEOUT).unwrap();
+    drop(vm);
+    assert!(
+        esp_has(&disk, "metalos/first_boot"),
+        "the flag stays after a failure"
+    );
+    let _ = std::fs::remove_file(&disk);
+}
