@@ -242,3 +242,67 @@ fn an_unreachable_provider_fails_closed_naming_the_url() {
     );
     let _ = std::fs::remove_file(&disk);
 }
+
+/// OpenStack without a config drive: the user data comes from the
+/// metadata service at 169.254.169.254, here busybox httpd on that address
+/// in the lab's network namespace (the guest reaches it through its
+/// DHCP default route).
+#[test]
+fn openstack_metadata_service_provisions_a_user_and_a_file() {
+    use metalos_vmtest::config::HTTPD_BUSYBOX;
+    use metalos_vmtest::NetnsLab;
+    let dir = tempfile::tempdir().unwrap();
+    let hc = host_config_with(dir.path(), &["ignition.platform.id=openstack"], "reboot");
+    let service = dir.path().join("metadata");
+    std::fs::create_dir_all(service.join("openstack/latest")).unwrap();
+    let mut cfg = file_config("/etc/from-metadata", "from the metadata service\n");
+    cfg["passwd"] = json!({"users": [{"name": "meta", "uid": 1800, "shell": "/bin/sh"}]});
+    std::fs::write(service.join("openstack/latest/user_data"), cfg.to_string()).unwrap();
+    let image = build_default(&dir.path().join("out"), Some(&hc), |t| t);
+    let lab = NetnsLab::new().address("169.254.169.254/32").daemon(
+        "metadata",
+        &[
+            HTTPD_BUSYBOX,
+            "httpd",
+            "-f",
+            "-vv",
+            "-p",
+            "169.254.169.254:80",
+            "-h",
+            service.to_str().unwrap(),
+        ],
+    );
+    let mut vm = Machine::builder("platform_openstack_metadata")
+        .uefi()
+        .disk(Disk::overlay(&image).grow_to(2 << 30).bootindex(1))
+        .nic(Nic::new_netns(lab).mac(MAC))
+        .agent()
+        .build()
+        .unwrap();
+    vm.start().unwrap();
+    vm.wait_for_console("metalinit: platform: openstack", BOOT_TIMEOUT)
+        .unwrap();
+    vm.wait_for_console("metalinit: provisioning applied", BOOT_TIMEOUT)
+        .unwrap();
+    vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
+    vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+    assert_eq!(
+        vm.succeed("cat /etc/from-metadata").unwrap(),
+        "from the metadata service\n"
+    );
+    assert!(vm
+        .succeed("cat /etc/passwd")
+        .unwrap()
+        .contains("meta:x:1800:"));
+    let record: Value = serde_json::from_str(
+        &vm.succeed("cat /var/lib/metalos/provisioning.json")
+            .unwrap(),
+    )
+    .unwrap();
+    let sources = record["sources"].to_string();
+    assert!(
+        sources.contains("http://169.254.169.254/openstack/latest/user_data"),
+        "{sources}"
+    );
+    vm.shutdown().unwrap();
+}
