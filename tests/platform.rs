@@ -306,3 +306,86 @@ fn openstack_metadata_service_provisions_a_user_and_a_file() {
     );
     vm.shutdown().unwrap();
 }
+
+/// An EC2 instance metadata service that requires IMDSv2 (a session token
+/// from `PUT /latest/api/token`; a GET without it is 401), serving
+/// `user-data` from `root`: Python's http.server, run in the lab.
+const IMDSV2_ONLY: &str = r#"
+import http.server, sys
+TOKEN = "metalos-test-token"
+root = sys.argv[3]
+class H(http.server.BaseHTTPRequestHandler):
+    def reply(self, code, body=b""):
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_PUT(self):
+        ok = self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
+        self.reply(200, TOKEN.encode()) if ok else self.reply(400)
+    def do_GET(self):
+        if self.headers.get("X-aws-ec2-metadata-token") != TOKEN:
+            return self.reply(401)
+        if self.path == "/latest/user-data":
+            return self.reply(200, open(root + "/user-data", "rb").read())
+        self.reply(404)
+http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_forever()
+"#;
+
+#[test]
+fn aws_imdsv2_only_service_provisions_a_user_and_a_file() {
+    use metalos_vmtest::NetnsLab;
+    let dir = tempfile::tempdir().unwrap();
+    let hc = host_config_with(dir.path(), &["ignition.platform.id=ec2"], "reboot");
+    let service = dir.path().join("imds");
+    std::fs::create_dir_all(&service).unwrap();
+    let mut cfg = file_config("/etc/from-imds", "from EC2 user data\n");
+    cfg["passwd"] = json!({"users": [{"name": "ec2", "uid": 1900, "shell": "/bin/sh"}]});
+    std::fs::write(service.join("user-data"), cfg.to_string()).unwrap();
+    let script = dir.path().join("imds.py");
+    std::fs::write(&script, IMDSV2_ONLY).unwrap();
+    let image = build_default(&dir.path().join("out"), Some(&hc), |t| t);
+    let lab = NetnsLab::new().address("169.254.169.254/32").daemon(
+        "imds",
+        &[
+            "python3",
+            script.to_str().unwrap(),
+            "169.254.169.254",
+            "80",
+            service.to_str().unwrap(),
+        ],
+    );
+    let mut vm = Machine::builder("platform_imdsv2")
+        .uefi()
+        .disk(Disk::overlay(&image).grow_to(2 << 30).bootindex(1))
+        .nic(Nic::new_netns(lab).mac(MAC))
+        .agent()
+        .build()
+        .unwrap();
+    vm.start().unwrap();
+    vm.wait_for_console("metalinit: platform: aws", BOOT_TIMEOUT)
+        .unwrap();
+    vm.wait_for_console("metalinit: provisioning applied", BOOT_TIMEOUT)
+        .unwrap();
+    vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
+    vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+    assert_eq!(
+        vm.succeed("cat /etc/from-imds").unwrap(),
+        "from EC2 user data\n"
+    );
+    assert!(vm
+        .succeed("cat /etc/passwd")
+        .unwrap()
+        .contains("ec2:x:1900:"));
+    let record: Value = serde_json::from_str(
+        &vm.succeed("cat /var/lib/metalos/provisioning.json")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["platform"], "aws");
+    assert_eq!(
+        record["platformSource"],
+        "kernel command line ignition.platform.id=ec2"
+    );
+    vm.shutdown().unwrap();
+}
