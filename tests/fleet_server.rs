@@ -276,7 +276,7 @@ fn two_hosts_update_one_at_a_time_and_a_rolled_back_release_halts() {
         .collect();
     assert_eq!(rolled.len(), 1, "{hosts:?}");
     // The other host never boots v3.
-    std::thread::sleep(Duration::from_secs(60));
+    std::thread::sleep(Duration::from_secs(30));
     let s = fleet_status(pid).unwrap();
     let hosts = booted(&s);
     assert!(hosts.iter().all(|(_, v, _)| v == "2"), "{hosts:?}");

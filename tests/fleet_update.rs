@@ -280,7 +280,7 @@ fn host_follows_its_channel_under_fleet_lock_and_denylists_a_rollback() {
         s["lock_held"], true,
         "the slot stays held: the rollout stops here"
     );
-    std::thread::sleep(Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(15));
     let journal = ssh.ok("root", "journalctl -b -u metalos-update-agent --no-pager");
     assert!(!journal.contains("staging version 3"), "{journal}");
     assert!(journal.contains("rollback: version 3"), "{journal}");

@@ -205,12 +205,17 @@ fn host_config_with(dir: &Path, args: &[&str], action: &str) -> std::path::PathB
 }
 
 /// EC2's metadata service never answers here (QEMU's restricted network
-/// drops the packets): the provider gives up at its bound, the FATAL line
-/// names the URL, the emergency action runs and the first-boot flag stays.
+/// drops the packets): the provider gives up at its bound (20 s here,
+/// `metalos.platform_timeout=`), the FATAL line names the URL, the
+/// emergency action runs and the first-boot flag stays.
 #[test]
 fn an_unreachable_provider_fails_closed_naming_the_url() {
     let dir = tempfile::tempdir().unwrap();
-    let hc = host_config_with(dir.path(), &["ignition.platform.id=aws"], "reboot");
+    let hc = host_config_with(
+        dir.path(),
+        &["ignition.platform.id=aws", "metalos.platform_timeout=20"],
+        "reboot",
+    );
     let image = build_default(&dir.path().join("out"), Some(&hc), |t| t);
     let disk = raw_copy(&image, &repo().join("target/vmtest-platform-fail.raw"));
     let mut vm = Machine::builder("platform_provider_fails")
@@ -223,7 +228,7 @@ fn an_unreachable_provider_fails_closed_naming_the_url() {
     vm.start().unwrap();
     vm.wait_for_console("metalinit: platform: aws", BOOT_TIMEOUT)
         .unwrap();
-    // The provider's bound (2 min) plus the boot.
+    // The provider's bound plus the boot.
     let fatal = vm
         .wait_for_console(
             "metalinit: FATAL: ([^\\r\\n]*)",

@@ -274,7 +274,7 @@ pub fn run(
     let user = match user_source(cmdline, sysroot, oem)? {
         Some(UserSource::Url(url)) => Some(fetch_user_config(&url, &mut network)?),
         Some(UserSource::Config(input)) => Some(input),
-        None => match provider_config(platform.platform, &mut network)? {
+        None => match provider_config(cmdline, platform.platform, &mut network)? {
             Some(input) => Some(input),
             None => host_provisioning(host)?,
         },
@@ -321,16 +321,42 @@ pub fn run(
     write_record(sysroot, &prepared.sources, user_provided, &platform)
 }
 
+/// The kernel argument bounding the provider fetch, in seconds (default
+/// [`metalos_platform::fetch::FETCH_TIMEOUT`]).
+pub const PROVIDER_TIMEOUT_ARG: &str = "metalos.platform_timeout";
+
+/// The provider fetch's bound: `metalos.platform_timeout=SECONDS`, else the
+/// platform crate's default.
+pub fn provider_timeout(cmdline: &str) -> Result<std::time::Duration> {
+    match sys::cmdline_value(cmdline, PROVIDER_TIMEOUT_ARG) {
+        None => Ok(metalos_platform::fetch::FETCH_TIMEOUT),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s > 0)
+            .map(std::time::Duration::from_secs)
+            .with_context(|| {
+                format!("{PROVIDER_TIMEOUT_ARG}={v}: not a positive number of seconds")
+            }),
+    }
+}
+
 /// The platform provider's user config (`None`: the provider has none),
 /// with the network up first when the provider needs it.
-fn provider_config(platform: Platform, network: &mut Network) -> Result<Option<Input>> {
+fn provider_config(
+    cmdline: &str,
+    platform: Platform,
+    network: &mut Network,
+) -> Result<Option<Input>> {
     if platform == Platform::Metal {
         return Ok(None);
     }
+    let timeout = provider_timeout(cmdline)?;
     if metalos_platform::providers::needs_network(platform) {
         network.ensure()?;
     }
-    let ctx = FetchContext::new().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut ctx = FetchContext::new().map_err(|e| anyhow::anyhow!("{e}"))?;
+    ctx.deadline = Some(std::time::Instant::now() + timeout);
     let found = metalos_platform::providers::user_config(platform, &ctx)
         .map_err(|e| anyhow::anyhow!("the {} provider's user config: {e}", platform.name()))?;
     Ok(found.map(|c| {
@@ -443,6 +469,22 @@ mod tests {
             );
         }
         assert!(!first_boot_requested("quiet"));
+    }
+
+    #[test]
+    fn provider_timeout_from_the_command_line() {
+        assert_eq!(
+            provider_timeout("quiet").unwrap(),
+            metalos_platform::fetch::FETCH_TIMEOUT
+        );
+        assert_eq!(
+            provider_timeout("metalos.platform_timeout=20").unwrap(),
+            std::time::Duration::from_secs(20)
+        );
+        for bad in ["0", "x", "-1"] {
+            let e = provider_timeout(&format!("metalos.platform_timeout={bad}")).unwrap_err();
+            assert!(e.to_string().contains("metalos.platform_timeout"), "{e}");
+        }
     }
 
     #[test]
