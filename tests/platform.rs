@@ -204,43 +204,60 @@ fn host_config_with(dir: &Path, args: &[&str], action: &str) -> std::path::PathB
     path
 }
 
-/// EC2's metadata service never answers here (QEMU's restricted network
-/// drops the packets): the provider gives up at its bound (20 s here,
-/// `metalos.platform_timeout=`), the FATAL line names the URL, the
-/// emergency action runs and the first-boot flag stays.
+/// An EC2 metadata service that answers 500 to everything (Python's
+/// http.server in the lab at 169.254.169.254): the provider retries until
+/// its bound (20 s here, `metalos.platform_timeout=`), then the FATAL line
+/// names the URL, the emergency action runs and the first-boot flag stays.
+const ALWAYS_500: &str = r#"
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def fail(self):
+        self.send_response(500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    do_GET = do_PUT = fail
+http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), H).serve_forever()
+"#;
+
 #[test]
-fn an_unreachable_provider_fails_closed_naming_the_url() {
+fn a_failing_provider_fails_closed_naming_the_url() {
+    use metalos_vmtest::NetnsLab;
     let dir = tempfile::tempdir().unwrap();
     let hc = host_config_with(
         dir.path(),
         &["ignition.platform.id=aws", "metalos.platform_timeout=20"],
         "reboot",
     );
+    let script = dir.path().join("always500.py");
+    std::fs::write(&script, ALWAYS_500).unwrap();
     let image = build_default(&dir.path().join("out"), Some(&hc), |t| t);
     let disk = raw_copy(&image, &repo().join("target/vmtest-platform-fail.raw"));
+    let lab = NetnsLab::new().address("169.254.169.254/32").daemon(
+        "imds",
+        &["python3", script.to_str().unwrap(), "169.254.169.254", "80"],
+    );
     let mut vm = Machine::builder("platform_provider_fails")
         .uefi()
         .disk(Disk::direct(&disk).bootindex(1))
-        .nic(Nic::new(UserNet::new()).mac(MAC))
+        .nic(Nic::new_netns(lab).mac(MAC))
         .no_reboot()
         .build()
         .unwrap();
     vm.start().unwrap();
     vm.wait_for_console("metalinit: platform: aws", BOOT_TIMEOUT)
         .unwrap();
-    // The provider's bound plus the boot.
     let fatal = vm
-        .wait_for_console(
-            "metalinit: FATAL: ([^\\r\\n]*)",
-            std::time::Duration::from_secs(420),
-        )
+        .wait_for_console("metalinit: FATAL: ([^\\r\\n]*)", BOOT_TIMEOUT)
         .unwrap()[1]
         .clone();
     assert!(fatal.contains("http://169.254.169.254/latest/"), "{fatal}");
+    assert!(fatal.contains("500"), "{fatal}");
     vm.wait_for_console("emergency action: Reboot", BOOT_TIMEOUT)
         .unwrap();
     vm.wait_for_shutdown(BOOT_TIMEOUT).unwrap();
+    let served = std::fs::read_to_string(vm.dir().join("imds.log")).unwrap_or_default();
     drop(vm);
+    assert!(served.matches("\" 500 ").count() >= 2, "retried: {served}");
     assert!(
         esp_has(&disk, "metalos/first_boot"),
         "the flag stays after a failure"

@@ -77,6 +77,14 @@ pub fn run(cmdline: &str, policy: &mut Policy) -> Result<()> {
     if first_boot {
         let oem = oem_contents(&disk, &gpt)?;
         provision_first_boot(cmdline, host_config.as_ref(), &esp, oem.as_ref())?;
+    } else {
+        // Every boot: an id the platform crate does not know is FATAL
+        // (the bootloader passes the OEM partition's id on the cmdline).
+        let p = provision::platform(cmdline, None)?;
+        sys::say(
+            PROG,
+            &format!("platform: {} ({})", p.platform.name(), p.source),
+        );
     }
     sys::say(
         PROG,
