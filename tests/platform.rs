@@ -262,6 +262,36 @@ fn a_failing_provider_fails_closed_naming_the_url() {
         esp_has(&disk, "metalos/first_boot"),
         "the flag stays after a failure"
     );
+    // Nothing was written: with the platform fixed, the next first boot
+    // provisions and finds no earlier record on ROOT.
+    let fixed_dir = dir.path().join("fixed");
+    std::fs::create_dir(&fixed_dir).unwrap();
+    let fixed = host_config_with(&fixed_dir, &[], "reboot");
+    let st = std::process::Command::new("mcopy")
+        .args(["-o", "-i", &esp_arg(&disk)])
+        .arg(&fixed)
+        .arg("::metalos/host-config.json")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut vm = Machine::builder("platform_provider_fixed")
+        .uefi()
+        .disk(Disk::direct(&disk).bootindex(1))
+        .nic(Nic::new(UserNet::new()).mac(MAC))
+        .agent()
+        .build()
+        .unwrap();
+    vm.start().unwrap();
+    vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
+    vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+    let record: Value = serde_json::from_str(
+        &vm.succeed("cat /var/lib/metalos/provisioning.json")
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(record.get("previousReport").is_none(), "{record:#}");
+    vm.shutdown().unwrap();
+    drop(vm);
     let _ = std::fs::remove_file(&disk);
 }
 
