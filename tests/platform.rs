@@ -22,6 +22,39 @@ fn file_config(path: &str, text: &str) -> Value {
 /// `/etc/oem-base` ("from the OEM partition").
 const OEM_BASE: &str = "oem/example-base.ign";
 
+/// Boots `image` (overlay, 2 GiB) on `nic` with `extra` QEMU arguments,
+/// waits until metalinit names `platform`, provisions and the rootfs and
+/// its agent are up; returns the machine and its provisioning.json.
+fn boot_provisioned(
+    name: &str,
+    image: &Path,
+    nic: Nic,
+    extra: &[&str],
+    platform: &str,
+) -> (Machine, Value) {
+    let mut vm = Machine::builder(name)
+        .uefi()
+        .disk(Disk::overlay(image).grow_to(2 << 30).bootindex(1))
+        .nic(nic.mac(MAC))
+        .qemu_args(extra.iter().copied())
+        .agent()
+        .build()
+        .unwrap();
+    vm.start().unwrap();
+    vm.wait_for_console(&format!("metalinit: platform: {platform}"), BOOT_TIMEOUT)
+        .unwrap();
+    vm.wait_for_console("metalinit: provisioning applied", BOOT_TIMEOUT)
+        .unwrap();
+    vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
+    vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+    let record = serde_json::from_str(
+        &vm.succeed("cat /var/lib/metalos/provisioning.json")
+            .unwrap(),
+    )
+    .unwrap();
+    (vm, record)
+}
+
 /// images/default.toml with an OEM partition (slot 4) saying `id` and
 /// carrying [`OEM_BASE`] as its base config.
 fn with_oem(spec: String, id: &str) -> String {
@@ -48,21 +81,13 @@ fn qemu_platform_provisions_from_fw_cfg_over_the_oem_base_config() {
         with_oem(t, "qemu")
     });
     let fw_cfg = format!("name=opt/com.coreos/config,file={}", user.display());
-    let mut vm = Machine::builder("platform_qemu")
-        .uefi()
-        .disk(Disk::overlay(&image).grow_to(2 << 30).bootindex(1))
-        .nic(Nic::new(UserNet::new()).mac(MAC))
-        .qemu_args(["-fw_cfg", fw_cfg.as_str()])
-        .agent()
-        .build()
-        .unwrap();
-    vm.start().unwrap();
-    vm.wait_for_console("metalinit: platform: qemu", BOOT_TIMEOUT)
-        .unwrap();
-    vm.wait_for_console("metalinit: provisioning applied", BOOT_TIMEOUT)
-        .unwrap();
-    vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
-    vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+    let (mut vm, record) = boot_provisioned(
+        "platform_qemu",
+        &image,
+        Nic::new(UserNet::new()),
+        &["-fw_cfg", fw_cfg.as_str()],
+        "qemu",
+    );
     assert_eq!(
         vm.succeed("cat /etc/from-fw-cfg").unwrap(),
         "from QEMU fw_cfg\n"
@@ -77,11 +102,6 @@ fn qemu_platform_provisions_from_fw_cfg_over_the_oem_base_config() {
         .contains("fwcfg:x:1600:"));
     let cmdline = vm.succeed("cat /proc/cmdline").unwrap();
     assert!(cmdline.contains("metalos.oem.id=qemu"), "{cmdline}");
-    let record: Value = serde_json::from_str(
-        &vm.succeed("cat /var/lib/metalos/provisioning.json")
-            .unwrap(),
-    )
-    .unwrap();
     assert_eq!(record["platform"], "qemu", "{record:#}");
     assert_eq!(
         record["platformSource"],
@@ -324,20 +344,13 @@ fn openstack_metadata_service_provisions_a_user_and_a_file() {
             service.to_str().unwrap(),
         ],
     );
-    let mut vm = Machine::builder("platform_openstack_metadata")
-        .uefi()
-        .disk(Disk::overlay(&image).grow_to(2 << 30).bootindex(1))
-        .nic(Nic::new_netns(lab).mac(MAC))
-        .agent()
-        .build()
-        .unwrap();
-    vm.start().unwrap();
-    vm.wait_for_console("metalinit: platform: openstack", BOOT_TIMEOUT)
-        .unwrap();
-    vm.wait_for_console("metalinit: provisioning applied", BOOT_TIMEOUT)
-        .unwrap();
-    vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
-    vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+    let (mut vm, record) = boot_provisioned(
+        "platform_openstack_metadata",
+        &image,
+        Nic::new_netns(lab),
+        &[],
+        "openstack",
+    );
     assert_eq!(
         vm.succeed("cat /etc/from-metadata").unwrap(),
         "from the metadata service\n"
@@ -346,11 +359,6 @@ fn openstack_metadata_service_provisions_a_user_and_a_file() {
         .succeed("cat /etc/passwd")
         .unwrap()
         .contains("meta:x:1800:"));
-    let record: Value = serde_json::from_str(
-        &vm.succeed("cat /var/lib/metalos/provisioning.json")
-            .unwrap(),
-    )
-    .unwrap();
     let sources = record["sources"].to_string();
     assert!(
         sources.contains("http://169.254.169.254/openstack/latest/user_data"),
@@ -407,20 +415,8 @@ fn aws_imdsv2_only_service_provisions_a_user_and_a_file() {
             service.to_str().unwrap(),
         ],
     );
-    let mut vm = Machine::builder("platform_imdsv2")
-        .uefi()
-        .disk(Disk::overlay(&image).grow_to(2 << 30).bootindex(1))
-        .nic(Nic::new_netns(lab).mac(MAC))
-        .agent()
-        .build()
-        .unwrap();
-    vm.start().unwrap();
-    vm.wait_for_console("metalinit: platform: aws", BOOT_TIMEOUT)
-        .unwrap();
-    vm.wait_for_console("metalinit: provisioning applied", BOOT_TIMEOUT)
-        .unwrap();
-    vm.wait_for_console(ROOTFS_UP, BOOT_TIMEOUT).unwrap();
-    vm.wait_for_agent(BOOT_TIMEOUT).unwrap();
+    let (mut vm, record) =
+        boot_provisioned("platform_imdsv2", &image, Nic::new_netns(lab), &[], "aws");
     assert_eq!(
         vm.succeed("cat /etc/from-imds").unwrap(),
         "from EC2 user data\n"
@@ -429,11 +425,6 @@ fn aws_imdsv2_only_service_provisions_a_user_and_a_file() {
         .succeed("cat /etc/passwd")
         .unwrap()
         .contains("ec2:x:1900:"));
-    let record: Value = serde_json::from_str(
-        &vm.succeed("cat /var/lib/metalos/provisioning.json")
-            .unwrap(),
-    )
-    .unwrap();
     assert_eq!(record["platform"], "aws");
     assert_eq!(
         record["platformSource"],
