@@ -66,7 +66,7 @@ hyperfine --runs "$RUNS" --warmup 1 --export-json "$work/disk.json" \
   --prepare "rm -rf $work/r.img" \
   "$METALOS build -q $spec --inputs $INPUTS --inputs $INPUTS2 --out $work/m" \
   "systemd-repart --empty=create --size=1G --seed=$seed --definitions=$defs --dry-run=no $work/r.img" >/dev/null
-median_ratio "$work/disk.json"
+hyperfine_row disk-build "$work/disk.json"
 $METALOS build -q $spec --inputs "$INPUTS" --inputs "$INPUTS2" --out "$work/m"
 rm -f $work/r.img
 systemd-repart --empty=create --size=1G --seed=$seed --definitions=$defs --dry-run=no $work/r.img >/dev/null 2>&1

@@ -21,5 +21,5 @@ SPEC
 hyperfine --runs "$RUNS" --warmup 1 --export-json "$work/initrd.json" \
   "$METALOS initrd -q $work/spec.toml -o $work/m.img" \
   "cd $work/tree && find . | LC_ALL=C sort | cpio -o -H newc --quiet -R 0:0 | zstd -q -T0 -$LEVEL -f -o $work/c.img" >/dev/null
-median_ratio "$work/initrd.json"
+hyperfine_row initrd "$work/initrd.json"
 echo "  tree: $(du -sb "$work/tree" | cut -f1) bytes; output: metalos $(stat -c %s "$work/m.img") bytes, cpio|zstd $(stat -c %s "$work/c.img") bytes (zstd -$LEVEL)"

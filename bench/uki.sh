@@ -30,5 +30,5 @@ SH
 hyperfine --runs "$RUNS" --warmup 1 --export-json "$work/uki.json" \
   "$METALOS uki -q --stub $stub --kernel $kernel --initrd $work/initrd.img --cmdline console=ttyS0 --os-release $work/osrel -o $work/m.efi" \
   "bash $work/objcopy.sh $stub $kernel $work" >/dev/null
-median_ratio "$work/uki.json"
+hyperfine_row uki "$work/uki.json"
 echo "  output: metalos $(stat -c %s "$work/m.efi") bytes, objcopy $(stat -c %s "$work/o.efi") bytes"

@@ -14,6 +14,6 @@ hyperfine --runs "$RUNS" --warmup 1 --export-json "$work/update.json" \
   --prepare "cp --sparse=always $work/v1/disk.img $work/disk.img && sync" \
   "$METALOS update stage -q $work/bundle --disk $work/disk.img" \
   "dd if=$work/bundle/usr.img of=$work/disk.img bs=1M seek=$((offset / 1048576)) conv=notrunc,fsync status=none" >/dev/null
-median_ratio "$work/update.json"
+hyperfine_row update-stage "$work/update.json"
 gpt=$(( 4 * (512 + 16384) ))
 echo "  bytes written: dd $size; metalos $size + $gpt (GPT: disable + trial, backup and primary) + read-back of $size"
