@@ -42,13 +42,18 @@ server-image: server-rootfs
 
 # nix-check after cargo test skips what cargo test just ran on the same
 # bytes (scripts/nix-check says what); `make nix-check` alone runs it all.
+# Ends with the five slowest tests of the run (scripts/run-tests).
 test: cargo-test nix-check-after-cargo-test fuzz
+	@cat target/test-report.txt
 
 nix-check-after-cargo-test: inputs cargo-test
 	scripts/nix-check --after-cargo-test
 
+# Every test of the workspace (what `cargo test --workspace` runs), each in
+# its own process, two at a time, longest first; TEST_JOBS=N to change.
+TEST_JOBS ?= $(shell nproc)
 cargo-test: inputs server-rootfs
-	$(CARGO) test --workspace --no-fail-fast
+	scripts/run-tests -j $(TEST_JOBS)
 
 nix-check: inputs
 	scripts/nix-check

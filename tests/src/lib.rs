@@ -18,6 +18,7 @@ pub fn repo() -> PathBuf {
         .unwrap()
 }
 
+pub mod image_cache;
 pub mod metadata_service;
 pub mod netboot;
 pub mod scripted_http;
@@ -87,14 +88,14 @@ pub fn build_default_with_inputs(
 /// Builds `images/SPEC` (after `edit` rewrites its text) from `inputs`
 /// with an optional HostConfig override into `out`; returns the disk image.
 pub fn build_image(
-    spec: &str,
+    spec_name: &str,
     out: &Path,
     host_config: Option<&Path>,
     edit: impl FnOnce(String) -> String,
     inputs: InputsManifest,
 ) -> PathBuf {
     let images = repo().join("images");
-    let text = edit(std::fs::read_to_string(images.join(spec)).unwrap());
+    let text = edit(std::fs::read_to_string(images.join(spec_name)).unwrap());
     let mut spec = ImageSpec::parse(&text).unwrap();
     if let Some(hc) = host_config {
         spec.host_config = Some(metalos_config::spec::HostConfigSpec {
@@ -104,13 +105,21 @@ pub fn build_image(
             },
         });
     }
-    let options = metalos_image::BuildOptions {
-        out_dir: out.to_path_buf(),
-        source_date_epoch: None,
-        progress: &|_| {},
-        signing_keys: None,
+    let key = image_cache::BuildKey {
+        spec_name,
+        spec_text: &text,
+        host_config,
+        inputs: &inputs,
     };
-    metalos_image::build(&spec, &Resolver::new(&images, inputs), &options).unwrap();
+    image_cache::build_cached(&key, out, |dir| {
+        let options = metalos_image::BuildOptions {
+            out_dir: dir.to_path_buf(),
+            source_date_epoch: None,
+            progress: &|_| {},
+            signing_keys: None,
+        };
+        metalos_image::build(&spec, &Resolver::new(&images, inputs.clone()), &options).unwrap();
+    });
     out.join(metalos_image::build::DISK_FILE)
 }
 

@@ -1,0 +1,151 @@
+//! A content-addressed cache of built images under `target/test-images/`,
+//! so each image a VM test boots is built once per run (and per source
+//! change), however many tests and test processes boot it.
+//!
+//! The key covers everything a build reads: the spec text, the HostConfig
+//! bytes, every input (its recorded sha256, else its bytes), and a
+//! fingerprint of the build code and image sources (`rust/`, `images/`,
+//! `Cargo.lock`). A test gets its own copy of the output (sparse), so
+//! booting and writing it never touches the cached one.
+
+use metalos_config::InputsManifest;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+/// Bumped when the cache layout or key changes.
+const FORMAT: &str = "metalos-test-images v1";
+
+/// Entries unused for this long are removed when a new one is added.
+const MAX_UNUSED: Duration = Duration::from_secs(24 * 3600);
+
+/// What a build reads besides the build code: its spec and host config.
+pub struct BuildKey<'a> {
+    /// The spec's file name in `images/`.
+    pub spec_name: &'a str,
+    /// The spec text after the test's edits.
+    pub spec_text: &'a str,
+    /// The HostConfig file that replaces the spec's, if any.
+    pub host_config: Option<&'a Path>,
+    /// The inputs the build resolves against.
+    pub inputs: &'a InputsManifest,
+}
+
+/// The output directory for `key`: from the cache when it is there, else
+/// `build(dir)` fills a fresh directory that then joins the cache. The
+/// result is copied into `out`. Without a usable key (an unreadable
+/// HostConfig) it simply builds into `out`.
+pub fn build_cached(key: &BuildKey, out: &Path, build: impl FnOnce(&Path)) {
+    let Some(digest) = digest(key) else {
+        return build(out);
+    };
+    let cache = crate::repo().join("target/test-images");
+    let entry = cache.join(&digest);
+    if entry.is_dir() {
+        // The entry's mtime is its last use (see `prune`).
+        let _ = std::fs::File::open(&entry).and_then(|f| f.set_modified(SystemTime::now()));
+    } else {
+        let tmp = cache.join(format!(".tmp-{digest}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).unwrap();
+        build(&tmp);
+        // Another process may have won the race: its copy is as good.
+        if std::fs::rename(&tmp, &entry).is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        prune(&cache);
+    }
+    copy_tree(&entry, out);
+}
+
+/// Removes entries unused for a day (and temp dirs of dead builds): each
+/// source change makes new keys, so old entries would pile up.
+fn prune(cache: &Path) {
+    let Ok(dir) = std::fs::read_dir(cache) else {
+        return;
+    };
+    for e in dir.flatten() {
+        let age = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        if age.is_some_and(|a| a > MAX_UNUSED) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    let status = Command::new("cp")
+        .args(["-a", "--sparse=always", "--reflink=auto"])
+        .arg(from.join("."))
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success(), "cp {} {}", from.display(), to.display());
+}
+
+fn digest(key: &BuildKey) -> Option<String> {
+    let mut h = Sha256::new();
+    let mut field = |name: &str, bytes: &[u8]| {
+        h.update(format!("{name} {}\n", bytes.len()));
+        h.update(bytes);
+    };
+    field("format", FORMAT.as_bytes());
+    field("sources", sources_fingerprint().as_bytes());
+    field("spec-name", key.spec_name.as_bytes());
+    field("spec", key.spec_text.as_bytes());
+    if let Some(hc) = key.host_config {
+        field("host-config", &std::fs::read(hc).ok()?);
+    }
+    for (name, entry) in &key.inputs.inputs {
+        field("input", name.as_bytes());
+        field("path", entry.path.as_os_str().as_encoded_bytes());
+        field("sha256", entry.sha256.as_bytes());
+    }
+    Some(hex::encode(h.finalize()))
+}
+
+/// sha256 over the path and bytes of every file under `rust/`, `images/`
+/// and `Cargo.lock`: any change to the build code or image sources is a new
+/// key (computed once per process; a few hundred small files).
+fn sources_fingerprint() -> &'static str {
+    static FP: OnceLock<String> = OnceLock::new();
+    FP.get_or_init(|| {
+        let repo = crate::repo();
+        let mut files = Vec::new();
+        for dir in ["rust", "images"] {
+            walk(&repo.join(dir), &mut files);
+        }
+        files.push(repo.join("Cargo.lock"));
+        files.sort();
+        let mut h = Sha256::new();
+        for f in files {
+            h.update(
+                f.strip_prefix(&repo)
+                    .unwrap()
+                    .as_os_str()
+                    .as_encoded_bytes(),
+            );
+            h.update([0]);
+            h.update(Sha256::digest(std::fs::read(&f).unwrap()));
+        }
+        hex::encode(h.finalize())
+    })
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let t = e.file_type().unwrap();
+        if t.is_dir() {
+            walk(&e.path(), files);
+        } else if t.is_file() {
+            files.push(e.path());
+        }
+    }
+}
