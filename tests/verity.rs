@@ -1,12 +1,14 @@
 //! dm-verity `/usr` in a VM (docs/verity.md):
 //!
-//! 1. the default image boots with verity: the bootloader re-hashes the
-//!    slot, metalinit mounts `/usr` from `/dev/mapper/usr`; the same image
-//!    with its descriptor wiped boots `unverified` (boot-time comparison);
-//! 2. one byte of USR-A's squashfs flipped on the host: the bootloader
-//!    refuses the slot, marks it unbootable and — USR-B being empty —
-//!    stops with the reason and the emergency action; nothing is read
-//!    silently;
+//! 1. the default image boots with verity: the bootloader reads the boot
+//!    payload through dm-verity, metalinit mounts `/usr` from
+//!    `/dev/mapper/usr`; the same image with its descriptor wiped boots
+//!    `unverified` (boot-time comparison);
+//! 2. one byte of USR-A's squashfs flipped on the host (the middle of the
+//!    squashfs is boot payload: `initrd.img`, `vmlinuz`): the bootloader
+//!    reads it as an I/O error, names it by re-hashing the slot, refuses
+//!    the slot, marks it unbootable and — USR-B being empty — stops with
+//!    the reason and the emergency action; nothing is read silently;
 //! 3. a signed image boots with the bootloader checking the descriptor
 //!    signature; one changed hex digit of the signed root hash is refused;
 //! 4. USR-A corrupted, USR-B a good copy at lower priority: the bootloader

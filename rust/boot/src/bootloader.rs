@@ -1,8 +1,9 @@
 //! `metalos-bootloader`, PID 1 of the bootloader UKI's initrd, stage by
 //! stage. Finds the disk it was booted from ([`bootdisk`]), picks the
 //! `/usr` slot by gptprio (counting the attempt down first), verifies it
-//! (descriptor signature, dm-verity tree, payload sha256; a failed slot is
-//! marked unbootable and the next one is tried) and kexecs the slot's
+//! (descriptor signature, then the payload read through dm-verity and its
+//! sha256; a failed slot is marked unbootable and the next one is tried)
+//! and kexecs the slot's
 //! kernel + setup initrd ([`crate::slotboot`]), telling it the platform id
 //! (`metalos.oem.id=`, from the HostConfig or the OEM partition:
 //! [`crate::oemid`]).

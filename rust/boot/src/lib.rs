@@ -16,12 +16,13 @@
 //! * [`sys`] — mounts, the kernel command line, console output;
 //! * [`modules`] — loads kernel modules (with dependencies) from the initrd;
 //! * [`efivar`] — reads what systemd-stub exported (LoaderDevicePartUUID);
-//! * [`slotboot`] — mounts a slot and kexecs its payload (metalos-bootloader
-//!   and metalimage) after [`slotverify`] checked it; [`kexec`] starts a
-//!   kernel;
+//! * [`slotboot`] — boots a slot (metalos-bootloader and metalimage):
+//!   [`slotverify`] checks its descriptor (and the whole slot when
+//!   dm-verity is unavailable), [`slotread`] copies its payload out through
+//!   dm-verity, [`kexec`] starts the kernel;
 //! * [`oemid`] — the platform id for the slot kernel (`metalos.oem.id=`):
 //!   HostConfig `oem-id`, else the OEM partition's `oem-release`;
-//! * [`verity`] — sets up dm-verity for `/usr`;
+//! * [`verity`] — sets up (and removes) dm-verity over a `/usr` slot;
 //! * [`emergency`] — the defined failure path and every program's `main`.
 
 pub mod bootloader;
@@ -33,6 +34,7 @@ pub mod metalinit;
 pub mod modules;
 pub mod oemid;
 pub mod slotboot;
+pub mod slotread;
 pub mod slotverify;
 pub mod sys;
 pub mod verity;

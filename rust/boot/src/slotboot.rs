@@ -1,24 +1,19 @@
-//! Booting a `/usr` slot: mount it, read its boot payload
-//! (`lib/metalos/boot/{vmlinuz,initrd.img,cmdline}`) and kexec the slot's
-//! kernel with the arguments metalinit needs. Shared by metalos-bootloader
-//! (disk boot) and metalimage (after imaging), so both hand over alike.
-//! The slot is verified first ([`crate::slotverify`]): a rejected slot
-//! comes back as a [`SlotRejected`] error for the caller to fall back.
+//! Booting a `/usr` slot: check its descriptor ([`crate::slotverify`]),
+//! copy its boot payload (`lib/metalos/boot/{vmlinuz,initrd.img,cmdline}`)
+//! out through dm-verity ([`crate::slotread`]) and kexec the slot's kernel
+//! with the arguments metalinit needs. Shared by metalos-bootloader (disk
+//! boot) and metalimage (after imaging), so both hand over alike. A
+//! rejected slot comes back as a [`SlotRejected`] error for the caller to
+//! fall back.
 
+use crate::slotverify::verify_descriptor;
 pub use crate::slotverify::SlotRejected;
-use crate::slotverify::{check_payload, verify_slot};
-use crate::{kexec, sys};
+use crate::{kexec, slotread, sys};
 use anyhow::{Context, Result};
 use metalos_config::HostConfig;
 use metalos_disk::blockdev::{self, Disk};
 use metalos_disk::gpt::{Gpt, Partition};
 use metalos_disk::guid::SENTINEL_DISK_GUID;
-use std::path::Path;
-
-/// Where the chosen slot is mounted.
-const USR_MOUNT: &str = "/run/metalos/usr";
-/// The slot payload, relative to the slot's root (= /usr).
-const PAYLOAD: &str = metalos_contract::paths::UsrPath::BOOT_PAYLOAD.in_slot();
 
 /// The kernel command line for the slot's kernel: the slot's own
 /// `cmdline`, the HostConfig's extra arguments, then what metalinit reads
@@ -67,8 +62,8 @@ pub fn slot_cmdline(
 }
 
 /// Reads the platform id ([`crate::oemid`]; a damaged OEM partition is an
-/// error), verifies `slot` of `disk`, mounts it read-only and kexecs its
-/// payload. Returns only on failure; a failed verification is a
+/// error), verifies `slot` of `disk` while copying its payload out and
+/// kexecs it. Returns only on failure; a failed verification is a
 /// [`SlotRejected`] (`anyhow::Error::downcast_ref`).
 pub fn boot_slot(
     prog: &str,
@@ -81,40 +76,11 @@ pub fn boot_slot(
 ) -> Result<()> {
     let oem_id = crate::oemid::slot_oem_id(prog, disk, gpt, host_config)?;
     let part_dev = blockdev::wait_for_partition(disk, slot.number)?;
-    let verity = verify_slot(prog, &part_dev, slot.number)?;
-    sys::mount(
-        part_dev.to_str().unwrap_or_default(),
-        USR_MOUNT,
-        "squashfs",
-        libc::MS_RDONLY,
-        "",
-    )
-    .with_context(|| {
-        format!(
-            "mounting /usr slot {} ({})",
-            slot.number,
-            part_dev.display()
-        )
-    })?;
-    let payload = Path::new(USR_MOUNT).join(PAYLOAD);
-    if let Some(d) = &verity {
-        if let Err(r) = check_payload(&payload, d, slot.number) {
-            let _ = sys::umount(USR_MOUNT);
-            return Err(r.into());
-        }
-    }
-    let kernel = payload.join("vmlinuz");
-    let initrd = payload.join("initrd.img");
-    let own = std::fs::read_to_string(payload.join("cmdline")).with_context(|| {
-        format!(
-            "slot {} has no boot payload ({}/cmdline)",
-            slot.number,
-            payload.display()
-        )
-    })?;
+    let verity = verify_descriptor(prog, &part_dev, slot.number)?;
+    let payload = slotread::read_payload(prog, &part_dev, slot.number, verity.as_ref())?;
     let pci = blockdev::pci_path(disk);
     let cmdline = slot_cmdline(
-        &own,
+        &payload.cmdline,
         host_config,
         slot,
         gpt,
@@ -127,6 +93,7 @@ pub fn boot_slot(
         None => cmdline,
     };
     let cmdline = crate::oemid::with_oem_id(cmdline, oem_id.as_deref());
+    let kernel = payload.kernel();
     sys::say(prog, &format!("kexec {} with: {cmdline}", kernel.display()));
-    Err(kexec::kexec(&kernel, &initrd, &cmdline)).context("kexec into the slot's kernel")
+    Err(kexec::kexec(&kernel, &payload.initrd(), &cmdline)).context("kexec into the slot's kernel")
 }

@@ -1,9 +1,13 @@
-//! dm-verity for `/usr` (metalinit): parses `metalos.verity=` and creates
-//! a read-only `verity` device-mapper target over the slot partition with
-//! the device-mapper ioctls (no `dmsetup`/`veritysetup` in the initrd).
-//! The target has no corruption-handling arguments: a block that does not
+//! dm-verity over a `/usr` slot, for metalinit (`/usr` itself) and for
+//! metalos-bootloader / metalimage (reading the boot payload,
+//! [`crate::slotread`]): parses `metalos.verity=` (or the slot descriptor,
+//! through the same value) and creates a read-only `verity` device-mapper
+//! target over the slot partition with the device-mapper ioctls (no
+//! `dmsetup`/`veritysetup` in the initrd), and removes it again. The
+//! target has no corruption-handling arguments: a block that does not
 //! match its hash is an I/O error, never returned as data.
 
+use metalos_disk::slotdesc::SlotDescriptor;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -14,9 +18,12 @@ const DM_IOCTL_SIZE: usize = 312;
 /// `sizeof(struct dm_target_spec)`.
 const DM_SPEC_SIZE: usize = 40;
 const DM_DEV_CREATE: u8 = 3;
+const DM_DEV_REMOVE: u8 = 4;
 const DM_DEV_SUSPEND: u8 = 6;
 const DM_TABLE_LOAD: u8 = 9;
 const DM_READONLY_FLAG: u32 = 1;
+/// Remove the device once its last user closes it.
+const DM_DEFERRED_REMOVE_FLAG: u32 = 1 << 17;
 /// The misc device of device-mapper (10:236).
 const CONTROL: &str = "/dev/mapper/control";
 
@@ -93,6 +100,13 @@ impl VerityArgs {
             data_blocks,
             salt: salt.to_ascii_lowercase(),
         })
+    }
+
+    /// The arguments for the slot `d` describes: the very value the
+    /// bootloader passes to metalinit as `metalos.verity=`, so both map the
+    /// slot with the same table line.
+    pub fn from_descriptor(d: &SlotDescriptor) -> Result<Self, VerityError> {
+        Self::parse(&d.cmdline_value())
     }
 
     /// The `verity` target parameters for a partition `major:minor`
@@ -191,7 +205,8 @@ fn mknod(path: &str, kind: libc::mode_t, major: u32, minor: u32) -> std::io::Res
 }
 
 /// Creates the read-only verity device `name` over `part` and returns its
-/// node, `/dev/mapper/<name>` (made here: the initrd has no udev).
+/// node, `/dev/mapper/<name>` (made here: the initrd has no udev). A
+/// device created before a later step failed is removed again.
 pub fn setup(name: &str, part: &Path, args: &VerityArgs) -> Result<PathBuf, VerityError> {
     let meta = std::fs::metadata(part).map_err(dm_err("stat of the /usr partition"))?;
     if !meta.file_type().is_block_device() {
@@ -205,16 +220,12 @@ pub fn setup(name: &str, part: &Path, args: &VerityArgs) -> Result<PathBuf, Veri
     let mut create = DmBuf::new(name, 0);
     create.ioctl(&control, DM_DEV_CREATE, "DM_DEV_CREATE")?;
     let (dm_major, dm_minor) = create.dev();
-    let mut load = DmBuf::new(name, DM_READONLY_FLAG);
-    load.add_target(
-        args.data_blocks * 8,
-        "verity",
-        &args.table_params(major, minor),
-    );
-    load.ioctl(&control, DM_TABLE_LOAD, "DM_TABLE_LOAD (verity)")?;
-    let mut resume = DmBuf::new(name, 0);
-    resume.ioctl(&control, DM_DEV_SUSPEND, "DM_DEV_SUSPEND (resume)")?;
-    let node = PathBuf::from(format!("/dev/mapper/{name}"));
+    let loaded = load_and_resume(&control, name, args, (major, minor));
+    if let Err(e) = loaded {
+        let _ = DmBuf::new(name, 0).ioctl(&control, DM_DEV_REMOVE, "DM_DEV_REMOVE");
+        return Err(e);
+    }
+    let node = node_path(name);
     if !node.exists() {
         mknod(
             node.to_str().expect("utf-8"),
@@ -225,6 +236,44 @@ pub fn setup(name: &str, part: &Path, args: &VerityArgs) -> Result<PathBuf, Veri
         .map_err(dm_err("creating the device node"))?;
     }
     Ok(node)
+}
+
+/// `/dev/mapper/<name>`.
+fn node_path(name: &str) -> PathBuf {
+    PathBuf::from(format!("/dev/mapper/{name}"))
+}
+
+/// Loads the `verity` table of the device `name` (over `part`,
+/// `major:minor`) and resumes it.
+fn load_and_resume(
+    control: &File,
+    name: &str,
+    args: &VerityArgs,
+    part: (u32, u32),
+) -> Result<(), VerityError> {
+    let mut load = DmBuf::new(name, DM_READONLY_FLAG);
+    load.add_target(
+        args.data_blocks * 8,
+        "verity",
+        &args.table_params(part.0, part.1),
+    );
+    load.ioctl(control, DM_TABLE_LOAD, "DM_TABLE_LOAD (verity)")?;
+    let mut resume = DmBuf::new(name, 0);
+    resume.ioctl(control, DM_DEV_SUSPEND, "DM_DEV_SUSPEND (resume)")
+}
+
+/// Removes the device `name` and the node [`setup`] made for it; while
+/// something still holds it open, the kernel removes it at the last close.
+pub fn remove(name: &str) -> Result<(), VerityError> {
+    let control = open_control()?;
+    let mut remove = DmBuf::new(name, DM_DEFERRED_REMOVE_FLAG);
+    remove.ioctl(&control, DM_DEV_REMOVE, "DM_DEV_REMOVE")?;
+    match std::fs::remove_file(node_path(name)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(dm_err("removing the device node")(e))
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -250,6 +299,39 @@ mod tests {
         ] {
             assert!(VerityArgs::parse(&bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn bootloader_and_metalinit_map_a_slot_with_one_table_line() {
+        let d = SlotDescriptor {
+            format: 1,
+            hash_algorithm: "sha256".into(),
+            block_size: 4096,
+            data_size: 21_905_000,
+            data_blocks: 5348,
+            hash_offset: 21_905_408,
+            root_hash: "AB".repeat(32),
+            salt: "5a".repeat(32),
+            payload: Default::default(),
+        };
+        let boot = VerityArgs::from_descriptor(&d).unwrap();
+        // metalinit parses what the bootloader put on the command line.
+        let init = VerityArgs::parse(&d.cmdline_value()).unwrap();
+        assert_eq!(boot, init);
+        assert_eq!(
+            boot.table_params(8, 2),
+            format!(
+                "1 8:2 8:2 4096 4096 5348 5349 sha256 {} {}",
+                "ab".repeat(32),
+                "5a".repeat(32)
+            )
+        );
+        let bad = SlotDescriptor {
+            hash_offset: 4096,
+            ..d
+        };
+        let e = VerityArgs::from_descriptor(&bad).unwrap_err().to_string();
+        assert!(e.contains("the hash area overlaps the data"), "{e}");
     }
 
     #[test]
