@@ -17,17 +17,18 @@ const MAC2: &str = "52:54:00:aa:bb:12";
 const MAC3: &str = "52:54:00:aa:bb:13";
 
 /// The default image and a netboot bundle for it with the two test
-/// hosts, built once per test binary run under target/netboot-tests/.
+/// hosts, built once per run for every test process (a shared fixture).
 fn bundle() -> &'static Path {
     static BUNDLE: OnceLock<PathBuf> = OnceLock::new();
     BUNDLE.get_or_init(|| {
-        let dir = repo().join("target/netboot-tests");
-        let _ = std::fs::remove_dir_all(&dir);
-        let image = dir.join("image");
-        build_default(&image, None, |t| t);
-        let (hc1, hc2) = (netboot_host_config(1), netboot_host_config(2));
-        let hosts = [(MAC1, hc1.as_path()), (MAC2, hc2.as_path())];
-        build_bundle(&image, BASE_URL, &hosts, &dir.join("bundle"))
+        let dir = shared_fixture("netboot", |dir| {
+            let image = dir.join("image");
+            build_default(&image, None, |t| t);
+            let (hc1, hc2) = (netboot_host_config(1), netboot_host_config(2));
+            let hosts = [(MAC1, hc1.as_path()), (MAC2, hc2.as_path())];
+            build_bundle(&image, BASE_URL, &hosts, &dir.join("bundle"));
+        });
+        dir.join("bundle")
     })
 }
 
@@ -255,21 +256,22 @@ fn ipxe_without_arguments_says_what_is_missing() {
 // ---- signed netboot (docs/signing.md) ---------------------------------------
 
 /// The default image built with keys (signing.pub in the imaging initrd) and
-/// its signed bundle (MAC1, MAC2), under target/netboot-signed-tests/.
+/// its signed bundle (MAC1, MAC2), built once per run for every test
+/// process (a shared fixture).
 fn signed_bundle() -> &'static Path {
     static BUNDLE: OnceLock<PathBuf> = OnceLock::new();
     BUNDLE.get_or_init(|| {
-        let dir = repo().join("target/netboot-signed-tests");
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let keys = metalos_signing::KeyDir::generate_signing(&dir.join("keys")).unwrap();
-        let image = dir.join("image");
-        let keys_line = format!("[signing]\nkeys = \"{}\"\n", keys.dir.display());
-        build_default(&image, None, |t| keys_line + &t);
-        let (hc1, hc2) = (netboot_host_config(1), netboot_host_config(2));
-        let hosts = [(MAC1, hc1.as_path()), (MAC2, hc2.as_path())];
-        let key = keys.signing_key().unwrap();
-        build_signed_bundle(&image, BASE_URL, &hosts, &dir.join("bundle"), Some(&key))
+        let dir = shared_fixture("netboot-signed", |dir| {
+            let keys = metalos_signing::KeyDir::generate_signing(&dir.join("keys")).unwrap();
+            let image = dir.join("image");
+            let keys_line = format!("[signing]\nkeys = \"{}\"\n", keys.dir.display());
+            build_default(&image, None, |t| keys_line + &t);
+            let (hc1, hc2) = (netboot_host_config(1), netboot_host_config(2));
+            let hosts = [(MAC1, hc1.as_path()), (MAC2, hc2.as_path())];
+            let key = keys.signing_key().unwrap();
+            build_signed_bundle(&image, BASE_URL, &hosts, &dir.join("bundle"), Some(&key));
+        });
+        dir.join("bundle")
     })
 }
 

@@ -18,15 +18,15 @@ const MAC2: &str = "52:54:00:aa:bb:12";
 /// [`MAC1`] as metalimage puts it into `${mac}` and `hosts/` file names.
 const MAC1_HYPHENS: &str = "52-54-00-aa-bb-11";
 
-/// The default image (Debian's CA bundle), built once per test binary run
-/// under target/netboot-netns-tests/.
+/// The default image (Debian's CA bundle), built once per run for every
+/// test process (a shared fixture).
 fn default_image() -> &'static Path {
     static IMAGE: OnceLock<PathBuf> = OnceLock::new();
     IMAGE.get_or_init(|| {
-        let dir = repo().join("target/netboot-netns-tests/default-image");
-        let _ = std::fs::remove_dir_all(&dir);
-        build_default(&dir, None, |t| t);
-        dir
+        let dir = shared_fixture("netboot-netns", |dir| {
+            build_default(&dir.join("default-image"), None, |t| t);
+        });
+        dir.join("default-image")
     })
 }
 

@@ -78,6 +78,33 @@ fn prune(cache: &Path) {
     }
 }
 
+/// A directory that `build` fills once per source and input change and
+/// that every test process then shares: `target/test-fixtures/NAME-KEY`,
+/// the key covering the build code, image sources and inputs. `build` gets
+/// a fresh directory, which appears under its final name in one rename, so
+/// a test never sees a half-built fixture. Tests must not modify what is
+/// in it (they may add their own uniquely named entries).
+pub fn shared_fixture(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
+    let mut h = Sha256::new();
+    h.update(FORMAT);
+    h.update(sources_fingerprint());
+    h.update(serde_json::to_vec(&crate::inputs()).unwrap());
+    let key = hex::encode(h.finalize());
+    let root = crate::repo().join("target/test-fixtures");
+    let dir = root.join(format!("{name}-{}", &key[..16]));
+    if !dir.is_dir() {
+        let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).unwrap();
+        build(&tmp);
+        if std::fs::rename(&tmp, &dir).is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        prune(&root);
+    }
+    dir
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     let status = Command::new("cp")

@@ -19,6 +19,7 @@ pub fn repo() -> PathBuf {
 }
 
 pub mod image_cache;
+pub use image_cache::shared_fixture;
 pub mod metadata_service;
 pub mod netboot;
 pub mod scripted_http;
