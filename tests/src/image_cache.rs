@@ -21,6 +21,9 @@ const FORMAT: &str = "metalos-test-images v1";
 /// Entries unused for this long are removed when a new one is added.
 const MAX_UNUSED: Duration = Duration::from_secs(24 * 3600);
 
+/// Entries built from other sources are removed after this long unused.
+const STALE_GRACE: Duration = Duration::from_secs(600);
+
 /// What a build reads besides the build code: its spec and host config.
 pub struct BuildKey<'a> {
     /// The spec's file name in `images/`.
@@ -42,7 +45,8 @@ pub fn build_cached(key: &BuildKey, out: &Path, build: impl FnOnce(&Path)) {
         return build(out);
     };
     let cache = crate::repo().join("target/test-images");
-    let entry = cache.join(&digest);
+    // Named by the sources too, so entries of older sources can go.
+    let entry = cache.join(format!("{}-{digest}", &sources_fingerprint()[..12]));
     if entry.is_dir() {
         // The entry's mtime is its last use (see `prune`).
         let _ = std::fs::File::open(&entry).and_then(|f| f.set_modified(SystemTime::now()));
@@ -60,19 +64,23 @@ pub fn build_cached(key: &BuildKey, out: &Path, build: impl FnOnce(&Path)) {
     copy_tree(&entry, out);
 }
 
-/// Removes entries unused for a day (and temp dirs of dead builds): each
-/// source change makes new keys, so old entries would pile up.
+/// Removes what no later build can use: entries of other sources (every
+/// source change makes new keys; after a grace period, for a run still
+/// using them) and anything unused for a day (temp dirs of dead builds too).
 fn prune(cache: &Path) {
     let Ok(dir) = std::fs::read_dir(cache) else {
         return;
     };
+    let current = &sources_fingerprint()[..12];
     for e in dir.flatten() {
         let age = e
             .metadata()
             .and_then(|m| m.modified())
             .ok()
-            .and_then(|t| t.elapsed().ok());
-        if age.is_some_and(|a| a > MAX_UNUSED) {
+            .and_then(|t| t.elapsed().ok())
+            .unwrap_or_default();
+        let stale = !e.file_name().to_string_lossy().contains(current);
+        if age > MAX_UNUSED || (stale && age > STALE_GRACE) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
@@ -91,7 +99,7 @@ pub fn shared_fixture(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
     h.update(serde_json::to_vec(&crate::inputs()).unwrap());
     let key = hex::encode(h.finalize());
     let root = crate::repo().join("target/test-fixtures");
-    let dir = root.join(format!("{name}-{}", &key[..16]));
+    let dir = root.join(format!("{name}-{}-{}", &sources_fingerprint()[..12], &key[..16]));
     if !dir.is_dir() {
         let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
