@@ -80,6 +80,14 @@ pub enum ImageWriteError {
         /// Actual hex digest.
         actual: String,
     },
+    /// The compressed stream's sha256 differs from its content address.
+    #[error("sha256 mismatch: the compressed image is {actual}, expected {expected}")]
+    BlobHashMismatch {
+        /// Expected hex digest (from the URL).
+        expected: String,
+        /// Actual hex digest.
+        actual: String,
+    },
     /// What the disk holds differs from what was written.
     #[error("read-back verification failed: the disk holds {actual}, expected {expected}")]
     ReadBack {
@@ -457,4 +465,4 @@ impl Staged {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
