@@ -1,5 +1,7 @@
 use super::*;
 use crate::gpt::{Gpt, Partition};
+use sha2::{Digest, Sha256};
+use std::os::unix::fs::FileExt;
 use uuid::Uuid;
 
 pub(crate) const MIB: u64 = 1 << 20;
