@@ -29,10 +29,10 @@ $METALOS netboot serve "$work/bundle" --listen 127.0.0.1:0 > "$work/serve.out" 2
 server=$!
 for _ in $(seq 50); do grep -q '^serving' "$work/serve.out" && break; sleep 0.1; done
 url=$(sed -n 's|^serving .* at \(http://[0-9.:]*\)/$|\1|p' "$work/serve.out")/$blob
-[ "$kind" = loop ] && loop=$(truncate -s "$size" "$work/loop.img" && losetup -f --show --direct-io=on "$work/loop.img")
+[ "$kind" = loop ] && loop=$(truncate -s "$size" "$work/loop.img" && losetup -f --show -P --direct-io=on "$work/loop.img")
 
 target() { # fresh target for one side: "ours" (pre-created) or "ref"
-  if [ -n "$loop" ]; then blkdiscard "$loop"; echo "$loop"; return; fi
+  if [ -n "$loop" ]; then blkdiscard -f "$loop"; echo "$loop"; return; fi
   rm -f "$work/t.img"
   [ "$1" = ours ] && truncate -s "$size" "$work/t.img"
   echo "$work/t.img"

@@ -74,7 +74,15 @@ pub fn run(a: ImageWriteArgs, progress: &Progress) -> Result<()> {
         .commit(&file)
         .with_context(|| format!("writing the partition tables of {}", a.target.display()))?;
     if device::is_block_device(&file)? {
-        blockdev::reread_partitions(&file).context("re-reading the new partition table")?;
+        // The image is written and checked either way; a device that cannot
+        // rescan (a loop device without partscan) only lacks partition nodes.
+        if let Err(e) = blockdev::reread_partitions(&file) {
+            eprintln!(
+                "warning: the kernel did not re-read the partition table of {} ({e}); \
+                 run partprobe before using its partitions",
+                a.target.display()
+            );
+        }
     }
     let secs = start.elapsed().as_secs_f64().max(0.001);
     progress.step(&format!(
