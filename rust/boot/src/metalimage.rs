@@ -235,7 +235,9 @@ fn write_disk(
     staged
         .commit(file)
         .context("writing the partition tables")?;
-    let secs = stats.elapsed.as_secs_f64().max(0.001);
+    let secs = (stats.write_time + stats.verify_time)
+        .as_secs_f64()
+        .max(0.001);
     sys::say(
         PROG,
         &format!(

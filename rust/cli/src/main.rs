@@ -1,8 +1,9 @@
 //! The `metalos` command: one module per subcommand (`build`, `initrd`,
-//! `uki`, `inspect`, `update`, `netboot`, `release`, `fleet`, `provision`, `ssh_keys`,
-//! `metadata`, `reset`, `keys`, `inputs`; `vm` only runs the separate `metalos-vm` binary),
-//! plus `output` (writing artifacts safely) and `progress` (per-step
-//! progress lines).
+//! `uki`, `inspect`, `update`, `netboot` with `netboot_image` for
+//! `netboot image-write`, `release`, `fleet`, `provision`, `ssh_keys`,
+//! `metadata`, `reset`, `keys`, `inputs`; `vm` only runs the separate
+//! `metalos-vm` binary), plus `output` (writing artifacts safely) and
+//! `progress` (per-step progress lines).
 //! `src/bin/metalos-vm/` is the `metalos-vm` binary: the QEMU harness and
 //! the VM scenarios, kept out of this binary, which ships in every image.
 
@@ -14,6 +15,7 @@ mod inspect;
 mod keys;
 mod metadata;
 mod netboot;
+mod netboot_image;
 mod output;
 mod progress;
 mod provision;

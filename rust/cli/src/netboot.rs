@@ -1,4 +1,5 @@
-//! `metalos netboot build|publish|serve`.
+//! `metalos netboot build|publish|serve` (`image-write` is
+//! [`crate::netboot_image`]).
 
 use crate::progress::Progress;
 use anyhow::{Context, Result};
@@ -19,6 +20,10 @@ pub enum NetbootCommand {
     Publish(PublishArgs),
     /// Serve a directory over HTTP/1.1 (GET/HEAD) for development and tests.
     Serve(ServeArgs),
+    /// Image a block device or a disk-sized file from a bundle's image blob
+    /// as metalimage does (stream, decompress, write with the tables last,
+    /// read back); the HostConfig is not stored.
+    ImageWrite(crate::netboot_image::ImageWriteArgs),
 }
 
 /// Arguments of `metalos netboot build`.
@@ -81,6 +86,7 @@ pub fn run(cmd: NetbootCommand, progress: &Progress) -> Result<()> {
         ),
         NetbootCommand::Publish(a) => run_publish(a, progress),
         NetbootCommand::Serve(a) => serve(a),
+        NetbootCommand::ImageWrite(a) => crate::netboot_image::run(a, progress),
     }
 }
 

@@ -1,4 +1,4 @@
-//! `metalos netboot build|publish|serve` and `metalos build --netboot-base-url`.
+//! `metalos netboot build|publish|serve|image-write` and `metalos build --netboot-base-url`.
 //!
 //! The default image is built once (real inputs + static binaries); the
 //! publish tests use small stand-in image directories (the real imaging.efi
@@ -469,4 +469,87 @@ fn serve_gets_heads_and_404s() {
         log.contains("GET /hosts/a.json 200") && log.contains("GET /nope 404"),
         "{log}"
     );
+}
+
+/// `metalos netboot image-write`: the blob served over HTTP onto a file
+/// larger than the image gives the image bit for bit with its tables; bad
+/// arguments fail naming the fault and leave no partition table.
+#[test]
+fn image_write_puts_the_served_image_on_a_file() {
+    let image = default_image();
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    build_bundle(image, &bundle, &[]);
+    let m = json(&bundle.join("manifest.json"));
+    let (size, sha) = (
+        m["image"]["size"].as_u64().unwrap(),
+        m["image"]["sha256"].as_str().unwrap().to_string(),
+    );
+    let (mut child, base) = serve(&bundle);
+    let url = format!("{base}{}", m["image"]["blob"].as_str().unwrap());
+    let target = dir.path().join("disk.raw");
+    let write = |target: &Path, sha: &str| {
+        let size = size.to_string();
+        metalos(&[
+            "-q",
+            "netboot",
+            "image-write",
+            &url,
+            "--target",
+            target.to_str().unwrap(),
+            "--size",
+            &size,
+            "--sha256",
+            sha,
+        ])
+    };
+    let has_gpt = |p: &Path| {
+        let mut head = [0u8; 520];
+        std::fs::File::open(p)
+            .unwrap()
+            .read_exact(&mut head)
+            .unwrap();
+        &head[512..520] == b"EFI PART"
+    };
+
+    let missing = write(&target, &sha);
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        !missing.status.success() && err.contains("opening"),
+        "{err}"
+    );
+
+    std::fs::File::create(&target)
+        .unwrap()
+        .set_len(size / 2)
+        .unwrap();
+    let small = write(&target, &sha);
+    let err = String::from_utf8_lossy(&small.stderr);
+    assert!(err.contains("larger than the disk"), "{err}");
+
+    std::fs::File::create(&target)
+        .unwrap()
+        .set_len(size + (4 << 20))
+        .unwrap();
+    let out = write(&target, &sha);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read(&target).unwrap();
+    let disk = std::fs::read(image.join("disk.img")).unwrap();
+    assert!(
+        written[..size as usize] == disk[..],
+        "not the image, bit for bit"
+    );
+    assert!(written[size as usize..].iter().all(|b| *b == 0));
+
+    // The image's sha256 is not the one given: the old tables are gone.
+    let wrong = write(&target, &"0".repeat(64));
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(err.contains("sha256 mismatch"), "{err}");
+    assert!(!has_gpt(&target), "no valid table left");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

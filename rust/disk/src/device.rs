@@ -1,6 +1,6 @@
 //! What differs between a block device and an image file: size, logical
-//! sector size, zeroing a range, and dropping cached pages before a
-//! read-back. Every function works on both.
+//! sector size, zeroing a range, dropping cached pages before a read-back,
+//! and the writeback and read-ahead hints. Every function works on both.
 
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
@@ -101,6 +101,37 @@ pub fn sync_and_drop_cache(file: &File) -> io::Result<()> {
         unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
     }
     Ok(())
+}
+
+/// Starts writing back the dirty pages of `[offset, offset+len)` without
+/// waiting for them (`sync_file_range`), so that the medium is written
+/// while more data arrives instead of all at the final fsync. Only a hint:
+/// an error here is ignored (the fsync that follows reports real ones).
+pub fn start_writeback(file: &File, offset: u64, len: u64) {
+    // SAFETY: plain syscall on an owned descriptor with integer arguments.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+    };
+}
+
+/// Asks the kernel to start reading `[offset, offset+len)` into the page
+/// cache (`POSIX_FADV_WILLNEED`), so that it arrives while the caller works
+/// on earlier data. Only a hint, as [`start_writeback`].
+pub fn prefetch(file: &File, offset: u64, len: u64) {
+    // SAFETY: advisory call on an owned descriptor.
+    unsafe {
+        libc::posix_fadvise(
+            file.as_raw_fd(),
+            offset as libc::off_t,
+            len as libc::off_t,
+            libc::POSIX_FADV_WILLNEED,
+        )
+    };
 }
 
 /// Device number of a block device (for messages), `None` for files.

@@ -17,6 +17,8 @@
 //! * [`device`], [`readat`], [`sparse`]: block devices versus image files,
 //!   positioned I/O, sparse writing;
 //! * [`imagewrite`] — streaming a disk image onto a disk, tables last;
+//! * [`imagestream`] — a zstd-compressed image blob onto a disk (metalimage's
+//!   write path: decompress, write, check the blob, read back);
 //! * [`usrfs`], [`verity`], [`slotverity`], [`slotdesc`]: the `/usr`
 //!   squashfs, its dm-verity tree and its slot descriptor.
 
@@ -29,6 +31,7 @@ pub mod fatswap;
 pub mod gpt;
 pub mod gptprio;
 pub mod guid;
+pub mod imagestream;
 pub mod imagewrite;
 pub mod oem;
 pub mod readat;

@@ -1,12 +1,14 @@
 use super::*;
 use crate::gpt::{Gpt, Partition};
+use sha2::{Digest, Sha256};
+use std::os::unix::fs::FileExt;
 use uuid::Uuid;
 
-const MIB: u64 = 1 << 20;
+pub(crate) const MIB: u64 = 1 << 20;
 
 /// An 8 MiB GPT image: partition 1 (2 MiB of a pattern), partition 2
 /// (mostly zero with one marked block), tables at both ends.
-fn image(sector: u64) -> Vec<u8> {
+pub(crate) fn image(sector: u64) -> Vec<u8> {
     let size = 8 * MIB;
     let file = tempfile::tempfile().unwrap();
     file.set_len(size).unwrap();
@@ -45,7 +47,7 @@ fn image(sector: u64) -> Vec<u8> {
     out
 }
 
-fn expected(img: &[u8]) -> Expected {
+pub(crate) fn expected(img: &[u8]) -> Expected {
     Expected {
         size: img.len() as u64,
         sha256: hex(&Sha256::digest(img)),
@@ -53,7 +55,7 @@ fn expected(img: &[u8]) -> Expected {
 }
 
 /// A "disk" file full of old data, with an old GPT at both ends.
-fn old_disk(size: u64) -> File {
+pub(crate) fn old_disk(size: u64) -> File {
     let disk = tempfile::tempfile().unwrap();
     disk.set_len(size).unwrap();
     let junk = vec![0xa5u8; size as usize];
@@ -68,7 +70,7 @@ fn old_disk(size: u64) -> File {
     disk
 }
 
-fn read_all(disk: &File) -> Vec<u8> {
+pub(crate) fn read_all(disk: &File) -> Vec<u8> {
     let mut v = vec![0u8; device::size(disk).unwrap() as usize];
     disk.read_exact_at(&mut v, 0).unwrap();
     v
