@@ -45,4 +45,4 @@ for _ in $(seq "$RUNS"); do
 done
 read -r d_med d_rng _ < <(stats "$work/default.txt")
 read -r s_med s_rng _ < <(stats "$work/server.txt")
-row bootloader-userspace-server-vs-default "$s_med" "$d_med" s "$RUNS" "$s_rng" "$d_rng"
+row bootloader-verify "$s_med" "$d_med" s "$RUNS" "$s_rng" "$d_rng"
