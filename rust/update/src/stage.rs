@@ -1,9 +1,10 @@
 //! Staging a bundle into the inactive `/usr` slot: verify (signature,
 //! sizes, sha256) before the disk is touched, disable the slot, write it,
-//! read it back ([`crate::usrimage`]); then either give it one trial boot at once (the bootloader
-//! UKI follows when the bundle carries another one), or leave it disabled
-//! with a record on the ESP for [`crate::activate`] (`--no-activate`: the
-//! update agent stages early and reboots later).
+//! read it back ([`crate::usrimage`]); then either give it one trial boot
+//! at once (the bootloader UKI follows when the bundle carries another
+//! one), or leave it disabled with a record on the ESP for
+//! [`crate::activate`] (`--no-activate`: the update agent stages early and
+//! reboots later).
 
 use crate::activate;
 use crate::bootloader::{stage_bootloader, SameBootloader};
@@ -50,12 +51,11 @@ pub struct StageRequest<'a> {
 pub fn stage(req: StageRequest<'_>, progress: &mut dyn FnMut(&str)) -> Result<StagedUpdate> {
     let src = BundleSource::parse(req.location, req.ca_cert)?;
     let (disk, mut gpt, booted) = target_disk(req.disk)?;
-    let online = req.disk.is_none();
     let on = TargetDisk {
         disk: &disk,
         gpt: &gpt,
         booted: &booted,
-        online,
+        online: req.disk.is_none(),
     };
     // Signature first: nothing below writes for an unsigned or forged bundle.
     let checked = check_bundle(req.location, &src, on, req.trust)?;
