@@ -1,6 +1,10 @@
 # metalos update stage (offline, --disk) vs writing the same /usr bytes with
-# dd conv=fsync. Stage also verifies the bundle, disables the slot, reads
-# the slot back and writes the GPT twice (backup + primary each time).
+# dd conv=fsync. Stage also verifies the bundle (signature; the image is
+# read once into memory and hashed while the disk's key is looked up from
+# its /usr slot and the bootloader's headers and initrd), disables the slot,
+# reads the slot back from the medium (O_DIRECT, following the write) and
+# writes the GPT twice (backup + primary, each synced); the ESP's bootloader
+# is hashed meanwhile (same bundle bootloader: not rewritten).
 set -euo pipefail
 source "$(dirname "$0")/lib.bash"
 work=$(mktemp -d)
@@ -16,4 +20,4 @@ hyperfine --runs "$RUNS" --warmup 1 --export-json "$work/update.json" \
   "dd if=$work/bundle/usr.img of=$work/disk.img bs=1M seek=$((offset / 1048576)) conv=notrunc,fsync status=none" >/dev/null
 hyperfine_row update-stage "$work/update.json"
 gpt=$(( 4 * (512 + 16384) ))
-echo "  bytes written: dd $size; metalos $size + $gpt (GPT: disable + trial, backup and primary) + read-back of $size"
+echo "  bytes written: dd $size; metalos $size + $gpt (GPT: disable + trial, backup and primary); metalos also reads back $size from the medium"

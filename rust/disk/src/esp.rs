@@ -348,9 +348,34 @@ pub fn read_esp_file_if_present<D: WriteAt + ?Sized>(
             format_args!("{len} bytes, more than the {max_len} expected"),
         ));
     }
-    let mut data = vec![];
+    let mut data = Vec::with_capacity(len as usize);
     file.read_to_end(&mut data).map_err(|e| fat_err(path, e))?;
     Ok(Some(data))
+}
+
+/// Read access to one file of a FAT filesystem.
+pub trait ReadSeek: Read + Seek {}
+impl<T: Read + Seek> ReadSeek for T {}
+
+/// Opens `path` and hands `f` a reader over it and its length (to read
+/// part of a large file, or stream it); `None` when `path` does not exist.
+pub fn with_esp_file<D: WriteAt + ?Sized, R>(
+    region: Region<'_, D>,
+    path: &str,
+    f: impl FnOnce(&mut dyn ReadSeek, u64) -> std::io::Result<R>,
+) -> Result<Option<R>, EspError> {
+    check_volume(&region)?;
+    let fs = FileSystem::new(region, FsOptions::new()).map_err(|e| fat_err("/", e))?;
+    let mut file = match fs.root_dir().open_file(path) {
+        Ok(file) => file,
+        Err(lamfat::Error::NotFound) => return Ok(None),
+        Err(e) => return Err(fat_err(path, e)),
+    };
+    let len = file
+        .seek(SeekFrom::End(0))
+        .and_then(|len| file.seek(SeekFrom::Start(0)).map(|_| len))
+        .map_err(|e| fat_err(path, e))?;
+    f(&mut file, len).map(Some).map_err(|e| fat_err(path, e))
 }
 
 /// Writes (or overwrites) one file on a FAT filesystem, creating parents.

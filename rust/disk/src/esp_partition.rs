@@ -5,10 +5,11 @@
 use crate::blockdev::Disk;
 use crate::esp::{
     list_esp, read_esp_file, read_esp_file_if_present, remove_esp_file, rename_esp_file,
-    write_esp_file, EspError,
+    with_esp_file, write_esp_file, EspError, ReadSeek,
 };
 use crate::fatswap::{swap_contents, SwapError};
 use crate::gpt::{Gpt, Partition};
+use crate::readcache::CachedReads;
 use crate::sparse::Region;
 use metalos_config::hostconfig::HostConfig;
 use metalos_config::spec::type_guid;
@@ -114,13 +115,35 @@ impl EspHandle {
         self.len
     }
 
+    /// The partition read through a [`CachedReads`] (reads only).
+    fn cached<'a>(&self, file: &'a File) -> CachedReads<'a, File> {
+        CachedReads::new(file, self.offset + self.len)
+    }
+
     /// Reads a file of at most `max_len` bytes from the ESP.
     pub fn read(&self, path: &str, max_len: u64) -> Result<Vec<u8>> {
         let file = self.open(false)?;
+        let cache = self.cached(&file);
         Ok(read_esp_file(
-            Region::new(&file, self.offset, self.len),
+            Region::new(&cache, self.offset, self.len),
             path,
             max_len,
+        )?)
+    }
+
+    /// Opens `path` on the ESP and hands `f` a reader over it and its
+    /// length; `None` when there is no such file.
+    pub fn with_file<R>(
+        &self,
+        path: &str,
+        f: impl FnOnce(&mut dyn ReadSeek, u64) -> std::io::Result<R>,
+    ) -> Result<Option<R>> {
+        let file = self.open(false)?;
+        let cache = self.cached(&file);
+        Ok(with_esp_file(
+            Region::new(&cache, self.offset, self.len),
+            path,
+            f,
         )?)
     }
 
@@ -129,7 +152,8 @@ impl EspHandle {
         let Ok(file) = self.open(false) else {
             return false;
         };
-        list_esp(Region::new(&file, self.offset, self.len))
+        let cache = self.cached(&file);
+        list_esp(Region::new(&cache, self.offset, self.len))
             .map(|l| l.iter().any(|e| e.path.eq_ignore_ascii_case(path)))
             .unwrap_or(false)
     }
@@ -169,7 +193,8 @@ impl EspHandle {
     /// The HostConfig on this ESP: `None` when absent, an error when present but invalid.
     pub fn read_host_config(&self) -> Result<Option<HostConfig>> {
         let file = self.open(false)?;
-        let region = Region::new(&file, self.offset, self.len);
+        let cache = self.cached(&file);
+        let region = Region::new(&cache, self.offset, self.len);
         let dev = || self.disk.dev.clone();
         let Some(bytes) = read_esp_file_if_present(region, HOST_CONFIG, HOST_CONFIG_MAX_LEN)
             .map_err(|source| EspPartitionError::ReadHostConfig { dev: dev(), source })?

@@ -12,7 +12,7 @@
 
 use crate::readat::ReadAt;
 use crate::sparse::Region;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Smallest cluster count of a FAT32 volume (fewer makes it FAT16).
 const MIN_FAT32_CLUSTERS: u64 = 65_525;
@@ -130,7 +130,7 @@ pub fn check_fat32<D: ReadAt + ?Sized>(region: &Region<'_, D>) -> Result<Fat32La
     let mut walk = Walk {
         region,
         layout,
-        seen: HashSet::new(),
+        seen: vec![0; (layout.cluster_count as usize + 2).div_ceil(64)],
         fat_blocks: HashMap::new(),
     };
     // (path, first cluster, parent's first cluster as ".." records it: 0 for the root)
@@ -203,7 +203,8 @@ fn short_name(e: &[u8]) -> String {
 struct Walk<'r, 'a, D: ?Sized> {
     region: &'r Region<'a, D>,
     layout: Fat32Layout,
-    seen: HashSet<u32>,
+    /// One bit per cluster number: reached already.
+    seen: Vec<u64>,
     /// Blocks of the FAT read so far, by index.
     fat_blocks: HashMap<u64, Vec<u8>>,
 }
@@ -220,11 +221,13 @@ impl<D: ReadAt + ?Sized> Walk<'_, '_, D> {
                     "{path}: cluster chain reaches cluster {c}, outside 2..={max}"
                 ));
             }
-            if !self.seen.insert(c) {
+            let (word, bit) = (c as usize / 64, 1u64 << (c % 64));
+            if self.seen[word] & bit != 0 {
                 return Err(format!(
                     "{path}: cluster {c} is reached twice (a loop or a cross-link)"
                 ));
             }
+            self.seen[word] |= bit;
             out.push(c);
             let next = self
                 .fat_entry(c)

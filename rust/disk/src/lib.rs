@@ -16,6 +16,9 @@
 //!   (`/sys/class/block`), the booted slot;
 //! * [`device`], [`readat`], [`sparse`]: block devices versus image files,
 //!   positioned I/O, sparse writing;
+//! * [`medium`] — reading back from the medium, not the page cache, range
+//!   by range behind a write;
+//! * [`readcache`] — a read cache for the FAT driver's many small reads;
 //! * [`imagewrite`] — streaming a disk image onto a disk, tables last;
 //! * [`imagestream`] — a zstd-compressed image blob onto a disk (metalimage's
 //!   write path: decompress, write, check the blob, read back);
@@ -33,8 +36,10 @@ pub mod gptprio;
 pub mod guid;
 pub mod imagestream;
 pub mod imagewrite;
+pub mod medium;
 pub mod oem;
 pub mod readat;
+pub mod readcache;
 pub mod slotdesc;
 pub mod slots;
 pub mod slotverity;

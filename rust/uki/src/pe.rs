@@ -198,6 +198,15 @@ impl PeImage {
     /// Checks that the section table and every section's raw data lie inside
     /// `data`. Does not check machine or subsystem.
     pub fn parse(data: &[u8]) -> Result<Self> {
+        Self::parse_prefix(data, data.len() as u64)
+    }
+
+    /// [`PeImage::parse`] from the first bytes of a file of `file_len`
+    /// bytes (at least `prefix.len()`): the headers and section table must
+    /// lie in `prefix`, every section's raw data inside `file_len`. Lets a
+    /// caller read one section of a large image without reading the rest.
+    pub fn parse_prefix(prefix: &[u8], file_len: u64) -> Result<Self> {
+        let data = prefix;
         let pe_offset = pe_signature_offset(data)?;
         let coff = CoffHeader::parse(data, pe_offset + 4)?;
         let opt =
@@ -219,7 +228,7 @@ impl PeImage {
             optional_header_offset: opt.offset,
             section_table_offset: opt.offset + opt.size,
         };
-        let sections = parse_section_table(data, &info)?;
+        let sections = parse_section_table(data, file_len.max(data.len() as u64), &info)?;
         Ok(PeImage { info, sections })
     }
 
@@ -333,7 +342,7 @@ impl OptionalHeader {
 }
 
 /// The section table `info` locates; every section's raw data must lie in `data`.
-fn parse_section_table(data: &[u8], info: &PeInfo) -> Result<Vec<SectionHeader>> {
+fn parse_section_table(data: &[u8], file_len: u64, info: &PeInfo) -> Result<Vec<SectionHeader>> {
     let count = info.number_of_sections as usize;
     let table_end = info.section_table_end();
     if table_end > data.len() {
@@ -346,12 +355,10 @@ fn parse_section_table(data: &[u8], info: &PeInfo) -> Result<Vec<SectionHeader>>
     for i in 0..count {
         let s = SectionHeader::parse(data, info.section_table_offset + i * SECTION_HEADER_SIZE)?;
         let end = u64::from(s.raw_offset) + u64::from(s.raw_size);
-        if s.raw_size > 0 && end > data.len() as u64 {
+        if s.raw_size > 0 && end > file_len {
             return Err(UkiError::Malformed(format!(
-                "section {:?} raw data {:#x}..{end:#x} is past the end of the file ({:#x})",
-                s.name,
-                s.raw_offset,
-                data.len()
+                "section {:?} raw data {:#x}..{end:#x} is past the end of the file ({file_len:#x})",
+                s.name, s.raw_offset,
             )));
         }
         sections.push(s);

@@ -141,3 +141,21 @@ fn section_past_end_of_file_is_reported() {
     assert!(matches!(e, UkiError::Malformed(_)), "{e}");
     assert!(e.to_string().contains("section \".linux\" raw data"), "{e}");
 }
+
+#[test]
+fn headers_parse_from_a_prefix() {
+    use metalos_uki::pe::PeImage;
+    let d = sample_uki();
+    let full = PeImage::parse(&d).unwrap();
+    let end = full.info.section_table_end();
+    // The headers alone, checked against the file's length.
+    assert_eq!(
+        PeImage::parse_prefix(&d[..end], d.len() as u64).unwrap(),
+        full
+    );
+    // A section's data past that length is still refused.
+    let e = PeImage::parse_prefix(&d[..end], d.len() as u64 - 1).unwrap_err();
+    assert!(e.to_string().contains("past the end of the file"), "{e}");
+    // A prefix without the whole section table is an error.
+    assert!(PeImage::parse_prefix(&d[..end - 1], d.len() as u64).is_err());
+}

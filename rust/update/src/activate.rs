@@ -100,7 +100,11 @@ pub fn activate(disk: Option<&Path>, progress: &mut dyn FnMut(&str)) -> Result<S
         "checking slot {} ({}) against version {}'s sha256",
         target.number, target.name, record.version
     ));
-    let back = hash_range(&dev, target.first_lba * gpt.sector_size, record.usr.size)?;
+    let back = hash_range(
+        &disk.dev,
+        target.first_lba * gpt.sector_size,
+        record.usr.size,
+    )?;
     if back != record.usr.sha256 {
         bail!(
             "slot {} ({}) gives sha256 {back}, version {} was {}; it stays disabled: stage again",

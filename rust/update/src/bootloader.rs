@@ -9,19 +9,61 @@ use metalos_contract::paths::EspPath;
 use metalos_contract::update::BundleFile;
 use metalos_disk::esp_partition::EspHandle;
 use sha2::{Digest, Sha256};
+use std::thread::JoinHandle;
 
 const BOOTLOADER: &str = EspPath::BOOTLOADER.as_str();
 const STAGED: &str = EspPath::BOOTLOADER_STAGED.as_str();
 const PREVIOUS: &str = EspPath::BOOTLOADER_PREVIOUS.as_str();
 
-/// Writes the bundle's bootloader as BOOTX64.NEW (verified, synced) when
-/// it differs from the current one; the firmware never starts that name.
-/// Returns whether one is now waiting there.
-pub fn stage_bootloader(esp: &EspHandle, src: &BundleSource, file: &BundleFile) -> Result<bool> {
-    let current = esp
-        .read(BOOTLOADER, esp.partition_len())
-        .context("reading the current bootloader")?;
-    if hex::encode(Sha256::digest(&current)) == file.sha256 {
+/// Whether the bootloader on an ESP is already a given one, found out in
+/// another thread ([`SameBootloader::spawn`]).
+pub struct SameBootloader(JoinHandle<Result<Option<bool>>>);
+
+impl SameBootloader {
+    /// Starts comparing the bootloader on `esp` with `file`: its size,
+    /// then (only when that matches) its sha256, streaming it. Nothing may
+    /// write the ESP until [`Self::wait`].
+    pub fn spawn(esp: EspHandle, file: BundleFile) -> Self {
+        Self(std::thread::spawn(move || {
+            let same = esp.with_file(BOOTLOADER, |current, len| {
+                if len != file.size {
+                    return Ok(false);
+                }
+                let mut hasher = Sha256::new();
+                let mut buf = vec![0u8; 256 << 10];
+                loop {
+                    match current.read(&mut buf)? {
+                        0 => return Ok(hex::encode(hasher.finalize()) == file.sha256),
+                        n => hasher.update(&buf[..n]),
+                    }
+                }
+            })?;
+            Ok(same)
+        }))
+    }
+
+    /// Whether it is the same; `None`: the ESP has no bootloader.
+    pub fn wait(self) -> Result<Option<bool>> {
+        self.0
+            .join()
+            .expect("comparing does not panic")
+            .context("reading the current bootloader")
+    }
+}
+
+/// Writes the bundle's bootloader as BOOTX64.NEW (verified, synced) unless
+/// the current one is already `file` (`same`, from [`SameBootloader`];
+/// `None`: the ESP has none, an error); the firmware never starts that
+/// name. Returns whether one is now waiting there.
+pub fn stage_bootloader(
+    esp: &EspHandle,
+    src: &BundleSource,
+    file: &BundleFile,
+    same: Option<bool>,
+) -> Result<bool> {
+    let same = same
+        .with_context(|| format!("reading the current bootloader: the ESP has no {BOOTLOADER}"))?;
+    if same {
         return Ok(false);
     }
     // bundle.json's size is not trusted yet: a file larger than the ESP

@@ -10,8 +10,10 @@
 //! must agree; either alone is the anchor; neither means an unsigned disk.
 
 use metalos_contract::paths::{InitrdPath, UsrPath};
+use metalos_disk::esp::ReadSeek;
 use metalos_signing::VerifyingKey;
-use std::io::{BufReader, Read};
+use metalos_uki::pe::PeImage;
+use std::io::{self, BufReader, Read, SeekFrom};
 
 /// Errors finding a disk's key.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,44 @@ pub fn bootloader_key(uki: &[u8], place: &str) -> Result<Option<FoundKey>, Trust
     let Some(initrd) = parsed.section(".initrd") else {
         return Ok(None);
     };
+    initrd_key(initrd, place)
+}
+
+/// Most bytes read for a bootloader's PE headers (they open the file).
+const HEADERS_MAX: u64 = 64 << 10;
+
+/// The `.initrd` of a bootloader UKI of `len` bytes read through `file`:
+/// only its headers and that section are read. `None` as for
+/// [`bootloader_key`]: not a UKI with an initrd.
+pub fn read_bootloader_initrd(file: &mut dyn ReadSeek, len: u64) -> io::Result<Option<Vec<u8>>> {
+    let mut head = vec![0u8; len.min(HEADERS_MAX) as usize];
+    file.read_exact(&mut head)?;
+    let pe = match PeImage::parse_prefix(&head, len) {
+        Ok(pe) => pe,
+        // Headers past the prefix (or a malformed file): decide on all of
+        // it, as `bootloader_key` does.
+        Err(_) if (head.len() as u64) < len => {
+            let mut all = Vec::with_capacity(len as usize);
+            file.seek(SeekFrom::Start(0))?;
+            file.read_to_end(&mut all)?;
+            let uki = metalos_uki::reader::Uki::parse(&all).ok();
+            return Ok(uki.and_then(|u| u.section(".initrd").map(<[u8]>::to_vec)));
+        }
+        Err(_) => return Ok(None),
+    };
+    let Some(section) = pe.find(".initrd") else {
+        return Ok(None);
+    };
+    let mut data = vec![0u8; section.data_len() as usize];
+    if !data.is_empty() {
+        file.seek(SeekFrom::Start(u64::from(section.raw_offset)))?;
+        file.read_exact(&mut data)?;
+    }
+    Ok(Some(data))
+}
+
+/// The key in a bootloader's initrd ([`bootloader_key`]).
+pub fn initrd_key(initrd: &[u8], place: &str) -> Result<Option<FoundKey>, TrustError> {
     let entries =
         metalos_initrd::cpio::read_archives(initrd).map_err(|e| TrustError::Unreadable {
             place: place.to_string(),
@@ -200,6 +240,38 @@ mod tests {
             .to_string();
         assert!(e.contains("place 1") && e.contains("place 2"), "{e}");
         assert!(e.contains(&key(2).key.fingerprint()), "{e}");
+    }
+
+    /// A bootloader UKI whose initrd holds `key` as its signing key.
+    fn bootloader_with(key: &VerifyingKey) -> (Vec<u8>, Vec<u8>) {
+        let mut archive = metalos_initrd::cpio::Archive::new();
+        let path = InitrdPath::SIGNING_KEY.in_archive();
+        archive.file(path, 0o644, key.to_pem()).unwrap();
+        let mut initrd = vec![];
+        archive.write_to(&mut initrd, 0).unwrap();
+        let section = metalos_uki::NewSection::data(".initrd", &initrd);
+        let stub = metalos_uki::writer::minimal_stub();
+        (
+            metalos_uki::add_sections(&stub, &[section]).unwrap(),
+            initrd,
+        )
+    }
+
+    #[test]
+    fn only_the_headers_and_initrd_of_a_bootloader_are_needed() {
+        let key = SigningKey::generate().unwrap().verifying_key();
+        let (uki, initrd) = bootloader_with(&key);
+        assert_eq!(bootloader_key(&uki, "ESP").unwrap().unwrap().key, key);
+        let len = uki.len() as u64;
+        let read = read_bootloader_initrd(&mut io::Cursor::new(&uki), len).unwrap();
+        assert_eq!(read.as_deref(), Some(&initrd[..]));
+        assert_eq!(initrd_key(&initrd, "ESP").unwrap().unwrap().key, key);
+        // Not a PE, short or long: no initrd, as `bootloader_key` says.
+        for blob in [vec![7u8; 100], vec![7u8; 100 << 10]] {
+            let len = blob.len() as u64;
+            let read = read_bootloader_initrd(&mut io::Cursor::new(&blob), len).unwrap();
+            assert!(read.is_none());
+        }
     }
 
     #[test]

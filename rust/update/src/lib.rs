@@ -12,6 +12,8 @@
 //!   ([`activate::activate`]);
 //! * [`bootloader`] — replacing `EFI/BOOT/BOOTX64.EFI` without ever leaving
 //!   the ESP without one;
+//! * [`usrimage`] — the bundle's `/usr` image: read and hashed into memory
+//!   (or verified as a file), written into the slot and read back;
 //! * [`target`] — the disk being updated, its booted slot, read-back;
 //! * [`status`] — slot status, mark-good and rollback on the running system;
 //! * [`running`] — the running system's booted slot, and a read-only look
@@ -31,6 +33,7 @@ pub mod stage;
 pub mod status;
 pub mod target;
 pub mod trust;
+pub mod usrimage;
 
 pub use activate::activate;
 pub use source::BundleSource;

@@ -1,21 +1,23 @@
 //! Staging a bundle into the inactive `/usr` slot: verify (signature,
 //! sizes, sha256) before the disk is touched, disable the slot, write it,
-//! read it back; then either give it one trial boot at once (the bootloader
-//! UKI follows when the bundle carries another one), or leave it disabled
-//! with a record on the ESP for [`crate::activate`] (`--no-activate`: the
-//! update agent stages early and reboots later).
+//! read it back ([`crate::usrimage`]); then either give it one trial boot
+//! at once (the bootloader UKI follows when the bundle carries another
+//! one), or leave it disabled with a record on the ESP for
+//! [`crate::activate`] (`--no-activate`: the update agent stages early and
+//! reboots later).
 
 use crate::activate;
-use crate::fault::fault_point;
+use crate::bootloader::{stage_bootloader, SameBootloader};
 use crate::source::BundleSource;
-use crate::target::{hash_range, target_disk};
+use crate::target::target_disk;
 use crate::trust::Trust;
+use crate::usrimage::{self, Loaded, VerifiedUsr};
 use anyhow::{bail, Context, Result};
-use metalos_contract::update::{BundleFile, StagedUpdate};
+use metalos_contract::update::{BundleFile, StagedUpdate, UpdateManifest, BUNDLE_MANIFEST};
+use metalos_disk::blockdev::Disk;
 use metalos_disk::esp_partition::EspHandle;
 use metalos_disk::gpt::{Gpt, Partition};
 use metalos_disk::slots;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Where downloads are kept until verified (on ROOT, not in RAM).
@@ -49,26 +51,33 @@ pub struct StageRequest<'a> {
 pub fn stage(req: StageRequest<'_>, progress: &mut dyn FnMut(&str)) -> Result<StagedUpdate> {
     let src = BundleSource::parse(req.location, req.ca_cert)?;
     let (disk, mut gpt, booted) = target_disk(req.disk)?;
-    // The disk's own key decides (never the key of the host running this).
-    let trust = match req.trust {
-        TrustChoice::DiskKey => Trust::of_disk(&disk, &gpt, &booted, req.disk.is_none())?,
-        TrustChoice::Given(t) => t,
+    let on = TargetDisk {
+        disk: &disk,
+        gpt: &gpt,
+        booted: &booted,
+        online: req.disk.is_none(),
     };
     // Signature first: nothing below writes for an unsigned or forged bundle.
-    let manifest = trust
-        .read_manifest(&src)
-        .with_context(|| format!("reading the bundle at {}", req.location))?;
+    let checked = check_bundle(req.location, &src, on, req.trust)?;
+    let manifest = checked.manifest;
     let target = inactive_slot(&gpt, &booted, manifest.usr.size)?;
     progress(&format!(
         "staging version {} into slot {} ({}); booted: slot {} ({})",
         manifest.version, target.number, target.name, booted.number, booted.name
     ));
     // 1. Verified bytes before the slot is touched.
-    let staged = verified_usr_image(&src, &manifest.usr, req.disk, progress)?;
+    let staged = match checked.usr {
+        Some(loaded) => loaded.verify(&manifest.usr)?,
+        None => verified_usr_file(&src, &manifest.usr, req.disk, progress)?,
+    };
     // 2. The slot is about to be overwritten: never bootable meanwhile,
     // and an earlier record of what it held is void.
     let esp = EspHandle::find(&disk, &gpt).context("the boot disk has no ESP")?;
     activate::forget(&esp)?;
+    // Nothing else writes the ESP until step 4: whether its bootloader is
+    // already the bundle's is found out meanwhile, while the slot is written.
+    let same_bootloader =
+        (manifest.bootloader.as_ref()).map(|bl| SameBootloader::spawn(esp.clone(), bl.clone()));
     let dev = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -82,9 +91,11 @@ pub fn stage(req: StageRequest<'_>, progress: &mut dyn FnMut(&str)) -> Result<St
         target.number,
         disk.dev.display()
     ));
-    write_and_read_back(&dev, &gpt, &target, &staged, &manifest.usr)?;
-    if src.is_remote() {
-        let _ = std::fs::remove_file(&staged);
+    let offset = target.first_lba * gpt.sector_size;
+    let slot = format!("slot {}", target.number);
+    usrimage::write_and_read_back(&dev, &disk.dev, offset, &staged, &manifest.usr, &slot)?;
+    if let (true, VerifiedUsr::File(part)) = (src.is_remote(), &staged) {
+        let _ = std::fs::remove_file(part);
     }
     // 4. The bootloader waits as BOOTX64.NEW when the bundle carries another.
     let mut record = StagedUpdate {
@@ -94,8 +105,8 @@ pub fn stage(req: StageRequest<'_>, progress: &mut dyn FnMut(&str)) -> Result<St
         usr: manifest.usr.clone(),
         bootloader: None,
     };
-    if let Some(bl) = &manifest.bootloader {
-        if crate::bootloader::stage_bootloader(&esp, &src, bl)? {
+    if let (Some(bl), Some(same)) = (&manifest.bootloader, same_bootloader) {
+        if stage_bootloader(&esp, &src, bl, same.wait()?)? {
             record.bootloader = Some(bl.clone());
         }
     }
@@ -110,6 +121,62 @@ pub fn stage(req: StageRequest<'_>, progress: &mut dyn FnMut(&str)) -> Result<St
         ));
     }
     Ok(record)
+}
+
+/// The disk being staged, as [`target_disk`] found it.
+#[derive(Clone, Copy)]
+struct TargetDisk<'a> {
+    disk: &'a Disk,
+    gpt: &'a Gpt,
+    booted: &'a Partition,
+    /// The running system's disk (its `/usr` is mounted).
+    online: bool,
+}
+
+/// What is known once bundle.json's signature holds.
+struct Checked {
+    manifest: UpdateManifest,
+    /// A local `/usr` image read and hashed meanwhile (not yet compared
+    /// with the manifest); `None`: verify it by streaming.
+    usr: Option<Loaded>,
+}
+
+/// Reads bundle.json and checks its signature with the key `trust`
+/// chooses. Reading and hashing a local `/usr` image needs no key: it runs
+/// meanwhile, and counts only once the signature holds.
+fn check_bundle(
+    location: &str,
+    src: &BundleSource,
+    on: TargetDisk<'_>,
+    trust: TrustChoice,
+) -> Result<Checked> {
+    let bytes = src
+        .read_small(BUNDLE_MANIFEST)
+        .with_context(|| format!("reading the bundle at {location}"))?;
+    let usr_path = local_usr_path(src, &bytes);
+    std::thread::scope(|s| {
+        let usr = s.spawn(|| usr_path.as_deref().and_then(usrimage::load));
+        let trust = match trust {
+            TrustChoice::DiskKey => Trust::of_disk(on.disk, on.gpt, on.booted, on.online)?,
+            TrustChoice::Given(t) => t,
+        };
+        let manifest = trust
+            .verify_manifest(src, bytes)
+            .with_context(|| format!("reading the bundle at {location}"))?;
+        let usr = usr.join().expect("loading does not panic");
+        Ok(Checked { manifest, usr })
+    })
+}
+
+/// The local path of the `/usr` image bundle.json (not yet verified)
+/// names, for a bundle in a directory.
+fn local_usr_path(src: &BundleSource, manifest: &[u8]) -> Option<PathBuf> {
+    let BundleSource::Dir(dir) = src else {
+        return None;
+    };
+    let text = std::str::from_utf8(manifest).ok()?;
+    let m = UpdateManifest::parse(text).ok()?;
+    Some(dir.join(m.usr.file))
 }
 
 /// The `/usr` slot that is not `booted`, checked to hold `size` bytes.
@@ -133,15 +200,15 @@ fn inactive_slot(gpt: &Gpt, booted: &Partition, size: u64) -> Result<Partition> 
 /// A local file holding the verified `/usr` image: the bundle's own file
 /// for a directory, a download for a URL (next to the image offline, on
 /// ROOT on a host).
-fn verified_usr_image(
+fn verified_usr_file(
     src: &BundleSource,
     usr: &BundleFile,
     disk_arg: Option<&Path>,
     progress: &mut dyn FnMut(&str),
-) -> Result<PathBuf> {
+) -> Result<VerifiedUsr> {
     if let BundleSource::Dir(dir) = src {
         src.copy_verified(usr, &mut std::io::sink(), |_| {})?;
-        return Ok(dir.join(&usr.file));
+        return Ok(VerifiedUsr::File(dir.join(&usr.file)));
     }
     let dir = match disk_arg {
         Some(d) => d
@@ -161,51 +228,5 @@ fn verified_usr_image(
         return Err(e.context("download failed; nothing was changed"));
     }
     out.sync_all()?;
-    Ok(part)
-}
-
-/// Writes `staged` into `target` (through the whole disk, at the slot's
-/// offset), syncs, and reads it back against the manifest's sha256.
-fn write_and_read_back(
-    dev: &std::fs::File,
-    gpt: &Gpt,
-    target: &Partition,
-    staged: &Path,
-    usr: &BundleFile,
-) -> Result<()> {
-    let offset = target.first_lba * gpt.sector_size;
-    write_slot(staged, dev, offset, usr.size)?;
-    let back = hash_range(dev, offset, usr.size)?;
-    if back != usr.sha256 {
-        bail!(
-            "read-back of slot {} gives sha256 {back}, expected {}; the slot stays disabled",
-            target.number,
-            usr.sha256
-        );
-    }
-    Ok(())
-}
-
-fn write_slot(src: &Path, out: &std::fs::File, offset: u64, size: u64) -> Result<()> {
-    let mut input = std::fs::File::open(src)?;
-    let mut out = out;
-    out.seek(SeekFrom::Start(offset))?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut done = 0u64;
-    let mut paused = false;
-    while done < size {
-        let n = input.read(&mut buf)?;
-        if n == 0 {
-            bail!("{} ended early", src.display());
-        }
-        out.write_all(&buf[..n])?;
-        done += n as u64;
-        if !paused && done >= size / 2 {
-            paused = true;
-            out.sync_all()?;
-            fault_point("mid-write");
-        }
-    }
-    out.sync_all()?;
-    Ok(())
+    Ok(VerifiedUsr::File(part))
 }

@@ -7,7 +7,6 @@ use metalos_disk::blockdev;
 use metalos_disk::gpt::{Gpt, Partition};
 use metalos_disk::slots;
 use sha2::{Digest, Sha256};
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// The disk to update and its booted slot: the running system's (from the
@@ -38,23 +37,11 @@ pub fn target_disk(disk: Option<&Path>) -> Result<(blockdev::Disk, Gpt, Partitio
     ))
 }
 
-/// sha256 of `size` bytes at `offset` of `dev`, read from the medium
-/// (cached pages are dropped first).
-pub fn hash_range(dev: &std::fs::File, offset: u64, size: u64) -> Result<String> {
-    // The read must come from the medium, not the page cache.
-    metalos_disk::device::sync_and_drop_cache(dev)
-        .context("dropping cached pages before the read-back")?;
-    let mut f = dev;
-    f.seek(SeekFrom::Start(offset))?;
+/// sha256 of `size` bytes at `offset` of the disk at `path`, read from
+/// the medium (not from cached pages).
+pub fn hash_range(path: &Path, offset: u64, size: u64) -> Result<String> {
     let mut hasher = Sha256::new();
-    let mut r = f.take(size);
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
+    metalos_disk::medium::read_from_medium(path, offset, size, |b| hasher.update(b))
+        .with_context(|| format!("reading back {}", path.display()))?;
     Ok(hex::encode(hasher.finalize()))
 }

@@ -99,7 +99,11 @@ impl Trust {
     /// says, then parses and validates it: the manifest returned is parsed
     /// from exactly the bytes that were verified.
     pub fn read_manifest(&self, src: &BundleSource) -> Result<UpdateManifest> {
-        let bytes = src.read_small(BUNDLE_MANIFEST)?;
+        self.verify_manifest(src, src.read_small(BUNDLE_MANIFEST)?)
+    }
+
+    /// [`Self::read_manifest`] for bundle.json's `bytes`, read earlier.
+    pub fn verify_manifest(&self, src: &BundleSource, bytes: Vec<u8>) -> Result<UpdateManifest> {
         self.check(src, &bytes)?;
         let text = String::from_utf8(bytes).context("bundle.json is not UTF-8")?;
         UpdateManifest::parse(&text).map_err(anyhow::Error::msg)
@@ -131,16 +135,29 @@ impl Trust {
     }
 }
 
-/// The key built into the bootloader UKI on `disk`'s ESP, if any.
+/// The key built into the bootloader UKI on `disk`'s ESP, if any (only
+/// its headers and initrd are read).
 fn bootloader_key(disk: &Disk, gpt: &Gpt) -> Result<Option<FoundKey>> {
     let bootloader = EspPath::BOOTLOADER.as_str();
     match EspHandle::find(disk, gpt) {
         Some(esp) if esp.exists(bootloader) => {
-            let uki = esp
-                .read(bootloader, esp.partition_len())
-                .context("reading the bootloader on the ESP")?;
+            // A directory entry may claim more than the partition holds.
+            let max = esp.partition_len();
+            let initrd = esp
+                .with_file(bootloader, |file, len| {
+                    if len > max {
+                        let why = format!("{len} bytes, more than the {max}-byte ESP");
+                        return Err(std::io::Error::other(why));
+                    }
+                    keys::read_bootloader_initrd(file, len)
+                })
+                .context("reading the bootloader on the ESP")?
+                .flatten();
             let place = format!("{} ESP {bootloader}", disk.dev.display());
-            Ok(keys::bootloader_key(&uki, &place)?)
+            match initrd {
+                Some(initrd) => Ok(keys::initrd_key(&initrd, &place)?),
+                None => Ok(None),
+            }
         }
         _ => Ok(None),
     }

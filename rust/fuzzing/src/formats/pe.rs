@@ -5,6 +5,7 @@
 
 use crate::seeds::{Seed, SeedSources};
 use metalos_secureboot::pe::{attach_signature, pad_for_signing, strip_signature, PeLayout};
+pub use metalos_uki::writer::minimal_stub;
 use metalos_uki::writer::{add_sections, NewSection};
 use metalos_uki::{bzimage_release, replace_cmdline, Uki};
 
@@ -145,42 +146,6 @@ pub fn seeds(src: &SeedSources) -> anyhow::Result<Vec<Seed>> {
         add("minimal-uki", &uki);
     }
     Ok(out)
-}
-
-/// A smallest PE32+ x86-64 EFI application: headers and one `.text`.
-pub fn minimal_stub() -> Vec<u8> {
-    let mut b = vec![0u8; 0x400];
-    b[0..2].copy_from_slice(b"MZ");
-    b[0x3c..0x40].copy_from_slice(&0x80u32.to_le_bytes());
-    let pe = 0x80;
-    b[pe..pe + 4].copy_from_slice(b"PE\0\0");
-    let coff = pe + 4;
-    b[coff..coff + 2].copy_from_slice(&0x8664u16.to_le_bytes()); // machine
-    b[coff + 2..coff + 4].copy_from_slice(&1u16.to_le_bytes()); // sections
-    b[coff + 16..coff + 18].copy_from_slice(&240u16.to_le_bytes()); // optional header size
-    b[coff + 18..coff + 20].copy_from_slice(&0x0022u16.to_le_bytes()); // characteristics
-    let opt = coff + 20;
-    let put32 =
-        |b: &mut Vec<u8>, at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
-    b[opt..opt + 2].copy_from_slice(&0x20bu16.to_le_bytes()); // PE32+
-    put32(&mut b, opt + 4, 0x200); // SizeOfCode
-    put32(&mut b, opt + 16, 0x1000); // AddressOfEntryPoint
-    put32(&mut b, opt + 20, 0x1000); // BaseOfCode
-    put32(&mut b, opt + 32, 0x1000); // SectionAlignment
-    put32(&mut b, opt + 36, 0x200); // FileAlignment
-    put32(&mut b, opt + 56, 0x2000); // SizeOfImage
-    put32(&mut b, opt + 60, 0x200); // SizeOfHeaders
-    b[opt + 68..opt + 70].copy_from_slice(&10u16.to_le_bytes()); // EFI application
-    put32(&mut b, opt + 108, 16); // NumberOfRvaAndSizes
-    let sec = opt + 240;
-    b[sec..sec + 5].copy_from_slice(b".text");
-    put32(&mut b, sec + 8, 0x200); // VirtualSize
-    put32(&mut b, sec + 12, 0x1000); // VirtualAddress
-    put32(&mut b, sec + 16, 0x200); // SizeOfRawData
-    put32(&mut b, sec + 20, 0x200); // PointerToRawData
-    put32(&mut b, sec + 36, 0x6000_0020); // code, execute, read
-    b[0x200] = 0xc3;
-    b
 }
 
 #[cfg(test)]

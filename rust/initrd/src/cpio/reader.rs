@@ -64,6 +64,9 @@ impl Entry {
 /// hundred MiB). A few KiB of zstd can claim gigabytes.
 pub const MAX_UNPACKED: u64 = 1 << 30;
 
+/// Most bytes reserved up front for a zstd member (its header's claim).
+const PRESIZE_MAX: u64 = 64 << 20;
+
 /// Reads every entry of every archive in `data` (trailers are not listed),
 /// decompressing at most [`MAX_UNPACKED`] bytes.
 ///
@@ -147,7 +150,14 @@ impl StreamReader {
         use std::io::Read;
         let decoder = zstd::stream::read::Decoder::with_buffer(frame)
             .map_err(|e| malformed(pos, format!("zstd: {e}")))?;
-        let mut plain = Vec::new();
+        // The frame's declared size saves growing the buffer step by step;
+        // it is not trusted beyond a modest reservation (a wrong one only
+        // costs a reallocation).
+        let declared = zstd::zstd_safe::get_frame_content_size(frame)
+            .ok()
+            .flatten();
+        let reserve = declared.unwrap_or(0).min(self.budget).min(PRESIZE_MAX);
+        let mut plain = Vec::with_capacity(reserve as usize);
         decoder
             .take(self.budget.saturating_add(1))
             .read_to_end(&mut plain)
