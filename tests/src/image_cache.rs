@@ -99,7 +99,11 @@ pub fn shared_fixture(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
     h.update(serde_json::to_vec(&crate::inputs()).unwrap());
     let key = hex::encode(h.finalize());
     let root = crate::repo().join("target/test-fixtures");
-    let dir = root.join(format!("{name}-{}-{}", &sources_fingerprint()[..12], &key[..16]));
+    let dir = root.join(format!(
+        "{name}-{}-{}",
+        &sources_fingerprint()[..12],
+        &key[..16]
+    ));
     if !dir.is_dir() {
         let tmp = root.join(format!(".tmp-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
