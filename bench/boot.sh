@@ -36,6 +36,14 @@ for i in $(seq "$RUNS"); do
   cp --sparse=always "$work/floor/disk.img" "$work/disk.img"
   measure "$work/disk.img" "Not activating Mandatory" >> "$work/floor.txt"
 done
+cut -d' ' -f1 "$work/floor.txt" > "$work/floor.wall"
+read -r f_med f_rng _ < <(stats "$work/floor.wall")
+for kind in metalos metalos-second; do
+  cut -d' ' -f1 "$work/$kind.txt" > "$work/$kind.wall"
+  read -r m_med m_rng _ < <(stats "$work/$kind.wall")
+  name=boot-first; [ $kind = metalos-second ] && name=boot-later
+  row $name "$m_med" "$f_med" s "$RUNS" "$m_rng" "$f_rng"
+done
 for kind in metalos metalos-second floor; do
   echo "  $kind: wall to rootfs median $(cut -d' ' -f1 "$work/$kind.txt" | median) s, initrd userspace median $(cut -d' ' -f2 "$work/$kind.txt" | median) s (runs: $(tr '\n' ';' < "$work/$kind.txt"))"
 done
