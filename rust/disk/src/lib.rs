@@ -16,6 +16,9 @@
 //!   (`/sys/class/block`), the booted slot;
 //! * [`device`], [`readat`], [`sparse`]: block devices versus image files,
 //!   positioned I/O, sparse writing;
+//! * [`zerohash`], [`rangehash`]: SHA-256 that takes runs of zeros without
+//!   their bytes, two streams at a time, and of file ranges with holes
+//!   (hashing mostly-empty images);
 //! * [`imagewrite`] — streaming a disk image onto a disk, tables last;
 //! * [`usrfs`], [`verity`], [`slotverity`], [`slotdesc`]: the `/usr`
 //!   squashfs, its dm-verity tree and its slot descriptor.
@@ -31,6 +34,7 @@ pub mod gptprio;
 pub mod guid;
 pub mod imagewrite;
 pub mod oem;
+pub mod rangehash;
 pub mod readat;
 pub mod slotdesc;
 pub mod slots;
@@ -38,3 +42,4 @@ pub mod slotverity;
 pub mod sparse;
 pub mod usrfs;
 pub mod verity;
+pub mod zerohash;
