@@ -196,6 +196,11 @@ impl<'f, K> PairHasher<'f, K> {
         self.queue.is_empty()
     }
 
+    /// How many ranges are queued and not hashed yet.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Hashes a bounded piece: the data up to the next hole of the first
     /// two ranges, then up to 8 MiB of zeros of each (together).
     pub fn step(&mut self) -> io::Result<()> {

@@ -176,7 +176,7 @@ fn stage_bundle(
     contents: &Contents,
     keys: Option<&BuildKeys>,
 ) -> Result<Option<TempDir>, BuildError> {
-    let bundle = write_bundle(out, disk.as_file(), placements, records, contents)?;
+    let bundle = write_bundle(out, disk.path(), placements, records, contents)?;
     if let (Some(bundle), Some(keys)) = (&bundle, keys) {
         let path = bundle
             .path()

@@ -153,13 +153,15 @@ fn hash_parts(disk: &File, parts: &[Part], ready: Receiver<usize>) -> io::Result
         while let Ok(i) = ready.try_recv() {
             waiting -= add_part(&mut hasher, parts, i);
         }
-        if !hasher.is_idle() {
+        // A range alone waits for a partner while more are coming: hashed
+        // together, two ranges cost little more than one.
+        if hasher.queued() >= 2 || (waiting == 0 && !hasher.is_idle()) {
             hasher.step()?;
-        } else if waiting == 0 {
-            break;
-        } else {
+        } else if waiting > 0 {
             let i = ready.recv().map_err(|_| unfinished())?;
             waiting -= add_part(&mut hasher, parts, i);
+        } else {
+            break;
         }
     }
     collect_digests(parts, hasher.finish()?)
