@@ -14,8 +14,9 @@
 //!   `config.ign`) read in place ([`oem::OemPartition`]);
 //! * [`blockdev`] — disks and partitions as the kernel sees them
 //!   (`/sys/class/block`), the booted slot;
-//! * [`device`], [`readat`], [`sparse`]: block devices versus image files,
-//!   positioned I/O, sparse writing;
+//! * [`device`], [`readat`], [`sparse`], [`blockcache`]: block devices
+//!   versus image files, positioned I/O, sparse writing, a write-back
+//!   block cache for writers of many small pieces;
 //! * [`zerohash`], [`rangehash`]: SHA-256 that takes runs of zeros without
 //!   their bytes, two streams at a time, and of file ranges with holes
 //!   (hashing mostly-empty images);
@@ -23,6 +24,7 @@
 //! * [`usrfs`], [`verity`], [`slotverity`], [`slotdesc`]: the `/usr`
 //!   squashfs, its dm-verity tree and its slot descriptor.
 
+pub mod blockcache;
 pub mod blockdev;
 pub mod device;
 pub mod esp;

@@ -164,13 +164,13 @@ pub fn take_zeros_pair(a: &mut RangeHash, b: &mut RangeHash, n: u64) {
     b.advance(n);
 }
 
-/// Hashes ranges of one file on the calling thread, two at a time, as
-/// they are added: [`Self::step`] does a bounded piece of work, so a
-/// caller can add ranges that become final meanwhile.
+/// Hashes ranges of one file on the calling thread, two at a time, so
+/// that their holes are hashed together: [`Self::step`] does a bounded
+/// piece of work, so a caller can also add ranges as they become final.
 pub struct PairHasher<'f, K> {
     file: &'f File,
-    /// Ranges in the order added; the first two are worked on.
-    queue: VecDeque<(K, RangeHash)>,
+    /// Ranges not hashed yet.
+    queue: Vec<(K, RangeHash)>,
     done: Vec<(K, RangeHash)>,
     buf: Vec<u8>,
 }
@@ -180,7 +180,7 @@ impl<'f, K> PairHasher<'f, K> {
     pub fn new(file: &'f File) -> Self {
         Self {
             file,
-            queue: VecDeque::new(),
+            queue: vec![],
             done: vec![],
             buf: vec![0; 1 << 20],
         }
@@ -188,7 +188,7 @@ impl<'f, K> PairHasher<'f, K> {
 
     /// Queues a range (final from now on) under `key`.
     pub fn add(&mut self, key: K, range: RangeHash) {
-        self.queue.push_back((key, range));
+        self.queue.push((key, range));
     }
 
     /// Whether every range added has been hashed.
@@ -196,34 +196,40 @@ impl<'f, K> PairHasher<'f, K> {
         self.queue.is_empty()
     }
 
-    /// How many ranges are queued and not hashed yet.
-    pub fn queued(&self) -> usize {
-        self.queue.len()
-    }
-
-    /// Hashes a bounded piece: the data up to the next hole of the first
-    /// two ranges, then up to 8 MiB of zeros of each (together).
+    /// Hashes a bounded piece of the two ranges with the most left (so
+    /// that pairs last): their data up to the next hole, then up to 8 MiB
+    /// of zeros of each, together.
     pub fn step(&mut self) -> io::Result<()> {
-        for (_, r) in self.queue.iter_mut().take(2) {
-            r.take_data(self.file, u64::MAX, &mut self.buf)?;
+        let mut order: Vec<usize> = (0..self.queue.len()).collect();
+        order.sort_by_key(|i| std::cmp::Reverse(self.queue[*i].1.end - self.queue[*i].1.pos));
+        for i in order.iter().take(2) {
+            self.queue[*i]
+                .1
+                .take_data(self.file, u64::MAX, &mut self.buf)?;
         }
-        let mut active = self.queue.iter_mut().take(2);
-        match (active.next(), active.next()) {
-            (Some((_, a)), Some((_, b))) if a.zeros_ahead() > 0 && b.zeros_ahead() > 0 => {
-                let n = a.zeros_ahead().min(b.zeros_ahead()).min(STEP);
-                take_zeros_pair(a, b, n);
+        match order[..] {
+            [] => {}
+            [i] => {
+                let a = &mut self.queue[i].1;
+                a.take_zeros(a.zeros_ahead().min(STEP));
             }
-            (Some((_, a)), _) => a.take_zeros(a.zeros_ahead().min(STEP)),
-            (None, _) => {}
+            [i, j, ..] => {
+                let (a, b) = two_mut(&mut self.queue, i, j);
+                let n = a.1.zeros_ahead().min(b.1.zeros_ahead()).min(STEP);
+                if n > 0 {
+                    take_zeros_pair(&mut a.1, &mut b.1, n);
+                } else {
+                    // One of them is done or at data: the other alone.
+                    for r in [&mut a.1, &mut b.1] {
+                        r.take_zeros(r.zeros_ahead().min(STEP));
+                    }
+                }
+            }
         }
-        // A range that is done leaves the queue (a mark may still be due:
-        // take_data records it).
         let mut i = 0;
-        while i < self.queue.len().min(2) {
+        while i < self.queue.len() {
             if self.queue[i].1.is_done() {
-                let (k, mut r) = self.queue.remove(i).expect("in range");
-                r.record_marks();
-                self.done.push((k, r));
+                self.done.push(self.queue.swap_remove(i));
             } else {
                 i += 1;
             }
@@ -238,6 +244,18 @@ impl<'f, K> PairHasher<'f, K> {
             self.step()?;
         }
         Ok(self.done)
+    }
+}
+
+/// Two distinct elements of `v`, mutably.
+fn two_mut<T>(v: &mut [T], i: usize, j: usize) -> (&mut T, &mut T) {
+    assert_ne!(i, j);
+    if i < j {
+        let (a, b) = v.split_at_mut(j);
+        (&mut a[i], &mut b[0])
+    } else {
+        let (a, b) = v.split_at_mut(i);
+        (&mut b[0], &mut a[j])
     }
 }
 

@@ -107,6 +107,11 @@ impl<'a, D: ?Sized> Region<'a, D> {
         self.len == 0
     }
 
+    /// What the window is over, its start and its length.
+    pub fn window(&self) -> (&'a D, u64, u64) {
+        (self.file, self.start, self.len)
+    }
+
     /// Moves the cursor back to the window's start.
     pub fn rewind_to_start(&mut self) {
         self.pos = 0;

@@ -1,10 +1,11 @@
 //! Writing the disk image: the GPT first, then each placed partition's
 //! content on its own thread (the FAT32 ESP and OEM partition, the
 //! squashfs `/usr` and its dm-verity seal), while [`crate::disk_hash`]
-//! hashes what is final for the manifest.
+//! hashes the whole disk as its pieces become final; the partitions are
+//! hashed last.
 
 use crate::contents::Contents;
-use crate::disk_hash::{Hashing, Ready};
+use crate::disk_hash::{partition_digests, Ready, WholeDisk};
 use crate::error::{output_error, BuildError};
 use crate::layout::{self, Placement};
 use crate::manifest::{FilesystemRecord, PartitionRecord};
@@ -104,8 +105,8 @@ impl DiskWriter<'_> {
             .iter()
             .map(|place| self.spec.partitions[place.index].content == ContentKind::Empty)
             .collect();
-        let hashing = Hashing::start(s, self.disk, self.spec.disk.size.0, placements, &empty);
-        let filesystems = self.write_contents(placements, entries, &hashing.ready())?;
+        let whole = WholeDisk::start(s, self.disk, self.spec.disk.size.0, placements);
+        let filesystems = self.write_contents(placements, entries, &whole.ready())?;
         let mut records: Vec<PartitionRecord> = placements
             .iter()
             .zip(entries)
@@ -116,8 +117,11 @@ impl DiskWriter<'_> {
             .collect();
         (self.progress)("hashing the image and its partitions");
         let sync = s.spawn(|| self.disk.sync_all());
+        // While the whole disk is being hashed on its thread.
         let out = then(&records)?;
-        let (sha256, hashes) = hashing.finish().map_err(output_error(self.path))?;
+        let hashes =
+            partition_digests(self.disk, placements, &empty).map_err(output_error(self.path))?;
+        let sha256 = whole.finish().map_err(output_error(self.path))?;
         sync.join()
             .expect("sync thread")
             .map_err(output_error(self.path))?;
