@@ -2,6 +2,7 @@
 //! volume id and label, timestamps from the build's epoch, files and
 //! directories created in sorted order.
 
+use crate::blockcache::BlockCache;
 use crate::fatcheck::check_fat32;
 use crate::readat::{ReadAt, WriteAt};
 use crate::sparse::Region;
@@ -165,6 +166,19 @@ fn fat_err(path: &str, e: impl std::fmt::Debug) -> EspError {
 /// Formats `region` as FAT32 and writes `files` (plus their parent
 /// directories) in sorted order.
 pub fn write_esp<D: WriteAt + ?Sized>(
+    region: Region<'_, D>,
+    options: &EspOptions,
+    files: &[EspFile],
+) -> Result<(), EspError> {
+    // The FAT driver writes a few bytes or one cluster at a time: through
+    // a cache, written out at the end in large writes.
+    let (disk, start, len) = region.window();
+    let cache = BlockCache::new(disk, start, len);
+    format_and_fill(Region::new(&cache, 0, len), options, files)?;
+    cache.flush().map_err(|e| fat_err("/", e))
+}
+
+fn format_and_fill<D: WriteAt + ?Sized>(
     mut region: Region<'_, D>,
     options: &EspOptions,
     files: &[EspFile],

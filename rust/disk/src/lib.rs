@@ -14,17 +14,22 @@
 //!   `config.ign`) read in place ([`oem::OemPartition`]);
 //! * [`blockdev`] — disks and partitions as the kernel sees them
 //!   (`/sys/class/block`), the booted slot;
-//! * [`device`], [`readat`], [`sparse`]: block devices versus image files,
-//!   positioned I/O, sparse writing;
+//! * [`device`], [`readat`], [`sparse`], [`blockcache`]: block devices
+//!   versus image files, positioned I/O, sparse writing, a write-back
+//!   block cache for writers of many small pieces;
 //! * [`medium`] — reading back from the medium, not the page cache, range
 //!   by range behind a write;
 //! * [`readcache`] — a read cache for the FAT driver's many small reads;
+//! * [`zerohash`], [`rangehash`]: SHA-256 that takes runs of zeros without
+//!   their bytes, two streams at a time, and of file ranges with holes
+//!   (hashing mostly-empty images);
 //! * [`imagewrite`] — streaming a disk image onto a disk, tables last;
 //! * [`imagestream`] — a zstd-compressed image blob onto a disk (metalimage's
 //!   write path: decompress, write, check the blob, read back);
 //! * [`usrfs`], [`verity`], [`slotverity`], [`slotdesc`]: the `/usr`
 //!   squashfs, its dm-verity tree and its slot descriptor.
 
+pub mod blockcache;
 pub mod blockdev;
 pub mod device;
 pub mod esp;
@@ -38,6 +43,7 @@ pub mod imagestream;
 pub mod imagewrite;
 pub mod medium;
 pub mod oem;
+pub mod rangehash;
 pub mod readat;
 pub mod readcache;
 pub mod slotdesc;
@@ -46,3 +52,4 @@ pub mod slotverity;
 pub mod sparse;
 pub mod usrfs;
 pub mod verity;
+pub mod zerohash;

@@ -6,7 +6,6 @@
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 
 use crate::readat::{ReadAt, WriteAt};
@@ -66,64 +65,13 @@ pub fn punch_hole(file: &File, offset: u64, len: u64) -> io::Result<()> {
 }
 
 /// sha256 (lower-case hex) of `len` bytes at `offset`. Holes are hashed
-/// from a zero buffer instead of being read, which saves the kernel from
-/// zero-filling pages for the mostly-empty regions of a fresh image.
+/// as runs of zeros instead of being read ([`crate::rangehash`]), which
+/// saves the kernel from zero-filling pages for the mostly-empty regions
+/// of a fresh image.
 pub fn sha256_range(file: &File, offset: u64, len: u64) -> io::Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let zeros = vec![0u8; 1 << 20];
-    let end = offset + len;
-    let mut pos = offset;
-    while pos < end {
-        let (data_start, data_end) = next_data(file, pos, end);
-        // Hole before the data.
-        let mut z = data_start - pos;
-        while z > 0 {
-            let n = z.min(zeros.len() as u64) as usize;
-            hasher.update(&zeros[..n]);
-            z -= n as u64;
-        }
-        let mut p = data_start;
-        while p < data_end {
-            let n = (data_end - p).min(buf.len() as u64) as usize;
-            file.read_exact_at(&mut buf[..n], p)?;
-            hasher.update(&buf[..n]);
-            p += n as u64;
-        }
-        pos = data_end;
-    }
-    Ok(hex_lower(&hasher.finalize()))
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The next data segment `[start, end)` at or after `pos`, clamped to
-/// `limit`; `(limit, limit)` when only holes remain. Filesystems without
-/// SEEK_DATA support report everything as data.
-fn next_data(file: &File, pos: u64, limit: u64) -> (u64, u64) {
-    let fd = file.as_raw_fd();
-    // SAFETY: lseek on an owned descriptor; the file offset is not used elsewhere (all I/O is positional).
-    let start = unsafe { libc::lseek(fd, pos as libc::off_t, libc::SEEK_DATA) };
-    if start < 0 {
-        let errno = io::Error::last_os_error().raw_os_error();
-        return if errno == Some(libc::ENXIO) {
-            (limit, limit)
-        } else {
-            (pos, limit)
-        };
-    }
-    let start = (start as u64).min(limit);
-    // SAFETY: as above.
-    let end = unsafe { libc::lseek(fd, start as libc::off_t, libc::SEEK_HOLE) };
-    let end = if end < 0 {
-        limit
-    } else {
-        (end as u64).min(limit)
-    };
-    (start, end)
+    let mut range = crate::rangehash::RangeHash::new(offset, len);
+    range.run(file, &mut vec![0u8; 1 << 20])?;
+    Ok(range.finalize_hex())
 }
 
 /// A window `[start, start+len)` of a file (or of any [`ReadAt`]) with
@@ -157,6 +105,11 @@ impl<'a, D: ?Sized> Region<'a, D> {
     /// Whether the window is empty.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// What the window is over, its start and its length.
+    pub fn window(&self) -> (&'a D, u64, u64) {
+        (self.file, self.start, self.len)
     }
 
     /// Moves the cursor back to the window's start.
@@ -292,7 +245,10 @@ mod tests {
             ((3 << 20) + 20, 100),
             (5 << 20, 1 << 20),
         ] {
-            let want = hex_lower(&Sha256::digest(&all[off as usize..(off + len) as usize]));
+            let want: String = Sha256::digest(&all[off as usize..(off + len) as usize])
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             assert_eq!(
                 sha256_range(&f, off, len).unwrap(),
                 want,

@@ -7,7 +7,9 @@ use crate::contents::{resolve_contents, Contents};
 use crate::disk_writer::{DiskWriter, WrittenDisk};
 use crate::error::{output_error, BuildError};
 use crate::layout::{self, Placement};
-use crate::manifest::{ArtifactRecord, BuildManifest, DiskRecord, MANIFEST_VERSION};
+use crate::manifest::{
+    ArtifactRecord, BuildManifest, DiskRecord, PartitionRecord, MANIFEST_VERSION,
+};
 use crate::signing::BuildKeys;
 use metalos_config::spec::{ContentKind, ImageSpec};
 use metalos_config::{FieldError, Resolver};
@@ -70,7 +72,8 @@ pub fn build(
     )?;
     let contents = gather_contents(spec, &resolver, keys.as_ref(), progress)?;
     let disk_tmp = create_disk_file(out, spec.disk.size.0)?;
-    let written = DiskWriter {
+    // The update bundle is staged while the image is being hashed.
+    let (written, bundle_tmp) = DiskWriter {
         spec,
         disk: disk_tmp.as_file(),
         path: disk_tmp.path(),
@@ -79,15 +82,16 @@ pub fn build(
         key: keys.as_ref().map(|k| &k.key),
         progress,
     }
-    .write(&placements)?;
-    let bundle_tmp = stage_bundle(
-        out,
-        &disk_tmp,
-        &placements,
-        &written,
-        &contents,
-        keys.as_ref(),
-    )?;
+    .write(&placements, |records| {
+        stage_bundle(
+            out,
+            &disk_tmp,
+            &placements,
+            records,
+            &contents,
+            keys.as_ref(),
+        )
+    })?;
     let manifest = build_manifest(spec, epoch, written, contents, artifacts);
     let staged = Staged {
         manifest: write_manifest_tmp(out, &manifest)?,
@@ -168,17 +172,11 @@ fn stage_bundle(
     out: &Path,
     disk: &NamedTempFile,
     placements: &[Placement],
-    written: &WrittenDisk,
+    records: &[PartitionRecord],
     contents: &Contents,
     keys: Option<&BuildKeys>,
 ) -> Result<Option<TempDir>, BuildError> {
-    let bundle = write_bundle(
-        out,
-        disk.as_file(),
-        placements,
-        &written.partitions,
-        contents,
-    )?;
+    let bundle = write_bundle(out, disk.path(), placements, records, contents)?;
     if let (Some(bundle), Some(keys)) = (&bundle, keys) {
         let path = bundle
             .path()

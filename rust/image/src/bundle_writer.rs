@@ -6,17 +6,19 @@ use crate::contents::Contents;
 use crate::error::{output_error, BuildError};
 use crate::layout::Placement;
 use crate::manifest::PartitionRecord;
+use metalos_config::Resolved;
 use metalos_contract::update::{BundleFile, UpdateManifest, BUNDLE_FORMAT, BUNDLE_MANIFEST};
 use metalos_disk::esp::EspFile;
+use metalos_disk::sparse::sha256_range;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// Writes the update bundle into a temp dir in `out`, when the image has a
-/// `/usr` partition.
+/// `/usr` partition (read from the image file at `disk`).
 pub(crate) fn write_bundle(
     out: &Path,
-    disk: &File,
+    disk: &Path,
     placements: &[Placement],
     records: &[PartitionRecord],
     contents: &Contents,
@@ -32,14 +34,9 @@ pub(crate) fn write_bundle(
         .prefix(".update.")
         .tempdir_in(out)
         .map_err(output_error(out))?;
-    let usr = read_usr_slot(disk, place, rec).map_err(output_error(out))?;
-    let usr = save(dir.path(), "usr.img", &usr)?;
+    let usr = save_usr_slot(dir.path(), "usr.img", disk, place, rec)?;
     let bootloader = match find_bootloader(&contents.esp) {
-        Some(f) => Some(save(
-            dir.path(),
-            "bootloader.efi",
-            &f.content.read().map_err(output_error(out))?,
-        )?),
+        Some(f) => Some(save(dir.path(), "bootloader.efi", &f.content)?),
         None => None,
     };
     let manifest = UpdateManifest {
@@ -54,34 +51,68 @@ pub(crate) fn write_bundle(
     Ok(Some(dir))
 }
 
-/// The squashfs and its verity area (tree + descriptor): a staged slot is
-/// verifiable.
-fn read_usr_slot(
-    disk: &File,
+/// Saves the squashfs and its verity area (tree + descriptor) as
+/// `dir/name`: a staged slot is verifiable. Copied in the kernel from a
+/// descriptor of its own (the image's is shared with the hashing threads).
+fn save_usr_slot(
+    dir: &Path,
+    name: &str,
+    disk: &Path,
     place: &Placement,
     rec: &PartitionRecord,
-) -> std::io::Result<Vec<u8>> {
+) -> Result<BundleFile, BuildError> {
     let used = rec
         .filesystem
         .as_ref()
         .map(|f| f.bytes_used)
         .unwrap_or(place.size);
-    let len = metalos_disk::verity::SlotLayout::for_data_size(used).end;
-    let mut usr = vec![0u8; len.min(place.size) as usize];
-    disk.read_exact_at(&mut usr, place.offset)?;
-    Ok(usr)
-}
-
-/// Writes `dir/name` and describes it for the bundle manifest.
-fn save(dir: &Path, name: &str, bytes: &[u8]) -> Result<BundleFile, BuildError> {
-    use sha2::{Digest, Sha256};
+    let len = metalos_disk::verity::SlotLayout::for_data_size(used)
+        .end
+        .min(place.size);
+    let mut src = File::open(disk).map_err(output_error(disk))?;
+    src.seek(SeekFrom::Start(place.offset))
+        .map_err(output_error(disk))?;
     let path = dir.join(name);
-    std::fs::write(&path, bytes).map_err(output_error(&path))?;
+    if copy_to_new(&mut src.take(len), &path)? != len {
+        let short = std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the /usr slot at byte {} is cut short", place.offset),
+        );
+        return Err(output_error(disk)(short));
+    }
+    let sha256 = sha256_range(&File::open(&path).map_err(output_error(&path))?, 0, len)
+        .map_err(output_error(&path))?;
     Ok(BundleFile {
         file: name.into(),
-        size: bytes.len() as u64,
-        sha256: hex::encode(Sha256::digest(bytes)),
+        size: len,
+        sha256,
     })
+}
+
+/// Writes `content` to `dir/name` and describes it for the bundle manifest.
+fn save(dir: &Path, name: &str, content: &Resolved) -> Result<BundleFile, BuildError> {
+    let path = dir.join(name);
+    match content {
+        Resolved::Bytes(b) => std::fs::write(&path, b).map_err(output_error(&path))?,
+        Resolved::Path(p) => {
+            copy_to_new(&mut File::open(p).map_err(output_error(p))?, &path)?;
+        }
+    }
+    let file = File::open(&path).map_err(output_error(&path))?;
+    let size = file.metadata().map_err(output_error(&path))?.len();
+    let sha256 = sha256_range(&file, 0, size).map_err(output_error(&path))?;
+    Ok(BundleFile {
+        file: name.into(),
+        size,
+        sha256,
+    })
+}
+
+/// Copies everything `src` gives into a new file at `path` (between files,
+/// `std::io::copy` copies in the kernel); returns the bytes copied.
+fn copy_to_new(src: &mut impl Read, path: &Path) -> Result<u64, BuildError> {
+    let mut out = File::create(path).map_err(output_error(path))?;
+    std::io::copy(src, &mut out).map_err(output_error(path))
 }
 
 fn find_bootloader(esp: &[EspFile]) -> Option<&EspFile> {

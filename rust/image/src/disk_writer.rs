@@ -1,8 +1,11 @@
-//! Writing the disk image: each placed partition's content (the FAT32 ESP
-//! and OEM partition, the squashfs `/usr` and its dm-verity seal), the GPT,
-//! and the hashes that the manifest records.
+//! Writing the disk image: the GPT first, then each placed partition's
+//! content on its own thread (the FAT32 ESP and OEM partition, the
+//! squashfs `/usr` and its dm-verity seal), while [`crate::disk_hash`]
+//! hashes the whole disk as its pieces become final; the partitions are
+//! hashed last.
 
 use crate::contents::Contents;
+use crate::disk_hash::{partition_digests, Ready, WholeDisk};
 use crate::error::{output_error, BuildError};
 use crate::layout::{self, Placement};
 use crate::manifest::{FilesystemRecord, PartitionRecord};
@@ -11,12 +14,13 @@ use metalos_disk::esp::{write_esp, EspFile, EspOptions};
 use metalos_disk::gpt::Partition;
 use metalos_disk::gptprio::GptPrio;
 use metalos_disk::guid::{filesystem_uuid, partition_guid, SENTINEL_DISK_GUID};
-use metalos_disk::sparse::{sha256_range, Region};
+use metalos_disk::sparse::Region;
 use metalos_disk::usrfs::{write_squashfs, SquashfsOptions};
 use metalos_signing::SigningKey;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
+use std::thread::Scope;
 use uuid::Uuid;
 
 /// Everything needed to write the partitions into a sized, empty disk file.
@@ -45,51 +49,171 @@ pub(crate) struct WrittenDisk {
     pub partitions: Vec<PartitionRecord>,
 }
 
+/// What the partition-writing threads share (the progress callback stays
+/// on the calling thread).
+struct PartWriter<'a> {
+    spec: &'a ImageSpec,
+    disk: &'a File,
+    contents: &'a Contents,
+    epoch: u64,
+    key: Option<&'a SigningKey>,
+}
+
 impl DiskWriter<'_> {
-    /// Writes every partition and the GPT, syncs, and hashes the result.
-    pub(crate) fn write(&self, placements: &[Placement]) -> Result<WrittenDisk, BuildError> {
-        let mut records = self.write_partitions(placements)?;
+    /// Writes the GPT and every partition, hashing them meanwhile. Once
+    /// all partitions are written, `then` runs with their records (not
+    /// hashed yet) while the hashing and the sync finish.
+    pub(crate) fn write<T>(
+        &self,
+        placements: &[Placement],
+        then: impl FnOnce(&[PartitionRecord]) -> Result<T, BuildError>,
+    ) -> Result<(WrittenDisk, T), BuildError> {
+        let entries = self.gpt_entries(placements);
+        (self.progress)("writing the GPT (protective MBR, primary and backup)");
+        let mut gpt = layout::empty_gpt(self.spec, SENTINEL_DISK_GUID);
+        gpt.partitions = entries.clone();
+        // First: the bytes outside the partitions are final from here on.
+        gpt.write(self.disk)?;
+        std::thread::scope(|s| self.write_and_hash(s, placements, &entries, then))
+    }
+
+    /// The GPT entry of each placed partition (GUIDs from the seed).
+    fn gpt_entries(&self, placements: &[Placement]) -> Vec<Partition> {
+        let seed = self.spec.seed();
+        let mut per_type: BTreeMap<Uuid, u64> = BTreeMap::new();
+        placements
+            .iter()
+            .map(|place| {
+                let p = &self.spec.partitions[place.index];
+                let type_guid = type_guid(&p.type_name).expect("validated");
+                let nth = per_type.entry(type_guid).or_default();
+                let guid = partition_guid(&seed, &type_guid, *nth);
+                *nth += 1;
+                gpt_entry(p, place, self.spec.disk.sector_size, type_guid, guid)
+            })
+            .collect()
+    }
+
+    fn write_and_hash<'s, T>(
+        &'s self,
+        s: &'s Scope<'s, '_>,
+        placements: &[Placement],
+        entries: &[Partition],
+        then: impl FnOnce(&[PartitionRecord]) -> Result<T, BuildError>,
+    ) -> Result<(WrittenDisk, T), BuildError> {
+        let empty: Vec<bool> = placements
+            .iter()
+            .map(|place| self.spec.partitions[place.index].content == ContentKind::Empty)
+            .collect();
+        let whole = WholeDisk::start(s, self.disk, self.spec.disk.size.0, placements);
+        let filesystems = self.write_contents(placements, entries, &whole.ready())?;
+        let mut records: Vec<PartitionRecord> = placements
+            .iter()
+            .zip(entries)
+            .zip(filesystems)
+            .map(|((place, entry), fs)| {
+                partition_record(&self.spec.partitions[place.index], place, entry, fs)
+            })
+            .collect();
         (self.progress)("hashing the image and its partitions");
-        let (sha256, hashes) = hash_all(self.disk, placements, self.spec.disk.size.0)
+        let sync = s.spawn(|| self.disk.sync_all());
+        // While the whole disk is being hashed on its thread.
+        let out = then(&records)?;
+        let hashes =
+            partition_digests(self.disk, placements, &empty).map_err(output_error(self.path))?;
+        let sha256 = whole.finish().map_err(output_error(self.path))?;
+        sync.join()
+            .expect("sync thread")
             .map_err(output_error(self.path))?;
         for (record, hash) in records.iter_mut().zip(hashes) {
             record.sha256 = hash;
         }
-        Ok(WrittenDisk {
+        let written = WrittenDisk {
             sha256,
             partitions: records,
-        })
+        };
+        Ok((written, out))
     }
 
-    /// Writes each partition's content, then the GPT listing them all.
-    fn write_partitions(
+    /// Writes every partition with content, each on its own thread, and
+    /// reports each to `ready` once written (the empty ones at once).
+    /// The first error in placement order wins.
+    fn write_contents(
         &self,
         placements: &[Placement],
-    ) -> Result<Vec<PartitionRecord>, BuildError> {
-        let seed = self.spec.seed();
-        let mut gpt = layout::empty_gpt(self.spec, SENTINEL_DISK_GUID);
-        let mut records = vec![];
-        let mut per_type: BTreeMap<Uuid, u64> = BTreeMap::new();
-        for place in placements {
-            let p = &self.spec.partitions[place.index];
-            let type_guid = type_guid(&p.type_name).expect("validated");
-            let nth = per_type.entry(type_guid).or_default();
-            let guid = partition_guid(&seed, &type_guid, *nth);
-            *nth += 1;
-            let filesystem = match p.content {
-                ContentKind::Empty => None,
-                ContentKind::Esp => Some(self.write_fat(p, place, &guid, &self.contents.esp)?),
-                ContentKind::Oem => Some(self.write_fat(p, place, &guid, &self.contents.oem)?),
-                ContentKind::Usr => Some(self.write_usr(p, place, &seed)?),
-            };
-            let entry = gpt_entry(p, place, self.spec.disk.sector_size, type_guid, guid);
-            records.push(partition_record(p, place, &entry, filesystem));
-            gpt.partitions.push(entry);
+        entries: &[Partition],
+        ready: &Ready,
+    ) -> Result<Vec<Option<FilesystemRecord>>, BuildError> {
+        let writer = PartWriter {
+            spec: self.spec,
+            disk: self.disk,
+            contents: self.contents,
+            epoch: self.epoch,
+            key: self.key,
+        };
+        let writer = &writer;
+        std::thread::scope(|s| {
+            let mut threads = vec![];
+            for (i, (place, entry)) in placements.iter().zip(entries).enumerate() {
+                let p = &self.spec.partitions[place.index];
+                let Some(what) = content_step(p) else {
+                    ready.partition(i);
+                    threads.push(None);
+                    continue;
+                };
+                (self.progress)(&what);
+                let ready = ready.clone();
+                threads.push(Some(s.spawn(move || {
+                    let fs = writer.write(p, place, &entry.guid)?;
+                    ready.partition(i);
+                    Ok(fs)
+                })));
+            }
+            threads
+                .into_iter()
+                .map(|t| match t {
+                    Some(t) => t.join().expect("partition writer").map(Some),
+                    None => Ok(None),
+                })
+                .collect()
+        })
+    }
+}
+
+/// The progress line for writing a partition's content; `None` for an
+/// empty partition.
+fn content_step(p: &PartitionSpec) -> Option<String> {
+    let what = match p.content {
+        ContentKind::Empty => return None,
+        ContentKind::Esp => "the FAT32 ESP",
+        ContentKind::Oem => "the FAT32 OEM partition",
+        ContentKind::Usr => "the squashfs /usr",
+    };
+    let seal = if p.content == ContentKind::Usr {
+        " and sealing it (dm-verity tree)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "writing {what} into partition {} ({}){seal}",
+        p.slot, p.label
+    ))
+}
+
+impl PartWriter<'_> {
+    /// Writes the content of partition `p` (not empty).
+    fn write(
+        &self,
+        p: &PartitionSpec,
+        place: &Placement,
+        guid: &Uuid,
+    ) -> Result<FilesystemRecord, BuildError> {
+        match p.content {
+            ContentKind::Esp => self.write_fat(p, place, guid, &self.contents.esp),
+            ContentKind::Oem => self.write_fat(p, place, guid, &self.contents.oem),
+            ContentKind::Usr => self.write_usr(p, place, &self.spec.seed()),
+            ContentKind::Empty => unreachable!("empty partitions are not written"),
         }
-        (self.progress)("writing the GPT (protective MBR, primary and backup)");
-        gpt.write(self.disk)?;
-        self.disk.sync_all().map_err(output_error(self.path))?;
-        Ok(records)
     }
 
     /// Formats a FAT32 partition (the ESP or the OEM partition) holding
@@ -101,15 +225,6 @@ impl DiskWriter<'_> {
         guid: &Uuid,
         files: &[EspFile],
     ) -> Result<FilesystemRecord, BuildError> {
-        let what = if p.content == ContentKind::Oem {
-            "OEM partition"
-        } else {
-            "ESP"
-        };
-        (self.progress)(&format!(
-            "writing the FAT32 {what} into partition {} ({})",
-            p.slot, p.label
-        ));
         let fs_uuid = filesystem_uuid(guid);
         let volume_id = u32::from_le_bytes(fs_uuid.as_bytes()[..4].try_into().unwrap());
         let esp_options = EspOptions {
@@ -144,10 +259,6 @@ impl DiskWriter<'_> {
         place: &Placement,
         seed: &Uuid,
     ) -> Result<FilesystemRecord, BuildError> {
-        (self.progress)(&format!(
-            "writing the squashfs /usr into partition {} ({})",
-            p.slot, p.label
-        ));
         let sq = SquashfsOptions {
             zstd_level: self.spec.usr.compression_level,
             mtime: u32::try_from(self.epoch).unwrap_or(u32::MAX),
@@ -155,7 +266,6 @@ impl DiskWriter<'_> {
         let region = Region::new(self.disk, place.offset, place.size);
         let info = write_squashfs(region, &self.contents.usr, sq)
             .map_err(|e| partition_error(p, e.to_string()))?;
-        (self.progress)(&format!("sealing /usr slot {} (dm-verity tree)", p.slot));
         crate::verity::seal_usr_slot(
             self.disk,
             place.offset,
@@ -236,21 +346,4 @@ fn partition_record(
         filesystem,
         sha256: String::new(),
     }
-}
-
-/// sha256 of the whole disk and of each placed partition, computed on two
-/// threads (whole disk | partitions) since the machine has few cores.
-fn hash_all(
-    disk: &File,
-    placements: &[Placement],
-    size: u64,
-) -> std::io::Result<(String, Vec<String>)> {
-    std::thread::scope(|s| {
-        let whole = s.spawn(|| sha256_range(disk, 0, size));
-        let parts: std::io::Result<Vec<String>> = placements
-            .iter()
-            .map(|p| sha256_range(disk, p.offset, p.size))
-            .collect();
-        Ok((whole.join().expect("hash thread")?, parts?))
-    })
 }

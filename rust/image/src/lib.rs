@@ -7,6 +7,8 @@
 //! - `artifacts`: initrds and UKIs built before the disk;
 //! - `contents` (crate-private): the ESP and `/usr` contents resolved from the spec;
 //! - `disk_writer` (crate-private): partitions, GPT and hashes written into the image;
+//! - `disk_hash` (crate-private): the image's and partitions' sha256 (the
+//!   whole disk on its own thread while the partitions are written);
 //! - `bundle_writer` (crate-private): the update bundle written next to the image
 //!   (its format is `metalos_contract::update`);
 //! - `layout`: partition placement;
@@ -20,6 +22,7 @@ pub mod artifacts;
 pub mod build;
 mod bundle_writer;
 mod contents;
+mod disk_hash;
 mod disk_writer;
 pub mod error;
 pub mod inspect;
