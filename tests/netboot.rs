@@ -67,7 +67,7 @@ fn pxe_images_a_blank_disk_then_it_boots_from_disk() {
     let console = vm.console_text();
     for line in [
         "metalimage: started",
-        "imaging: reading the image back",
+        "zeroed, read back in", // metalimage read the written extents back
         "formatting ROOT",
     ] {
         assert!(console.contains(line), "missing {line:?}");
