@@ -3,7 +3,10 @@
 //! code compiled into the tests, not by sources edited since the compile.
 
 use std::hash::{DefaultHasher, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[path = "src/walk.rs"]
+mod walk;
+use walk::walk;
 
 fn main() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -26,16 +29,4 @@ fn main() {
         "cargo:rustc-env=METALOS_TEST_CODE_FINGERPRINT={:016x}",
         h.finish()
     );
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let e = e.unwrap();
-        let t = e.file_type().unwrap();
-        if t.is_dir() {
-            walk(&e.path(), files);
-        } else if t.is_file() {
-            files.push(e.path());
-        }
-    }
 }

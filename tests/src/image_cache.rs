@@ -8,6 +8,7 @@
 //! and of the image sources (`images/`). A test gets its own copy of the
 //! output (sparse), so booting and writing it never touches the cached one.
 
+use crate::walk::walk;
 use metalos_config::InputsManifest;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -174,16 +175,4 @@ fn sources_fingerprint() -> &'static str {
         }
         hex::encode(h.finalize())
     })
-}
-
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let e = e.unwrap();
-        let t = e.file_type().unwrap();
-        if t.is_dir() {
-            walk(&e.path(), files);
-        } else if t.is_file() {
-            files.push(e.path());
-        }
-    }
 }

@@ -25,6 +25,7 @@ pub mod netboot;
 pub mod scripted_http;
 pub mod server;
 pub mod tls;
+mod walk;
 
 /// Debian inputs + static binaries; the tests FAIL (not skip) without them.
 pub fn inputs() -> InputsManifest {

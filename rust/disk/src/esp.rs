@@ -345,26 +345,17 @@ pub fn read_esp_file_if_present<D: WriteAt + ?Sized>(
     path: &str,
     max_len: u64,
 ) -> Result<Option<Vec<u8>>, EspError> {
-    check_volume(&region)?;
-    let fs = FileSystem::new(region, FsOptions::new()).map_err(|e| fat_err("/", e))?;
-    let mut file = match fs.root_dir().open_file(path) {
-        Ok(file) => file,
-        Err(lamfat::Error::NotFound) => return Ok(None),
-        Err(e) => return Err(fat_err(path, e)),
-    };
-    let len = file
-        .seek(SeekFrom::End(0))
-        .and_then(|len| file.seek(SeekFrom::Start(0)).map(|_| len))
-        .map_err(|e| fat_err(path, e))?;
-    if len > max_len {
-        return Err(fat_err(
-            path,
-            format_args!("{len} bytes, more than the {max_len} expected"),
-        ));
-    }
-    let mut data = Vec::with_capacity(len as usize);
-    file.read_to_end(&mut data).map_err(|e| fat_err(path, e))?;
-    Ok(Some(data))
+    with_esp_file(region, path, |file, len| {
+        if len > max_len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{len} bytes, more than the {max_len} expected"),
+            ));
+        }
+        let mut data = Vec::with_capacity(len as usize);
+        file.read_to_end(&mut data)?;
+        Ok(data)
+    })
 }
 
 /// Read access to one file of a FAT filesystem.
@@ -389,7 +380,9 @@ pub fn with_esp_file<D: WriteAt + ?Sized, R>(
         .seek(SeekFrom::End(0))
         .and_then(|len| file.seek(SeekFrom::Start(0)).map(|_| len))
         .map_err(|e| fat_err(path, e))?;
-    f(&mut file, len).map(Some).map_err(|e| fat_err(path, e))
+    f(&mut file, len)
+        .map(Some)
+        .map_err(|e| fat_err(path, format_args!("{e}")))
 }
 
 /// Writes (or overwrites) one file on a FAT filesystem, creating parents.
