@@ -50,10 +50,8 @@ nix-check-after-cargo-test: inputs cargo-test
 	scripts/nix-check --after-cargo-test
 
 # Every test of the workspace (what `cargo test --workspace` runs), each in
-# its own process, longest first; TEST_JOBS=N to change. One more job than
-# cores: the long VM tests wait on their guests (ssh, timers, HTTP) much of
-# the time (the CPU was 31-58% busy running them two at a time on 2 cores).
-TEST_JOBS ?= $(shell echo $$(( $$(nproc) + 1 )))
+# its own process, two at a time, longest first; TEST_JOBS=N to change.
+TEST_JOBS ?= $(shell nproc)
 cargo-test: inputs server-rootfs
 	scripts/run-tests -j $(TEST_JOBS)
 
