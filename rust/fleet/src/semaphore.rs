@@ -95,7 +95,9 @@ pub enum SemaphoreError {
 /// How often and how fast CAS conflicts are retried.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
-    /// Tries per request, including the first (default 16).
+    /// Tries per request, including the first (default 64: 16 ran out
+    /// under 200 clients on two servers on a loaded 2-core machine, and a
+    /// `conflict` answer only makes the host ask again later).
     pub tries: u32,
     /// Upper bound of the first pause; doubled per try up to 16× (default
     /// 5 ms). Each pause is uniformly random below its bound.
@@ -105,7 +107,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            tries: 16,
+            tries: 64,
             backoff: Duration::from_millis(5),
         }
     }
