@@ -174,6 +174,14 @@ fn mount_root(disk: &Disk, gpt: &Gpt) -> Result<()> {
             PROG,
             &format!("formatting ROOT ({}) as btrfs", root_dev.display()),
         );
+        if !sys::kernel_rng_ready() {
+            // libuuid retries getrandom(2) for about 1 s per UUID before it
+            // falls back to /dev/urandom: say why the format is slow.
+            sys::say(
+                PROG,
+                "the kernel's random number generator is not seeded yet (no RDRAND or RNG device): mkfs.btrfs waits for it up to a second per UUID",
+            );
+        }
         rootfs::format(&root_dev, MKFS_BTRFS.as_ref(), "/run/metalos/rootfs")
             .context("formatting ROOT")?;
     }

@@ -61,6 +61,6 @@ mod stream;
 
 pub use config::{Accel, Boot, Disk, DiskInterface, GuestFwd, HostFwd, Nic, UserNet};
 pub use error::{ConsoleContext, Result, VmError};
-pub use machine::{Captures, Machine, MachineBuilder};
+pub use machine::{Captures, Machine, MachineBuilder, TCG_CPU};
 pub use netns::NetnsLab;
 pub use paths::Tools;

@@ -72,12 +72,9 @@ impl MachineBuilder {
         self
     }
 
-    /// The CPU model (`-cpu`; default: QEMU's `qemu64` under TCG, `host`
-    /// under KVM). `max` gives the guest RDRAND, which the kernel trusts
-    /// to seed its random number generator at boot: without it (and
-    /// without an RNG device) `getrandom()` can block for minutes under
-    /// TCG, e.g. in a TLS handshake or a DHCP client that uses the `rand`
-    /// crate.
+    /// The CPU model (`-cpu`). Default: [`TCG_CPU`](super::TCG_CPU) under TCG, `host`
+    /// under KVM. Pass `qemu64` for a CPU without RDRAND, whose kernel
+    /// has no trusted entropy at boot.
     pub fn cpu_model(mut self, model: &str) -> Self {
         self.spec.cpu_model = Some(model.to_string());
         self

@@ -53,4 +53,5 @@ mod tests;
 
 pub use builder::MachineBuilder;
 pub use console::Captures;
+pub use qemu_args::TCG_CPU;
 pub use state::Machine;

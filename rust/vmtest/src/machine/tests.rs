@@ -33,6 +33,10 @@ fn kernel_machine_arguments() {
     let args = m.args(&ConsoleMode::Stdio).join(" ");
     assert!(args.contains("-nodefaults"), "{args}");
     assert!(args.contains("-accel tcg"), "{args}");
+    assert!(
+        args.contains("-cpu qemu64,+rdrand"),
+        "TCG guests have RDRAND: {args}"
+    );
     assert!(args.contains("-append console=ttyS0"), "{args}");
     assert!(args.contains("format=qcow2"), "{args}");
     assert!(args.contains("logical_block_size=4096,physical_block_size=4096"));
