@@ -50,7 +50,8 @@ nix-check-after-cargo-test: inputs cargo-test
 	scripts/nix-check --after-cargo-test
 
 # Every test of the workspace (what `cargo test --workspace` runs), each in
-# its own process, two at a time, longest first; TEST_JOBS=N to change.
+# its own process, one per core at a time (one VM slot more), longest
+# first; TEST_JOBS=N to change.
 TEST_JOBS ?= $(shell nproc)
 cargo-test: inputs server-rootfs
 	scripts/run-tests -j $(TEST_JOBS)

@@ -72,9 +72,9 @@ impl MachineBuilder {
         self
     }
 
-    /// The CPU model (`-cpu`). Default: [`TCG_CPU`](super::TCG_CPU) under TCG, `host`
-    /// under KVM. Pass `qemu64` for a CPU without RDRAND, whose kernel
-    /// has no trusted entropy at boot.
+    /// The CPU model (`-cpu`). Default: [`TCG_CPU`](super::TCG_CPU) under
+    /// TCG, `host` under KVM. Pass `qemu64` for a CPU without RDRAND,
+    /// whose kernel has no trusted entropy at boot.
     pub fn cpu_model(mut self, model: &str) -> Self {
         self.spec.cpu_model = Some(model.to_string());
         self
