@@ -80,6 +80,7 @@ fn ovmf_boots_our_uki_from_an_esp_we_wrote() {
         source_date_epoch: None,
         progress: &|_| {},
         signing_keys: None,
+        cache_dir: None,
     };
     metalos_image::build(
         &spec,

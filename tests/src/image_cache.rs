@@ -61,6 +61,7 @@ pub fn build_cached(key: &BuildKey, out: &Path, build: impl FnOnce(&Path)) {
             let _ = std::fs::remove_dir_all(&tmp);
         }
         prune(&cache);
+        prune_compress_cache();
     }
     copy_tree(&entry, out);
 }
@@ -83,6 +84,25 @@ fn prune(cache: &Path) {
         let stale = !e.file_name().to_string_lossy().contains(current);
         if age > MAX_UNUSED || (stale && age > STALE_GRACE) {
             let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Removes compressed initrds ([`crate::COMPRESS_CACHE`]) unused for a day:
+/// every change to the in-image binaries makes new ones.
+fn prune_compress_cache() {
+    let Ok(dir) = std::fs::read_dir(crate::repo().join(crate::COMPRESS_CACHE)) else {
+        return;
+    };
+    for e in dir.flatten() {
+        let unused = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .unwrap_or_default();
+        if unused > MAX_UNUSED {
+            let _ = std::fs::remove_file(e.path());
         }
     }
 }

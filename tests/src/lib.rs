@@ -10,6 +10,11 @@ use std::time::Duration;
 /// Generous: the machine is shared and QEMU runs under TCG.
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// Compressed initrds shared by every image build of a test run (and the
+/// next run): most image builds differ only in HostConfig or `/usr`, so their
+/// initrds are compressed once (`metalos build --cache-dir`).
+pub const COMPRESS_CACHE: &str = "target/compress-cache";
+
 /// The repository root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -119,6 +124,7 @@ pub fn build_image(
             source_date_epoch: None,
             progress: &|_| {},
             signing_keys: None,
+            cache_dir: Some(repo().join(COMPRESS_CACHE)),
         };
         metalos_image::build(&spec, &Resolver::new(&images, inputs.clone()), &options).unwrap();
     });

@@ -37,6 +37,13 @@ pub struct BuildArgs {
     /// signing.pub into /usr and the initrds (docs/signing.md).
     #[arg(long, value_name = "DIR")]
     keys: Option<PathBuf>,
+    /// Keep compressed initrds in DIR (created if missing) and reuse them
+    /// when the same archive is built again: rebuilding an image whose
+    /// initrds did not change skips their zstd -19 pass (most of a build's
+    /// time). Entries are named by their content; DIR may be shared by
+    /// builds and deleted at any time. The image is bit-identical either way.
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
 }
 
 /// Runs `metalos build`.
@@ -70,6 +77,7 @@ pub fn run(args: BuildArgs, progress: &Progress) -> Result<()> {
         source_date_epoch,
         progress: &step,
         signing_keys: args.keys.clone(),
+        cache_dir: args.cache_dir.clone(),
     };
     // The netboot bundle is signed with the image's keys.
     let keys = args.keys.clone().or_else(|| {

@@ -33,6 +33,7 @@ pub fn run(args: InitrdArgs, progress: &Progress) -> Result<()> {
     progress.step("collecting files, libraries and modules; writing the archive");
     let options = BuildOptions {
         mtime: source_date_epoch()?.unwrap_or(0),
+        cache: None,
     };
     let bytes = build(&spec, &resolver, &options)
         .with_context(|| format!("building the initrd from {} failed", args.spec.display()))?;

@@ -51,3 +51,39 @@ fn default_image_builds_and_passes_the_checkers() {
         "busybox"
     );
 }
+
+#[test]
+fn a_cache_dir_reuses_compressed_initrds_and_changes_no_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_arg = ["--cache-dir", cache.to_str().unwrap()];
+    let (first, second) = (dir.path().join("first"), dir.path().join("second"));
+    build_default_image(&first, &cache_arg);
+    let entries = |d: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let filled = entries(&cache);
+    assert_eq!(
+        filled.len(),
+        3,
+        "one entry per initrd, no temp files: {filled:?}"
+    );
+    assert!(filled.iter().all(|n| n.ends_with(".zst") && n.len() == 68));
+    build_default_image(&second, &cache_arg);
+    assert_eq!(
+        entries(&cache),
+        filled,
+        "the second build only reads the cache"
+    );
+    for file in ["disk.img", "manifest.json", "artifacts/setup-initrd"] {
+        assert!(
+            std::fs::read(first.join(file)).unwrap() == std::fs::read(second.join(file)).unwrap(),
+            "{file} differs between a cache miss and a hit"
+        );
+    }
+}

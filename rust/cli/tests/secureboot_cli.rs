@@ -33,16 +33,20 @@ fn signed_default_image_is_secure_boot_signed_and_reproducible() {
         metalos_ok(&["keys", "generate", "-q", k.to_str().unwrap()]);
     }
     let (out1, out2) = (dir.path().join("one"), dir.path().join("two"));
-    for out in [&out1, &out2] {
-        build_default_image(
-            out,
-            &[
-                "--keys",
-                a.to_str().unwrap(),
-                "--netboot-base-url",
-                "http://10.0.2.100",
-            ],
-        );
+    // The second build compresses its initrds afresh (an empty cache), so
+    // the comparison covers compression too.
+    let fresh_cache = dir.path().join("fresh-cache");
+    for (out, cache) in [(&out1, None), (&out2, Some(&fresh_cache))] {
+        let mut args = vec![
+            "--keys",
+            a.to_str().unwrap(),
+            "--netboot-base-url",
+            "http://10.0.2.100",
+        ];
+        if let Some(c) = cache {
+            args.extend(["--cache-dir", c.to_str().unwrap()]);
+        }
+        build_default_image(out, &args);
     }
     let db = a.join("db.crt");
     let signed = [

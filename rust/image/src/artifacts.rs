@@ -18,14 +18,14 @@ pub fn build_artifacts(
     spec: &ImageSpec,
     resolver: &mut Resolver,
     dir: &Path,
-    mtime: u64,
+    initrd_options: &metalos_initrd::BuildOptions,
     keys: Option<&BuildKeys>,
     progress: &dyn Fn(&str),
 ) -> Result<BTreeMap<String, ArtifactRecord>, BuildError> {
     let mut records = BTreeMap::new();
     for (i, initrd) in spec.initrds.iter().enumerate() {
         progress(&format!("building initrd {}", initrd.name));
-        let bytes = build_initrd(i, initrd, resolver, mtime, keys)?;
+        let bytes = build_initrd(i, initrd, resolver, initrd_options, keys)?;
         save(dir, &initrd.name, &bytes, resolver, &mut records)?;
     }
     for (i, u) in spec.ukis.iter().enumerate() {
@@ -42,7 +42,7 @@ fn build_initrd(
     i: usize,
     initrd: &InitrdArtifact,
     resolver: &Resolver,
-    mtime: u64,
+    options: &metalos_initrd::BuildOptions,
     keys: Option<&BuildKeys>,
 ) -> Result<Vec<u8>, FieldError> {
     let field = format!("initrds[{i}]");
@@ -65,7 +65,7 @@ fn build_initrd(
     // Sources in the initrd spec are relative to the initrd spec's directory.
     let mut sub = resolver.clone();
     sub.base_dir = spec_path.parent().unwrap_or(Path::new(".")).to_owned();
-    metalos_initrd::build(&ispec, &sub, &metalos_initrd::BuildOptions { mtime })
+    metalos_initrd::build(&ispec, &sub, options)
         .map_err(|e| FieldError::new(field, format!("{}: {e}", spec_path.display())))
 }
 

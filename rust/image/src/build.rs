@@ -40,6 +40,10 @@ pub struct BuildOptions<'a> {
     /// Key directory (`metalos keys generate`) to sign with; overrides the
     /// spec's `[signing] keys`. See [`crate::signing`].
     pub signing_keys: Option<PathBuf>,
+    /// Directory of compressed initrd archives to reuse and add to
+    /// ([`metalos_initrd::compress::compress_cached`]): a rebuild whose
+    /// initrds did not change skips their zstd pass. `None`: no cache.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// Builds the image described by `spec` into `options.out_dir`.
@@ -62,11 +66,15 @@ pub fn build(
         .map_err(output_error(out))?;
     let keys = crate::signing::load(spec, resolver, options.signing_keys.as_deref())?;
     let mut resolver = resolver.clone();
+    let initrd_options = metalos_initrd::BuildOptions {
+        mtime: epoch,
+        cache: options.cache_dir.clone(),
+    };
     let artifacts = build_artifacts(
         spec,
         &mut resolver,
         artifacts_tmp.path(),
-        epoch,
+        &initrd_options,
         keys.as_ref(),
         progress,
     )?;

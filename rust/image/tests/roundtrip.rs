@@ -63,7 +63,7 @@ proptest! {
         let spec = ImageSpec::parse(&text).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let resolver = Resolver::new(dir.path(), InputsManifest::new());
-        let options = BuildOptions { out_dir: dir.path().join("out"), source_date_epoch: None, progress: &|_| {}, signing_keys: None };
+        let options = BuildOptions { out_dir: dir.path().join("out"), source_date_epoch: None, progress: &|_| {}, signing_keys: None, cache_dir: None };
         let manifest = build(&spec, &resolver, &options).unwrap();
         let file = std::fs::File::open(dir.path().join("out/disk.img")).unwrap();
         let report = inspect_disk(&file).unwrap();

@@ -81,6 +81,7 @@ fn trees_keep_owners_modes_and_links() {
         source_date_epoch: None,
         progress: &|_| {},
         signing_keys: None,
+        cache_dir: None,
     };
     let manifest = build(&spec, &resolver, &options).unwrap();
     assert!(manifest.inputs.contains_key("rootfs"));

@@ -70,6 +70,7 @@ fn build_seals_usr_and_inspect_reports_it() {
         source_date_epoch: None,
         progress: &|_| {},
         signing_keys: None,
+        cache_dir: None,
     };
     let manifest = build(&spec, &resolver, &options).unwrap();
     let disk_path = out.join("disk.img");
@@ -115,6 +116,7 @@ fn build_seals_usr_and_inspect_reports_it() {
         source_date_epoch: None,
         progress: &|_| {},
         signing_keys: None,
+        cache_dir: None,
     };
     build(&spec, &resolver, &options).unwrap();
     let report2 = inspect_disk(&std::fs::File::open(out2.join("disk.img")).unwrap()).unwrap();

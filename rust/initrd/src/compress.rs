@@ -13,8 +13,14 @@
 //!   any worker count ≥ 1 but differs from single-threaded mode (0 workers),
 //!   so fixing the mode — not the count — is what makes builds bit-identical
 //!   across machines. A test checks that 1 and 3 workers agree.
+//!
+//! [`compress_cached`] keeps compressed archives in a directory keyed by
+//! their content, so a rebuild with an unchanged archive skips zstd.
 
 use zstd::zstd_safe::CParameter;
+
+mod cache;
+pub use cache::compress_cached;
 
 /// Worker threads used by [`compress`]. Any value ≥ 1 yields the same bytes.
 pub const WORKERS: u32 = 2;

@@ -47,6 +47,7 @@ fn ovmf_boots_a_uki_from_an_esp() {
             source_date_epoch: None,
             progress: &|_| {},
             signing_keys: None,
+            cache_dir: None,
         },
     )
     .unwrap();

@@ -327,9 +327,12 @@ pub fn real_inputs() -> PathBuf {
 
 /// `metalos build images/default.toml` with the real Debian inputs and the
 /// static binaries into `out`, plus `extra` arguments; returns stdout.
+/// Compressed initrds come from the test run's shared cache
+/// (`target/compress-cache`) unless `extra` names a `--cache-dir`.
 pub fn build_default_image(out: &Path, extra: &[&str]) -> String {
     let spec = repo_root().join("images/default.toml");
     let (inputs, statics) = (real_inputs(), static_inputs());
+    let shared_cache = repo_root().join("target/compress-cache");
     let mut args = vec![
         "build",
         "-q",
@@ -341,6 +344,9 @@ pub fn build_default_image(out: &Path, extra: &[&str]) -> String {
         "--out",
         out.to_str().unwrap(),
     ];
+    if !extra.contains(&"--cache-dir") {
+        args.extend(["--cache-dir", shared_cache.to_str().unwrap()]);
+    }
     args.extend_from_slice(extra);
     metalos_ok(&args)
 }

@@ -1,7 +1,7 @@
 //! Building an initrd from an [`InitrdSpec`].
 
 use super::{mode_or, parse_mode, Init, InitrdSpec};
-use crate::compress::{compress, CompressError, Compression};
+use crate::compress::{compress, compress_cached, CompressError, Compression};
 use crate::cpio::{normalize, Archive, CpioError, DeviceKind};
 use crate::elf::{closure, ElfError, LibFile, LibrarySearch};
 use crate::kmod::{KmodError, ModulesTree};
@@ -10,10 +10,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Build settings that are not part of the spec.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildOptions {
     /// mtime of every entry (`SOURCE_DATE_EPOCH`, or 0).
     pub mtime: u64,
+    /// Directory of compressed archives to reuse and add to
+    /// ([`compress_cached`]); `None` compresses every time.
+    pub cache: Option<PathBuf>,
 }
 
 impl BuildOptions {
@@ -23,7 +26,7 @@ impl BuildOptions {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        Self { mtime }
+        Self { mtime, cache: None }
     }
 }
 
@@ -85,7 +88,10 @@ impl Built {
             None => Vec::new(),
         };
         let main = self.main.to_bytes(options.mtime).map_err(cpio)?;
-        out.extend(compress(&main, self.compression)?);
+        out.extend(match &options.cache {
+            Some(dir) => compress_cached(&main, self.compression, dir)?,
+            None => compress(&main, self.compression)?,
+        });
         Ok(out)
     }
 }

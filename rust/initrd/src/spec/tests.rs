@@ -167,7 +167,10 @@ fn build_end_to_end() {
     let tmp = tempfile::tempdir().unwrap();
     let resolver = fixture(tmp.path());
     let spec = InitrdSpec::from_toml(SPEC).unwrap();
-    let opts = BuildOptions { mtime: 1_234_567 };
+    let opts = BuildOptions {
+        mtime: 1_234_567,
+        cache: None,
+    };
     let bytes = build(&spec, &resolver, &opts).unwrap();
     assert_eq!(
         bytes,
