@@ -17,7 +17,7 @@ METALOS_VM := target/$(TRIPLE)/release/metalos-vm
 INPUTS  := .cache/inputs/inputs.json
 CARGO   ?= cargo
 
-.PHONY: deps inputs server-rootfs static image server-image test cargo-test vm nix-check nix-check-after-cargo-test fuzz bench clean
+.PHONY: deps inputs server-rootfs static image server-image test cargo-test vm nix-check nix-check-after-cargo-test fuzz fuzz-after-cargo-test bench clean
 
 deps:
 	scripts/install-deps
@@ -43,7 +43,7 @@ server-image: server-rootfs
 # nix-check after cargo test skips what cargo test just ran on the same
 # bytes (scripts/nix-check says what); `make nix-check` alone runs it all.
 # Ends with the five slowest tests of the run (scripts/run-tests).
-test: cargo-test nix-check-after-cargo-test fuzz
+test: cargo-test nix-check-after-cargo-test fuzz-after-cargo-test
 	@cat target/test-report.txt
 
 nix-check-after-cargo-test: inputs cargo-test
@@ -63,6 +63,10 @@ nix-check: inputs
 FUZZ_SECONDS ?= 3
 fuzz: image
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz
+
+# The seed tool then comes from cargo-test's build (no second compile).
+fuzz-after-cargo-test: image cargo-test
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz --after-cargo-test
 
 vm: image
 	$(METALOS_VM) boot out/default/disk.img
