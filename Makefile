@@ -50,9 +50,11 @@ nix-check-after-cargo-test: inputs cargo-test
 	scripts/nix-check --after-cargo-test
 
 # Every test of the workspace (what `cargo test --workspace` runs), each in
-# its own process, one per core at a time (one VM slot more), longest
-# first; TEST_JOBS=N to change.
-TEST_JOBS ?= $(shell nproc)
+# its own process, one more at a time than cores (one VM slot more than
+# that), longest first; TEST_JOBS=N to change. The extra job fills the time
+# VM tests spend waiting on guest timers and fixed sleeps (about 9% of the
+# CPU was idle with one job per core).
+TEST_JOBS ?= $(shell echo $$(( $$(nproc) + 1 )))
 cargo-test: inputs server-rootfs
 	scripts/run-tests -j $(TEST_JOBS)
 
