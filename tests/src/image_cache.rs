@@ -75,12 +75,7 @@ fn prune(cache: &Path) {
     };
     let current = &sources_fingerprint()[..12];
     for e in dir.flatten() {
-        let age = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .unwrap_or_default();
+        let age = unused_for(&e);
         let stale = !e.file_name().to_string_lossy().contains(current);
         if age > MAX_UNUSED || (stale && age > STALE_GRACE) {
             let _ = std::fs::remove_dir_all(e.path());
@@ -95,16 +90,19 @@ fn prune_compress_cache() {
         return;
     };
     for e in dir.flatten() {
-        let unused = e
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .unwrap_or_default();
-        if unused > MAX_UNUSED {
+        if unused_for(&e) > MAX_UNUSED {
             let _ = std::fs::remove_file(e.path());
         }
     }
+}
+
+/// Time since `e` was last modified; zero if unknown.
+fn unused_for(e: &std::fs::DirEntry) -> Duration {
+    e.metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .unwrap_or_default()
 }
 
 /// A directory that `build` fills once per source and input change and
