@@ -93,7 +93,8 @@ mod tests {
     use std::io::Write;
     use std::process::{Command, Stdio};
 
-    fn sample() -> Vec<u8> {
+    /// About 1.3 MB of repetitive text (the cache tests use it too).
+    pub(super) fn sample() -> Vec<u8> {
         (0..100_000u32)
             .flat_map(|i| format!("line {} {}\n", i % 977, i / 13).into_bytes())
             .collect()

@@ -79,13 +79,8 @@ fn store(cache: &Path, entry: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::sample;
     use super::*;
-
-    fn sample() -> Vec<u8> {
-        (0..50_000u32)
-            .flat_map(|i| format!("entry {} {}\n", i % 311, i / 7).into_bytes())
-            .collect()
-    }
 
     fn entries(dir: &Path) -> Vec<PathBuf> {
         let mut v: Vec<_> = std::fs::read_dir(dir)
