@@ -8,6 +8,7 @@ use metalos_tests::*;
 use metalos_vmtest::{Disk, Machine, Nic, UserNet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use tempfile::TempPath;
 
 const HTTP: &str = "10.0.2.100:80";
 const BASE_URL: &str = "http://10.0.2.100";
@@ -109,16 +110,22 @@ fn each_mac_gets_its_own_host_config() {
 /// Netboots (NIC first in the boot order) with the iPXE script `script`
 /// onto a disk that already holds a MetalOS image, expecting metalimage to
 /// fail: returns its FATAL line once QEMU has exited by the emergency
-/// action (reboot, turned into an exit by -no-reboot), and the disk.
-fn failing_netboot(test: &str, script: &str, mac: &str) -> (String, PathBuf) {
+/// action (reboot, turned into an exit by -no-reboot), and the disk (a
+/// temporary file: a failed imaging may have zeroed all 1 GiB of it).
+fn failing_netboot(test: &str, script: &str, mac: &str) -> (String, TempPath) {
     failing_netboot_in(test, bundle(), script, mac)
 }
 
 /// [`failing_netboot`] serving `bundle`.
-fn failing_netboot_in(test: &str, bundle: &Path, script: &str, mac: &str) -> (String, PathBuf) {
+fn failing_netboot_in(test: &str, bundle: &Path, script: &str, mac: &str) -> (String, TempPath) {
     let name = format!("{test}.ipxe");
     std::fs::write(bundle.join(&name), script).unwrap();
-    let disk = bundle.parent().unwrap().join(format!("{test}.raw"));
+    let disk = tempfile::Builder::new()
+        .prefix(test)
+        .suffix(".raw")
+        .tempfile_in(bundle.parent().unwrap())
+        .unwrap()
+        .into_temp_path();
     let image = bundle.parent().unwrap().join("image/disk.img");
     let st = std::process::Command::new("cp")
         .args(["--sparse=always"])

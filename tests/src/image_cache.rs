@@ -7,6 +7,9 @@
 //! build code compiled into the tests (`rust/`, `Cargo.lock`; build.rs)
 //! and of the image sources (`images/`). A test gets its own copy of the
 //! output (sparse), so booting and writing it never touches the cached one.
+//! Files that entries have in common are stored once ([`blobs`]).
+
+mod blobs;
 
 use crate::walk::walk;
 use metalos_config::InputsManifest;
@@ -24,6 +27,9 @@ const MAX_UNUSED: Duration = Duration::from_secs(24 * 3600);
 
 /// Entries built from other sources are removed after this long unused.
 const STALE_GRACE: Duration = Duration::from_secs(600);
+
+/// The directory of shared files, beside the entries.
+const BLOBS: &str = "blobs";
 
 /// What a build reads besides the build code: its spec and host config.
 pub struct BuildKey<'a> {
@@ -56,6 +62,7 @@ pub fn build_cached(key: &BuildKey, out: &Path, build: impl FnOnce(&Path)) {
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).unwrap();
         build(&tmp);
+        blobs::share(&tmp, &cache.join(BLOBS));
         // Another process may have won the race: its copy is as good.
         if std::fs::rename(&tmp, &entry).is_err() {
             let _ = std::fs::remove_dir_all(&tmp);
@@ -75,12 +82,16 @@ fn prune(cache: &Path) {
     };
     let current = &sources_fingerprint()[..12];
     for e in dir.flatten() {
+        if e.file_name() == BLOBS {
+            continue;
+        }
         let age = unused_for(&e);
         let stale = !e.file_name().to_string_lossy().contains(current);
         if age > MAX_UNUSED || (stale && age > STALE_GRACE) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
+    blobs::prune(&cache.join(BLOBS));
 }
 
 /// Removes compressed initrds ([`crate::COMPRESS_CACHE`]) unused for a day:
@@ -136,10 +147,19 @@ pub fn shared_fixture(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
     dir
 }
 
+/// Copies an entry for one test: every file its own inode (no
+/// `--preserve=links`: files an entry shares through a blob must not stay
+/// linked in the copy, where a test may write one of them).
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     let status = Command::new("cp")
-        .args(["-a", "--sparse=always", "--reflink=auto"])
+        .args([
+            "-R",
+            "-P",
+            "--preserve=mode,timestamps",
+            "--sparse=always",
+            "--reflink=auto",
+        ])
         .arg(from.join("."))
         .arg(to)
         .status()

@@ -19,7 +19,8 @@
 //! machine is built: `console.log` (every boot, with a separator line per
 //! boot), `qemu.log` (QEMU's command line and its stdout/stderr),
 //! `agent.log`, `OVMF_VARS.fd` (the private variable store) and
-//! `disk<N>.qcow2` overlays; with NICs on a [`NetnsLab`](crate::NetnsLab)
+//! `disk<N>.qcow2` overlays (removed when the machine is dropped, unless
+//! the test is failing); with NICs on a [`NetnsLab`](crate::NetnsLab)
 //! also `netns-setup.sh` and the lab's server logs (see [`crate::netns`]).
 //!
 //! # Lifetime

@@ -141,5 +141,14 @@ impl Drop for Machine {
                 self.finish(status);
             }
         }
+        // The overlays hold what the guest wrote (up to hundreds of MB
+        // per machine): kept beside the logs only when a test failed.
+        if !std::thread::panicking() {
+            for (file, format) in &self.disk_files {
+                if *format == "qcow2" {
+                    let _ = std::fs::remove_file(file);
+                }
+            }
+        }
     }
 }

@@ -47,6 +47,12 @@ fn kernel_machine_arguments() {
     assert!(!args.contains("pflash"));
     assert_eq!(m.disk_files()[0], dir.path().join("m/disk0.qcow2"));
     assert!(m.disk_files()[0].is_file());
+    drop(m);
+    assert!(
+        !dir.path().join("m/disk0.qcow2").exists(),
+        "a passing test's overlays go with the machine"
+    );
+    assert!(img.is_file(), "a direct disk stays");
 }
 
 #[test]
