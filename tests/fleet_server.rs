@@ -177,25 +177,29 @@ fn grant_sequence(log: &Path) -> Vec<String> {
 fn two_hosts_update_one_at_a_time_and_a_rolled_back_release_halts() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let disks: Vec<PathBuf> = HOSTS
+    // Only read from the image cache (booted disks are copies).
+    let v1: Vec<_> = HOSTS
         .iter()
         .map(|(name, mac, id)| {
-            let hc = host_config(d, name, mac, id);
-            let img =
-                build_server_with(&d.join(format!("v1-{name}")), &hc, |t| with_version(t, "1"));
+            cached_server_with(&host_config(d, name, mac, id), |t| with_version(t, "1"))
+        })
+        .collect();
+    let disks: Vec<PathBuf> = HOSTS
+        .iter()
+        .zip(&v1)
+        .map(|((name, _, _), img)| {
             raw_copy(
-                &img,
+                &img.join("disk.img"),
                 &repo().join(format!("target/vmtest-fleet-{name}.raw")),
             )
         })
         .collect();
     let hc = host_config(d, "bundle", HOSTS[0].1, HOSTS[0].2);
-    for v in ["2", "3"] {
-        build_server_with(&d.join(format!("v{v}")), &hc, |t| with_version(t, v));
-    }
+    let release = |v: &str| cached_server_with(&hc, |t| with_version(t, v));
+    let (v2, v3) = (release("2"), release("3"));
     let channel = d.join("channel");
-    publish(&channel, &d.join("v1-a/update"));
-    publish(&channel, &d.join("v2/update"));
+    publish(&channel, &v1[0].join("update"));
+    publish(&channel, &v2.join("update"));
     let etcd_dir = d.join("etcd");
     let peer = "http://127.0.0.1:2380";
     let lab = NetnsLab::new()
@@ -282,7 +286,7 @@ fn two_hosts_update_one_at_a_time_and_a_rolled_back_release_halts() {
     );
 
     // v3 fails its health check on the first host: rolled back, halted.
-    publish(&channel, &d.join("v3/update"));
+    publish(&channel, &v3.join("update"));
     let s = watch(pid, &[&a, &b], &mut timeline, "v3 halted", |s| {
         s["halted"]
             .as_array()

@@ -167,15 +167,13 @@ fn host_follows_its_channel_under_fleet_lock_and_denylists_a_rollback() {
     let key_path = dir.path().join("id");
     let key = keygen(&key_path);
     let hc = host_config(dir.path(), &key);
-    let build = |v: &str| {
-        build_server_with(&dir.path().join(format!("v{v}")), &hc, |t| {
-            with_version(t, v)
-        })
-    };
-    let v1 = build("1");
-    build("2");
-    build("3");
-    let bundle = |v: &str| dir.path().join(format!("v{v}/update"));
+    // Only read from the image cache (the booted disk is a copy).
+    let images: Vec<_> = ["1", "2", "3"]
+        .iter()
+        .map(|v| cached_server_with(&hc, |t| with_version(t, v)))
+        .collect();
+    let v1 = images[0].join("disk.img");
+    let bundle = |v: &str| images[v.parse::<usize>().unwrap() - 1].join("update");
     let dest = dir.path().join("channel");
     publish(&dest, &bundle("1"), None);
     // v2 at 0 %: published, but no host may start it yet.

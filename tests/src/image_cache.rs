@@ -14,6 +14,8 @@ mod blobs;
 use crate::walk::walk;
 use metalos_config::InputsManifest;
 use sha2::{Digest, Sha256};
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -44,33 +46,130 @@ pub struct BuildKey<'a> {
 }
 
 /// The output directory for `key`: from the cache when it is there, else
-/// `build(dir)` fills a fresh directory that then joins the cache. The
-/// result is copied into `out`. Without a usable key (an unreadable
-/// HostConfig) it simply builds into `out`.
-pub fn build_cached(key: &BuildKey, out: &Path, build: impl FnOnce(&Path)) {
-    let Some(digest) = digest(key) else {
-        return build(out);
-    };
+/// `build(dir)` fills a fresh directory that then joins the cache. Shared
+/// by every test that builds the same image: never modify it (copy it
+/// with [`copy_tree`]). While the returned [`Entry`] lives, the entry is
+/// not evicted.
+pub fn cached_entry(key: &BuildKey, build: impl FnOnce(&Path)) -> Entry {
+    let digest = digest(key);
     let cache = crate::repo().join("target/test-images");
     // Named by the sources too, so entries of older sources can go.
     let entry = cache.join(format!("{}-{digest}", &sources_fingerprint()[..12]));
-    if entry.is_dir() {
-        // The entry's mtime is its last use (see `prune`).
-        let _ = std::fs::File::open(&entry).and_then(|f| f.set_modified(SystemTime::now()));
-    } else {
-        let tmp = cache.join(format!(".tmp-{digest}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).unwrap();
-        build(&tmp);
-        blobs::share(&tmp, &cache.join(BLOBS));
-        // Another process may have won the race: its copy is as good.
-        if std::fs::rename(&tmp, &entry).is_err() {
-            let _ = std::fs::remove_dir_all(&tmp);
-        }
-        prune(&cache);
-        prune_compress_cache();
+    if let Some(e) = Entry::open(&entry) {
+        // The entry's mtime is its last use (see `prune`, `evict`).
+        let _ = e.lock.set_modified(SystemTime::now());
+        return e;
     }
-    copy_tree(&entry, out);
+    let tmp = cache.join(format!(".tmp-{digest}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    build(&tmp);
+    blobs::share(&tmp, &cache.join(BLOBS));
+    let lock = File::open(&tmp).unwrap();
+    lock.lock_shared().unwrap();
+    if std::fs::rename(&tmp, &entry).is_err() {
+        // Another process won the race: its copy is as good.
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Entry::open(&entry).expect("a cache entry another test just added");
+    }
+    prune(&cache);
+    evict(&cache, budget(), &entry);
+    prune_compress_cache();
+    Entry { path: entry, lock }
+}
+
+/// A cache entry in use: it holds a shared `flock` on the entry's
+/// directory, and [`evict`] leaves locked entries alone.
+pub struct Entry {
+    path: PathBuf,
+    lock: File,
+}
+
+impl Entry {
+    /// The entry at `path` if it is there, locked.
+    fn open(path: &Path) -> Option<Entry> {
+        let lock = File::open(path).ok()?;
+        lock.lock_shared().ok()?;
+        // Evicted between the open and the lock: the name is gone.
+        let same = |m: std::fs::Metadata, n: std::fs::Metadata| m.ino() == n.ino();
+        same(lock.metadata().ok()?, std::fs::metadata(path).ok()?).then(|| Entry {
+            path: path.to_path_buf(),
+            lock,
+        })
+    }
+}
+
+impl std::ops::Deref for Entry {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// The cache's size limit: `METALOS_TEST_IMAGE_CACHE_GB` (default 2).
+/// A clean-clone run builds about 40 images (3.4 GB after [`blobs`]);
+/// most are booted by one test, so keeping them all only costs disk.
+fn budget() -> u64 {
+    let gb: f64 = std::env::var("METALOS_TEST_IMAGE_CACHE_GB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2.0);
+    (gb * 1e9) as u64
+}
+
+/// Removes the least recently used entries that no test holds until the
+/// cache (entries' own files plus the blobs) fits in `limit` bytes.
+fn evict(cache: &Path, limit: u64, keep: &Path) {
+    let Ok(dir) = std::fs::read_dir(cache) else {
+        return;
+    };
+    let mut entries: Vec<(SystemTime, PathBuf)> = dir
+        .flatten()
+        .filter(|e| e.file_name() != BLOBS && !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    entries.sort();
+    let mut total: u64 =
+        entries.iter().map(|(_, p)| own_bytes(p)).sum::<u64>() + own_bytes(&cache.join(BLOBS));
+    for (_, path) in entries {
+        if total <= limit {
+            break;
+        }
+        if path == keep {
+            continue;
+        }
+        let Ok(lock) = File::open(&path) else {
+            continue;
+        };
+        if lock.try_lock().is_err() {
+            continue; // in use
+        }
+        let size = own_bytes(&path);
+        let dead = cache.join(format!(".evicted-{}", std::process::id()));
+        if std::fs::rename(&path, &dead).is_ok() {
+            let _ = std::fs::remove_dir_all(&dead);
+            total = total.saturating_sub(size);
+        }
+    }
+    blobs::prune(&cache.join(BLOBS));
+}
+
+/// Disk space of the files under `dir` that nothing else links to (for an
+/// entry: what removing it frees; its blobs are counted once, in `blobs/`).
+/// Tolerates entries vanishing meanwhile (another test evicting).
+fn own_bytes(dir: &Path) -> u64 {
+    let blobs = dir.ends_with(BLOBS);
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.flatten()
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?)))
+        .map(|(path, m)| match () {
+            _ if m.is_dir() => own_bytes(&path),
+            _ if m.nlink() == 1 || blobs => m.blocks() * 512,
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Removes what no later build can use: entries of other sources (every
@@ -150,7 +249,7 @@ pub fn shared_fixture(name: &str, build: impl FnOnce(&Path)) -> PathBuf {
 /// Copies an entry for one test: every file its own inode (no
 /// `--preserve=links`: files an entry shares through a blob must not stay
 /// linked in the copy, where a test may write one of them).
-fn copy_tree(from: &Path, to: &Path) {
+pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     let status = Command::new("cp")
         .args([
@@ -167,7 +266,7 @@ fn copy_tree(from: &Path, to: &Path) {
     assert!(status.success(), "cp {} {}", from.display(), to.display());
 }
 
-fn digest(key: &BuildKey) -> Option<String> {
+fn digest(key: &BuildKey) -> String {
     let mut h = Sha256::new();
     let mut field = |name: &str, bytes: &[u8]| {
         h.update(format!("{name} {}\n", bytes.len()));
@@ -178,14 +277,15 @@ fn digest(key: &BuildKey) -> Option<String> {
     field("spec-name", key.spec_name.as_bytes());
     field("spec", key.spec_text.as_bytes());
     if let Some(hc) = key.host_config {
-        field("host-config", &std::fs::read(hc).ok()?);
+        let bytes = std::fs::read(hc).unwrap_or_else(|e| panic!("{}: {e}", hc.display()));
+        field("host-config", &bytes);
     }
     for (name, entry) in &key.inputs.inputs {
         field("input", name.as_bytes());
         field("path", entry.path.as_os_str().as_encoded_bytes());
         field("sha256", entry.sha256.as_bytes());
     }
-    Some(hex::encode(h.finalize()))
+    hex::encode(h.finalize())
 }
 
 /// The build code compiled into these tests (`rust/`, `Cargo.lock`, from
@@ -213,4 +313,38 @@ fn sources_fingerprint() -> &'static str {
         }
         hex::encode(h.finalize())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An entry of 1 MiB, last used `age_s` seconds ago.
+    fn entry(cache: &Path, name: &str, age_s: u64) -> PathBuf {
+        let dir = cache.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("disk.img"), vec![1u8; 1 << 20]).unwrap();
+        let used = SystemTime::now() - Duration::from_secs(age_s);
+        File::open(&dir).unwrap().set_modified(used).unwrap();
+        dir
+    }
+
+    #[test]
+    fn eviction_removes_the_least_recently_used_entries_nobody_holds() {
+        let cache = tempfile::tempdir().unwrap();
+        let held = entry(cache.path(), "held", 400);
+        let oldest_free = entry(cache.path(), "old", 300);
+        let middle = entry(cache.path(), "middle", 200);
+        let newest = entry(cache.path(), "new", 100);
+        let _in_use = Entry::open(&held).unwrap();
+        // Four entries of 1 MiB, one held: evicting one is enough.
+        evict(cache.path(), (3 << 20) + (64 << 10), &newest);
+        assert!(held.is_dir(), "a held entry stays, however old");
+        assert!(!oldest_free.exists(), "least recently used goes first");
+        assert!(middle.is_dir() && newest.is_dir(), "the rest fits");
+        // Nothing fits: all but the held and the kept go.
+        evict(cache.path(), 0, &newest);
+        assert!(held.is_dir() && newest.is_dir() && !middle.exists());
+        assert!(Entry::open(&middle).is_none());
+    }
 }

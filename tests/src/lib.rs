@@ -93,7 +93,8 @@ pub fn build_default_with_inputs(
 }
 
 /// Builds `images/SPEC` (after `edit` rewrites its text) from `inputs`
-/// with an optional HostConfig override into `out`; returns the disk image.
+/// with an optional HostConfig override into `out` (the test's own copy);
+/// returns the disk image.
 pub fn build_image(
     spec_name: &str,
     out: &Path,
@@ -101,6 +102,22 @@ pub fn build_image(
     edit: impl FnOnce(String) -> String,
     inputs: InputsManifest,
 ) -> PathBuf {
+    let entry = cached_image(spec_name, host_config, edit, inputs);
+    image_cache::copy_tree(&entry, out);
+    out.join(metalos_image::build::DISK_FILE)
+}
+
+/// [`build_image`]'s output directory as the image cache keeps it, shared
+/// with every test that builds the same image: for tests that only read
+/// it (boot a [`raw_copy`] of its disk, publish its update bundle). Never
+/// modify anything in it; it stays in the cache while the returned value
+/// lives.
+pub fn cached_image(
+    spec_name: &str,
+    host_config: Option<&Path>,
+    edit: impl FnOnce(String) -> String,
+    inputs: InputsManifest,
+) -> image_cache::Entry {
     let images = repo().join("images");
     let text = edit(std::fs::read_to_string(images.join(spec_name)).unwrap());
     let mut spec = ImageSpec::parse(&text).unwrap();
@@ -118,7 +135,7 @@ pub fn build_image(
         host_config,
         inputs: &inputs,
     };
-    image_cache::build_cached(&key, out, |dir| {
+    image_cache::cached_entry(&key, |dir| {
         let options = metalos_image::BuildOptions {
             out_dir: dir.to_path_buf(),
             source_date_epoch: None,
@@ -127,8 +144,7 @@ pub fn build_image(
             cache_dir: Some(repo().join(COMPRESS_CACHE)),
         };
         metalos_image::build(&spec, &Resolver::new(&images, inputs.clone()), &options).unwrap();
-    });
-    out.join(metalos_image::build::DISK_FILE)
+    })
 }
 
 /// A `data:` URL of `text`, percent-encoded (for Ignition configs).

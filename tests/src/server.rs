@@ -1,7 +1,7 @@
 //! The Debian server image in tests: its inputs, building it, and `ssh`
 //! into a booted guest through a QEMU hostfwd on 127.0.0.1.
 
-use crate::{build_image, inputs, repo};
+use crate::{build_image, cached_image, inputs, repo};
 use metalos_config::InputsManifest;
 use metalos_vmtest::Machine;
 use std::path::{Path, PathBuf};
@@ -34,6 +34,15 @@ pub fn build_server_with(
     edit: impl FnOnce(String) -> String,
 ) -> PathBuf {
     build_image("server.toml", out, Some(host_config), edit, server_inputs())
+}
+
+/// [`build_server_with`]'s output as the image cache keeps it
+/// ([`cached_image`]: shared, never to be modified).
+pub fn cached_server_with(
+    host_config: &Path,
+    edit: impl FnOnce(String) -> String,
+) -> crate::image_cache::Entry {
+    cached_image("server.toml", Some(host_config), edit, server_inputs())
 }
 
 /// A free TCP port on 127.0.0.1.

@@ -10,20 +10,17 @@ use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 const BASE: &str = "http://10.0.2.100";
 const MAC: &str = "52:54:00:12:34:56";
 
-/// The default image, built once per test binary (kept for the process).
-fn default_image() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep();
-        let out = dir.join("default");
-        build_default_image(&out, &[]);
-        out
-    })
+/// The default image, built for one test (fast: the compressed initrds
+/// come from the shared cache) into a temp dir that goes with the guard.
+fn default_image() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("default");
+    build_default_image(&out, &[]);
+    (dir, out)
 }
 
 fn host_config(dir: &Path, name: &str, hostname: &str) -> String {
@@ -61,7 +58,8 @@ fn json(path: &Path) -> serde_json::Value {
 
 #[test]
 fn bundle_contents_hashes_and_reproducibility() {
-    let image = default_image();
+    let (_image_dir, image) = default_image();
+    let image = image.as_path();
     let dir = tempfile::tempdir().unwrap();
     let hc = host_config(dir.path(), "h.json", "node1");
     let host = format!("{}={hc}", MAC.to_uppercase());
@@ -151,7 +149,8 @@ fn bundle_contents_hashes_and_reproducibility() {
 
 #[test]
 fn build_writes_the_bundle_in_one_go() {
-    let image = default_image();
+    let (_image_dir, image) = default_image();
+    let image = image.as_path();
     let dir = tempfile::tempdir().unwrap();
     let hc = host_config(dir.path(), "h.json", "node1");
     let out = dir.path().join("img");
@@ -164,7 +163,8 @@ fn build_writes_the_bundle_in_one_go() {
 
 #[test]
 fn bad_hosts_fail_clearly_and_write_nothing() {
-    let image = default_image();
+    let (_image_dir, image) = default_image();
+    let image = image.as_path();
     let dir = tempfile::tempdir().unwrap();
     let good = host_config(dir.path(), "good.json", "node1");
     let bad = dir.path().join("bad.json");
@@ -234,7 +234,8 @@ fn bad_hosts_fail_clearly_and_write_nothing() {
 /// A small image directory: the default build's manifest and imaging.efi
 /// with a 1 MiB disk.img derived from `seed`.
 fn small_image(dir: &Path, seed: u8) -> PathBuf {
-    let image = default_image();
+    let (_image_dir, image) = default_image();
+    let image = image.as_path();
     let out = dir.join(format!("image-{seed}"));
     std::fs::create_dir_all(out.join("artifacts")).unwrap();
     std::fs::copy(
@@ -476,7 +477,8 @@ fn serve_gets_heads_and_404s() {
 /// arguments fail naming the fault and leave no partition table.
 #[test]
 fn image_write_puts_the_served_image_on_a_file() {
-    let image = default_image();
+    let (_image_dir, image) = default_image();
+    let image = image.as_path();
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle");
     build_bundle(image, &bundle, &[]);
