@@ -72,8 +72,9 @@ pub fn cached_entry(key: &BuildKey, build: impl FnOnce(&Path)) -> Entry {
         let _ = std::fs::remove_dir_all(&tmp);
         return Entry::open(&entry).expect("a cache entry another test just added");
     }
+    // Ours is locked (shared), so eviction passes it by.
+    evict(&cache, budget());
     prune(&cache);
-    evict(&cache, budget(), &entry);
     prune_compress_cache();
     Entry { path: entry, lock }
 }
@@ -118,25 +119,26 @@ fn budget() -> u64 {
 }
 
 /// Removes the least recently used entries that no test holds until the
-/// cache (entries' own files plus the blobs) fits in `limit` bytes.
-fn evict(cache: &Path, limit: u64, keep: &Path) {
+/// cache (entries' own files plus the blobs) fits in `limit` bytes. Blobs
+/// they leave unused go with the next [`prune`].
+fn evict(cache: &Path, limit: u64) {
     let Ok(dir) = std::fs::read_dir(cache) else {
         return;
     };
-    let mut entries: Vec<(SystemTime, PathBuf)> = dir
+    let mut entries: Vec<(SystemTime, PathBuf, u64)> = dir
         .flatten()
         .filter(|e| e.file_name() != BLOBS && !e.file_name().to_string_lossy().starts_with('.'))
         .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .map(|(used, path)| {
+            let size = own_bytes(&path);
+            (used, path, size)
+        })
         .collect();
     entries.sort();
-    let mut total: u64 =
-        entries.iter().map(|(_, p)| own_bytes(p)).sum::<u64>() + own_bytes(&cache.join(BLOBS));
-    for (_, path) in entries {
+    let mut total: u64 = entries.iter().map(|e| e.2).sum::<u64>() + own_bytes(&cache.join(BLOBS));
+    for (_, path, size) in entries {
         if total <= limit {
             break;
-        }
-        if path == keep {
-            continue;
         }
         let Ok(lock) = File::open(&path) else {
             continue;
@@ -144,14 +146,12 @@ fn evict(cache: &Path, limit: u64, keep: &Path) {
         if lock.try_lock().is_err() {
             continue; // in use
         }
-        let size = own_bytes(&path);
         let dead = cache.join(format!(".evicted-{}", std::process::id()));
         if std::fs::rename(&path, &dead).is_ok() {
             let _ = std::fs::remove_dir_all(&dead);
             total = total.saturating_sub(size);
         }
     }
-    blobs::prune(&cache.join(BLOBS));
 }
 
 /// Disk space of the files under `dir` that nothing else links to (for an
@@ -338,12 +338,14 @@ mod tests {
         let newest = entry(cache.path(), "new", 100);
         let _in_use = Entry::open(&held).unwrap();
         // Four entries of 1 MiB, one held: evicting one is enough.
-        evict(cache.path(), (3 << 20) + (64 << 10), &newest);
+        evict(cache.path(), (3 << 20) + (64 << 10));
         assert!(held.is_dir(), "a held entry stays, however old");
         assert!(!oldest_free.exists(), "least recently used goes first");
         assert!(middle.is_dir() && newest.is_dir(), "the rest fits");
-        // Nothing fits: all but the held and the kept go.
-        evict(cache.path(), 0, &newest);
+        // Nothing fits: all but the held ones go (the newest is the one
+        // a build has just added, held by its builder).
+        let _just_built = Entry::open(&newest).unwrap();
+        evict(cache.path(), 0);
         assert!(held.is_dir() && newest.is_dir() && !middle.exists());
         assert!(Entry::open(&middle).is_none());
     }
