@@ -26,8 +26,9 @@ static: deps
 	scripts/build-static
 
 # Always re-run: cached packages are reused, new inputs get fetched.
+FETCH_INPUTS := $(METALOS) inputs fetch --dir .cache/inputs
 inputs: static
-	$(METALOS) inputs fetch --dir .cache/inputs
+	$(FETCH_INPUTS)
 
 image: inputs
 	$(METALOS) build images/default.toml --inputs $(INPUTS) --inputs target/static-inputs.json --out out/default
@@ -64,7 +65,14 @@ nix-check-after-cargo-test: inputs cargo-test
 # VM tests spend waiting on guest timers and fixed sleeps (about 9% of the
 # CPU was idle with one job per core).
 TEST_JOBS ?= $(shell echo $$(( $$(nproc) + 1 )))
-cargo-test: inputs server-rootfs
+#
+# The test binaries compile (CPU) while the inputs and the Debian tree
+# download and unpack (network, disk): what `inputs` and `server-rootfs`
+# do, started beside the build instead of before it.
+cargo-test: static
+	$(CARGO) test --workspace --no-run --quiet & build=$$!; \
+	  { $(FETCH_INPUTS) && scripts/build-server-rootfs; } || { kill $$build; exit 1; }; \
+	  wait $$build
 	scripts/run-tests -j $(TEST_JOBS)
 
 nix-check: inputs
